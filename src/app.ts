@@ -1,0 +1,120 @@
+// The HTTP application: error shape, request logs, health, Swagger and the sessions routes.
+// It is a plain Elysia instance whose `fetch` takes a Web Request, so it is runtime-neutral;
+// starting a server is main.ts's business.
+import { swagger } from "@elysiajs/swagger";
+import { Elysia } from "elysia";
+import { randomUUID } from "node:crypto";
+import { packageVersion } from "./config";
+import type { Database } from "./db/client";
+import type { Authenticator } from "./http/auth";
+import { ApiError, errorBody } from "./http/errors";
+import type { Logger } from "./log";
+import { sessionsModule } from "./modules/sessions";
+import type { SessionService } from "./sessions/service";
+
+export interface AppDeps {
+  database: Database;
+  service: SessionService;
+  auth: Authenticator;
+  log: Logger;
+  openSessionCreate: boolean;
+  createRateLimitPerMinute: number;
+}
+
+interface RequestInfo {
+  id: string;
+  start: number;
+}
+
+export function createApp(deps: AppDeps) {
+  const { log } = deps;
+  const requests = new WeakMap<Request, RequestInfo>();
+
+  // normalize: false makes unknown body fields a 400 naming them rather than dropping them.
+  return new Elysia({ normalize: false })
+    .use(
+      swagger({
+        path: "/swagger",
+        provider: "swagger-ui",
+        documentation: {
+          info: {
+            title: "WhatsApp Session API",
+            version: packageVersion(),
+            description: "Self-hosted WhatsApp sessions, each in its own rootless Podman container.",
+          },
+          tags: [{ name: "Sessions", description: "Create, run and query WhatsApp sessions" }, { name: "System" }],
+          components: {
+            securitySchemes: {
+              apiKey: {
+                type: "apiKey",
+                in: "header",
+                name: "X-API-Key",
+                description: "A session key (wask_...) for that session's routes, or the admin key (wamk_...) for all.",
+              },
+            },
+          },
+        },
+      }),
+    )
+    .onRequest(({ request, set }) => {
+      const info = { id: request.headers.get("x-request-id")?.slice(0, 64) || randomUUID(), start: performance.now() };
+      requests.set(request, info);
+      set.headers["x-request-id"] = info.id;
+    })
+    .onError(({ code, error, set, request }) => {
+      let err: ApiError;
+      // Errors thrown while parsing reach us wrapped in Elysia's ParseError.
+      const cause = (error as { cause?: unknown }).cause;
+      if (error instanceof ApiError) err = error;
+      else if (cause instanceof ApiError) err = cause;
+      else if (code === "VALIDATION") err = validationError(error);
+      else if (code === "PARSE") err = new ApiError(400, "INVALID_JSON", "The request body could not be parsed");
+      else if (code === "NOT_FOUND") err = new ApiError(404, "ROUTE_NOT_FOUND", "No such route");
+      else {
+        log.error("unhandled error", { requestId: requests.get(request)?.id, error: error instanceof Error ? error.message : String(error) });
+        err = new ApiError(500, "INTERNAL_ERROR", "Internal server error");
+      }
+      set.status = err.status;
+      set.headers["content-type"] = "application/json";
+      return errorBody(err);
+    })
+    .onAfterResponse(({ request, set }) => {
+      const info = requests.get(request);
+      if (!info) return;
+      log.info("request", {
+        requestId: info.id,
+        method: request.method,
+        path: new URL(request.url).pathname,
+        status: typeof set.status === "number" ? set.status : 200,
+        durationMs: Math.round((performance.now() - info.start) * 100) / 100,
+      });
+    })
+    .get(
+      "/health",
+      async ({ set }) => {
+        const ok = await deps.database.ping();
+        if (!ok) set.status = 503;
+        return { success: ok, status: ok ? ("ok" as const) : ("unavailable" as const), database: deps.database.kind };
+      },
+      { detail: { summary: "Health", description: "Whether the database answers. No key needed.", tags: ["System"] } },
+    )
+    .use(
+      sessionsModule({
+        service: deps.service,
+        auth: deps.auth,
+        openSessionCreate: deps.openSessionCreate,
+        createRateLimitPerMinute: deps.createRateLimitPerMinute,
+      }),
+    );
+}
+
+/** Names the first invalid field, as users fix one thing at a time. */
+function validationError(error: unknown): ApiError {
+  const all = (error as { all?: { path?: string; message?: string; summary?: string }[] }).all ?? [];
+  const first = all[0];
+  const field = first?.path?.replace(/^\//, "").replace(/\//g, ".") || "body";
+  const message = first?.summary || first?.message || "is invalid";
+  return new ApiError(400, "VALIDATION_ERROR", `Invalid field "${field}": ${message}`, { field });
+}
+
+export type App = ReturnType<typeof createApp>;

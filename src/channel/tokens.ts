@@ -1,0 +1,60 @@
+// Channel tokens: HS256 JWTs that only this API can sign (the key never leaves it), valid for
+// one session (`sub`), one audience, and a short time. Verification pins the algorithm, so
+// `alg: none` and tokens signed with anything else are refused.
+import { SignJWT, jwtVerify } from "jose";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "./messages";
+
+export const TOKEN_TTL_SECONDS = 15 * 60;
+
+export class ChannelTokens {
+  private readonly key: Uint8Array;
+
+  constructor(secret: string | Uint8Array) {
+    this.key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
+  }
+
+  sign(sessionId: string, ttlSeconds = TOKEN_TTL_SECONDS): Promise<string> {
+    return new SignJWT({})
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setSubject(sessionId)
+      .setAudience(CHANNEL_AUDIENCE)
+      .setIssuer(CHANNEL_ISSUER)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .sign(this.key);
+  }
+
+  /** Resolves to the session id the token is for, or null for any invalid token. */
+  async verify(token: string, expectedSessionId: string): Promise<string | null> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ["HS256"],
+        audience: CHANNEL_AUDIENCE,
+        issuer: CHANNEL_ISSUER,
+        subject: expectedSessionId,
+        requiredClaims: ["exp", "iat", "sub"],
+      });
+      return payload.sub ?? null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * The signing key: CHANNEL_SECRET when set, else a random key kept in DATA_DIR (mode 0600) so
+ * that sandboxes' tokens stay valid when the API restarts.
+ */
+export function loadChannelKey(secret: string | undefined, dataDir: string): Uint8Array {
+  if (secret) return new TextEncoder().encode(secret);
+  const file = join(dataDir, "channel.key");
+  if (existsSync(file)) return new Uint8Array(Buffer.from(readFileSync(file, "utf8").trim(), "hex"));
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString("hex"), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return new Uint8Array(key);
+}

@@ -1,0 +1,149 @@
+// Configuration comes from the environment only, validated once at start so a bad value
+// stops the API with a message that names the variable instead of failing later.
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  adminApiKey: string | undefined;
+  logLevel: LogLevel;
+  openSessionCreate: boolean;
+  createRateLimitPerMinute: number;
+  maxSessions: number;
+  /** Public base URL of this API as sandboxes reach it over TCP (channel). */
+  channelUrl: string | undefined;
+  /** Unix socket the channel is also served on, bind-mounted into containers without network. */
+  channelSocket: string | undefined;
+  channelSecret: string | undefined;
+  podmanSocket: string;
+  sandboxImage: string;
+  sandboxMemory: number;
+  sandboxNetwork: string | undefined;
+  sandboxPids: number;
+  sandboxCpuShares: number;
+  /** Identifies this API instance in container labels, so two APIs on one host never fight. */
+  instanceId: string;
+  waWsUrl: string | undefined;
+  waTrustRoot: string | undefined;
+  checkNumberPerMinute: number;
+  requestTimeoutMs: number;
+  webhookSecret: string | undefined;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(" or ")}, got "${parsed.protocol}"`);
+  }
+  return raw;
+}
+
+/** Parses sizes such as 256m, 512MiB, 1g or a plain byte count. */
+export function parseBytes(name: string, raw: string): number {
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(raw.trim());
+  if (!m) throw new ConfigError(`${name} must be a size such as 256m or 1g, got "${raw}"`);
+  const unit = (m[2] ?? "b").toLowerCase()[0];
+  const mult = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
+  return Number(m[1]) * mult;
+}
+
+export function defaultPodmanSocket(env: Env = process.env): string {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return "/run/podman/podman.sock";
+  const runtimeDir = env.XDG_RUNTIME_DIR || `/run/user/${uid}`;
+  return join(runtimeDir, "podman", "podman.sock");
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = (env.LOG_LEVEL ?? "info").toLowerCase();
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be debug, info, warn or error, got "${env.LOG_LEVEL}"`);
+  }
+  const adminApiKey = env.ADMIN_API_KEY || undefined;
+  if (adminApiKey !== undefined && !/^wamk_[0-9a-f]{48}$/.test(adminApiKey)) {
+    throw new ConfigError("ADMIN_API_KEY must be wamk_ followed by 48 lowercase hex digits");
+  }
+  const channelSecret = env.CHANNEL_SECRET || undefined;
+  if (channelSecret !== undefined && channelSecret.length < 32) {
+    throw new ConfigError("CHANNEL_SECRET must be at least 32 characters");
+  }
+  const trustRoot = env.WA_TRUST_ROOT || undefined;
+  if (trustRoot !== undefined && !/^[0-9a-fA-F]{64}$/.test(trustRoot)) {
+    throw new ConfigError("WA_TRUST_ROOT must be a 32-byte public key in hex (64 digits)");
+  }
+  const instanceId = env.INSTANCE_ID || "default";
+  if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(instanceId)) {
+    throw new ConfigError("INSTANCE_ID must be 1 to 64 letters, digits, '.', '_' or '-'");
+  }
+  const port = int(env, "PORT", 3000, 0, 65535);
+  const host = env.HOST || "0.0.0.0";
+  return {
+    port,
+    host,
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    dataDir: resolve(env.DATA_DIR || "./data"),
+    adminApiKey,
+    logLevel: logLevel as LogLevel,
+    openSessionCreate: bool(env, "OPEN_SESSION_CREATE", false),
+    createRateLimitPerMinute: int(env, "CREATE_RATE_LIMIT_PER_MINUTE", 10, 1, 100000),
+    maxSessions: int(env, "MAX_SESSIONS", 100, 1, 100000),
+    channelUrl: url(env, "CHANNEL_URL", ["ws:", "wss:", "http:", "https:"]),
+    channelSocket: env.CHANNEL_SOCKET || undefined,
+    channelSecret,
+    podmanSocket: env.PODMAN_SOCKET || defaultPodmanSocket(env),
+    sandboxImage: env.SANDBOX_IMAGE || `localhost/wa-sandbox:${packageVersion()}`,
+    sandboxMemory: env.SANDBOX_MEMORY ? parseBytes("SANDBOX_MEMORY", env.SANDBOX_MEMORY) : 256 * 1024 ** 2,
+    sandboxNetwork: env.SANDBOX_NETWORK || undefined,
+    sandboxPids: int(env, "SANDBOX_PIDS", 256, 16, 100000),
+    sandboxCpuShares: int(env, "SANDBOX_CPU_SHARES", 512, 2, 262144),
+    instanceId,
+    waWsUrl: url(env, "WA_WS_URL", ["ws:", "wss:", "ws+unix:"]),
+    waTrustRoot: trustRoot?.toLowerCase(),
+    checkNumberPerMinute: int(env, "CHECK_NUMBER_PER_MINUTE", 30, 1, 100000),
+    requestTimeoutMs: int(env, "SANDBOX_REQUEST_TIMEOUT_MS", 10000, 100, 600000),
+    webhookSecret: env.WEBHOOK_SECRET || undefined,
+  };
+}
+
+let cachedVersion: string | undefined;
+export function packageVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  const pkg = require(join(import.meta.dir, "..", "package.json")) as { version: string };
+  cachedVersion = pkg.version;
+  return cachedVersion;
+}
+
+export const homeDir = homedir;

@@ -1,0 +1,92 @@
+// Postgres is the source of truth: sessions, key hashes, what the sandboxes reported.
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  uuid,
+} from "drizzle-orm/pg-core";
+import type { SessionState } from "../sessions/state-machine";
+
+export const sessions = pgTable("sessions", {
+  id: uuid("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  state: text("state").$type<SessionState>().notNull(),
+  stateReason: text("state_reason"),
+  /** SHA-256 hex of the session's API key; the key itself is never stored. */
+  keyHash: text("key_hash").notNull().unique(),
+  webhookUrl: text("webhook_url"),
+  metadata: jsonb("metadata").$type<Record<string, unknown>>(),
+  phoneNumber: text("phone_number"),
+  pushName: text("push_name"),
+  qr: text("qr"),
+  qrUpdatedAt: timestamp("qr_updated_at", { withTimezone: true, mode: "date" }),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  lastActivity: timestamp("last_activity", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
+export const adminKeys = pgTable("admin_keys", {
+  keyHash: text("key_hash").primaryKey(),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
+/** Every state change with its reason, for operators and webhooks. */
+export const sessionEvents = pgTable(
+  "session_events",
+  {
+    id: serial("id").primaryKey(),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    fromState: text("from_state").$type<SessionState>(),
+    toState: text("to_state").$type<SessionState>().notNull(),
+    reason: text("reason"),
+    at: timestamp("at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [index("session_events_session_idx").on(t.sessionId, t.id)],
+);
+
+export const contacts = pgTable(
+  "contacts",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    id: text("id").notNull(),
+    name: text("name"),
+    notify: text("notify"),
+    verifiedName: text("verified_name"),
+    phone: text("phone"),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.id] })],
+);
+
+export const chats = pgTable(
+  "chats",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    id: text("id").notNull(),
+    name: text("name"),
+    isGroup: boolean("is_group").notNull(),
+    unreadCount: integer("unread_count").notNull().default(0),
+    /** Seconds since the epoch of the chat's last message, as WhatsApp reports it. */
+    timestamp: bigint("timestamp", { mode: "number" }),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.id] })],
+);
+
+export type SessionRow = typeof sessions.$inferSelect;
+export type NewSessionRow = typeof sessions.$inferInsert;
+export type ContactRow = typeof contacts.$inferSelect;
+export type ChatRow = typeof chats.$inferSelect;

@@ -1,0 +1,117 @@
+// TypeBox schemas of the sessions routes: they validate requests, type handlers and document
+// the OpenAPI at /swagger from one definition.
+import { t } from "elysia";
+import { sessionStates } from "../../sessions/state-machine";
+
+export const NAME_PATTERN = "^[A-Za-z0-9._-]{1,64}$";
+export const MAX_METADATA_BYTES = 16 * 1024;
+
+const State = t.UnionEnum([...sessionStates], { description: "Session state" });
+const IsoDate = t.String({ format: "date-time", examples: ["2026-01-28T10:00:00.000Z"] });
+const Metadata = t.Nullable(t.Record(t.String(), t.Unknown(), { description: "Custom metadata given at create" }));
+
+export const CreateBody = t.Object(
+  {
+    name: t.String({ pattern: NAME_PATTERN, description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
+    webhookUrl: t.Optional(t.String({ description: "http or https URL that receives webhook events" })),
+    metadata: t.Optional(t.Record(t.String(), t.Unknown(), { description: "JSON object, at most 16 KiB" })),
+  },
+  { additionalProperties: false },
+);
+
+export const SessionIdParams = t.Object({ id: t.String({ description: "Session id (UUID)" }) });
+export const CheckNumberParams = t.Object({
+  id: t.String({ description: "Session id (UUID)" }),
+  phone: t.String({ description: "Phone number with country code, digits only after an optional +" }),
+});
+export const PairingCodeBody = t.Object(
+  { phoneNumber: t.String({ description: "Phone number with country code to link by code" }) },
+  { additionalProperties: false },
+);
+export const QrQuery = t.Object({ format: t.Optional(t.UnionEnum(["json", "png"])) });
+
+export const CreatedSession = t.Object({ id: t.String({ format: "uuid" }), name: t.String(), state: State, createdAt: IsoDate });
+
+export const CreateResponse = t.Object({
+  success: t.Literal(true),
+  session: CreatedSession,
+  apiKey: t.String({ pattern: "^wask_[0-9a-f]{48}$" }),
+  warning: t.String(),
+});
+
+export const SessionStatus = t.Object({
+  id: t.String({ format: "uuid" }),
+  name: t.String(),
+  state: State,
+  phoneNumber: t.Nullable(t.String()),
+  createdAt: IsoDate,
+  lastActivity: IsoDate,
+  metadata: Metadata,
+});
+
+export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
+
+export const ListResponse = t.Object({
+  success: t.Literal(true),
+  sessions: t.Array(
+    t.Object({
+      id: t.String({ format: "uuid" }),
+      name: t.String(),
+      state: State,
+      phoneNumber: t.Nullable(t.String()),
+      createdAt: IsoDate,
+      metadata: Metadata,
+    }),
+  ),
+});
+
+export const MessageResponse = t.Object({ success: t.Literal(true), message: t.String() });
+export const QrResponse = t.Object({ success: t.Literal(true), qr: t.String() });
+export const CheckNumberResponse = t.Object({ success: t.Literal(true), exists: t.Boolean(), jid: t.Nullable(t.String()) });
+export const PairingCodeResponse = t.Object({ success: t.Literal(true), code: t.String() });
+
+export const ContactsResponse = t.Object({
+  success: t.Literal(true),
+  contacts: t.Array(
+    t.Object({
+      id: t.String(),
+      name: t.Nullable(t.String()),
+      notify: t.Nullable(t.String()),
+      verifiedName: t.Nullable(t.String()),
+      phone: t.Nullable(t.String()),
+    }),
+  ),
+});
+
+export const ChatsResponse = t.Object({
+  success: t.Literal(true),
+  chats: t.Array(
+    t.Object({
+      id: t.String(),
+      name: t.Nullable(t.String()),
+      isGroup: t.Boolean(),
+      unreadCount: t.Integer(),
+      timestamp: t.Nullable(t.Integer()),
+    }),
+  ),
+});
+
+export const ErrorResponse = t.Object(
+  {
+    success: t.Literal(false),
+    error: t.String({ description: "What went wrong, for people" }),
+    code: t.String({ description: "Machine-readable error code" }),
+  },
+  { additionalProperties: true },
+);
+
+/** The error answers every authenticated route can give, for the OpenAPI document. */
+export const authErrors = {
+  400: ErrorResponse,
+  401: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+  429: ErrorResponse,
+  503: ErrorResponse,
+} as const;

@@ -1,0 +1,121 @@
+// Boots the API: database and migrations, admin key, channel, runtime, reconcile, and the Bun
+// servers (HTTP on PORT, the channel also on a unix socket for containers without a network).
+// Stopping the API closes its servers but leaves sandboxes running: they reconnect later.
+import type { Server } from "bun";
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createApp } from "./app";
+import { ensureAdminKey } from "./auth/admin";
+import { ChannelServer, type ChannelSocketData } from "./channel/server";
+import { ChannelTokens, loadChannelKey } from "./channel/tokens";
+import type { Config } from "./config";
+import { openDatabase, type Database } from "./db/client";
+import { Authenticator } from "./http/auth";
+import type { Logger } from "./log";
+import type { SessionRuntime } from "./runtime/types";
+import { makeLaunch } from "./sessions/launch";
+import { SessionRepository } from "./sessions/repository";
+import { SessionService } from "./sessions/service";
+import { WebhookDispatcher } from "./webhooks/dispatcher";
+
+export interface RunningApi {
+  url: string;
+  config: Config;
+  database: Database;
+  service: SessionService;
+  channel: ChannelServer;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  log: Logger;
+  runtime: SessionRuntime;
+  printAdminKey?: (line: string) => void;
+}
+
+export async function startApi({ config, log, runtime, printAdminKey }: StartOptions): Promise<RunningApi> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  log.info("database ready", { kind: database.kind });
+  const repo = new SessionRepository(database.db);
+  await ensureAdminKey(repo, config.adminApiKey, printAdminKey);
+
+  const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
+  const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
+  const effective: Config = { ...config, channelSocket };
+  const webhooks = new WebhookDispatcher({ secret: config.webhookSecret, log });
+  let service!: SessionService;
+  const channel = new ChannelServer({ tokens, log, onReport: (id, report) => service.applyReport(id, report) });
+  service = new SessionService({
+    repo,
+    runtime,
+    link: channel,
+    launch: makeLaunch(effective, tokens),
+    config,
+    log,
+    onStateChange: (change) => webhooks.stateChanged(change),
+    onSync: (session, kind, count) => webhooks.synced(session, kind, count),
+  });
+
+  try {
+    await runtime.check();
+    await service.reconcile();
+  } catch (err) {
+    // The API still serves reads; creating and starting answer 503 until the engine is back.
+    log.error("container runtime unavailable", { error: err instanceof Error ? err.message : String(err) });
+  }
+  const unwatch = runtime.watch((event) => {
+    service.onRuntimeEvent(event).catch((err) => log.error("runtime event failed", { sessionId: event.sessionId, error: String(err) }));
+  });
+
+  const app = createApp({
+    database,
+    service,
+    auth: new Authenticator(repo),
+    log,
+    openSessionCreate: config.openSessionCreate,
+    createRateLimitPerMinute: config.createRateLimitPerMinute,
+  });
+
+  const fetch = async (req: Request, server: Server<ChannelSocketData>) =>
+    (await channel.upgrade(req, server)) ?? app.handle(req);
+  const http = Bun.serve<ChannelSocketData>({
+    port: config.port,
+    hostname: config.host,
+    fetch: (req, server) => fetch(req, server),
+    websocket: channel.websocket,
+    // Our own reader answers 413 in the API's error shape; this is only the hard stop.
+    maxRequestBodySize: 8 * 1024 * 1024,
+  });
+  let unixServer: Server<ChannelSocketData> | undefined;
+  if (channelSocket) {
+    mkdirSync(dirname(channelSocket), { recursive: true });
+    // The container's non-root user (an unmapped uid on the host) must reach the socket; the
+    // folder holds nothing else, and every connection still needs a valid token.
+    chmodSync(dirname(channelSocket), 0o755);
+    rmSync(channelSocket, { force: true });
+    unixServer = Bun.serve<ChannelSocketData>({
+      unix: channelSocket,
+      fetch: async (req, server) => (await channel.upgrade(req, server)) ?? new Response("Not found", { status: 404 }),
+      websocket: channel.websocket,
+    });
+    chmodSync(channelSocket, 0o666);
+  }
+  const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${http.port}`;
+  log.info("API listening", { url, channelSocket, channelUrl: config.channelUrl });
+
+  return {
+    url,
+    config: effective,
+    database,
+    service,
+    channel,
+    async stop() {
+      unwatch();
+      channel.close();
+      http.stop(true);
+      unixServer?.stop(true);
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// What a sandbox container is given: its session id, how to reach the channel and with which
+// token, and where WhatsApp is. Unix sockets are reached through their bind-mounted folder (not
+// the socket file itself), so a socket re-created by a restarted server is seen by the container.
+import { dirname, basename } from "node:path";
+import type { ChannelTokens } from "../channel/tokens";
+import { CHANNEL_PATH } from "../channel/messages";
+import type { Config } from "../config";
+import type { SandboxLaunch } from "../runtime/types";
+
+export const CONTAINER_CHANNEL_DIR = "/run/wa-channel";
+export const CONTAINER_WA_DIR = "/run/wa-server";
+
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "logLevel">;
+
+export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string) => Promise<SandboxLaunch> {
+  return async (sessionId) => {
+    const binds: SandboxLaunch["binds"] = [];
+    let channelUrl: string;
+    if (config.channelUrl) {
+      const base = new URL(config.channelUrl);
+      base.protocol = base.protocol === "https:" || base.protocol === "wss:" ? "wss:" : "ws:";
+      channelUrl = `${base.origin}${CHANNEL_PATH}/${sessionId}`;
+    } else if (config.channelSocket) {
+      binds.push({ hostPath: dirname(config.channelSocket), containerPath: CONTAINER_CHANNEL_DIR });
+      channelUrl = `ws+unix://${CONTAINER_CHANNEL_DIR}/${basename(config.channelSocket)}:${CHANNEL_PATH}/${sessionId}`;
+    } else {
+      throw new Error("neither CHANNEL_URL nor CHANNEL_SOCKET is configured");
+    }
+    const env: Record<string, string> = {
+      SESSION_ID: sessionId,
+      CHANNEL_URL: channelUrl,
+      CHANNEL_TOKEN: await tokens.sign(sessionId),
+      LOG_LEVEL: config.logLevel,
+    };
+    if (config.waWsUrl) {
+      const unix = /^ws\+unix:\/\/([^:]+):(\/.*)$/.exec(config.waWsUrl);
+      if (unix) {
+        binds.push({ hostPath: dirname(unix[1]!), containerPath: CONTAINER_WA_DIR });
+        env.WA_WS_URL = `ws+unix://${CONTAINER_WA_DIR}/${basename(unix[1]!)}:${unix[2]}`;
+      } else {
+        env.WA_WS_URL = config.waWsUrl;
+      }
+    }
+    if (config.waTrustRoot) env.WA_TRUST_ROOT = config.waTrustRoot;
+    return { env, binds };
+  };
+}

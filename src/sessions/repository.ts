@@ -1,0 +1,170 @@
+// Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
+import { and, asc, count, eq, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
+import {
+  adminKeys,
+  chats,
+  contacts,
+  sessionEvents,
+  sessions,
+  type ChatRow,
+  type ContactRow,
+  type NewSessionRow,
+  type SessionRow,
+} from "../db/schema";
+import type { SessionState } from "./state-machine";
+
+export type ContactInput = Omit<ContactRow, "sessionId" | "updatedAt">;
+export type ChatInput = Omit<ChatRow, "sessionId" | "updatedAt">;
+
+export class SessionRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(row: NewSessionRow): Promise<SessionRow | null> {
+    const inserted = await this.db.insert(sessions).values(row).onConflictDoNothing().returning();
+    return inserted[0] ?? null;
+  }
+
+  async byId(id: string): Promise<SessionRow | null> {
+    const rows = await this.db.select().from(sessions).where(eq(sessions.id, id)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  async byKeyHash(keyHash: string): Promise<SessionRow | null> {
+    const rows = await this.db.select().from(sessions).where(eq(sessions.keyHash, keyHash)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  async list(): Promise<SessionRow[]> {
+    return this.db.select().from(sessions).orderBy(asc(sessions.createdAt), asc(sessions.name));
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.db.select({ n: count() }).from(sessions);
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Compare-and-set of the state, so two writers racing on one session cannot both win.
+   * Returns the updated row, or null when the state was no longer `from`.
+   */
+  async transition(
+    id: string,
+    from: SessionState,
+    to: SessionState,
+    reason: string | null,
+    extra: Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr">> = {},
+  ): Promise<SessionRow | null> {
+    const now = new Date();
+    const updated = await this.db
+      .update(sessions)
+      .set({ state: to, stateReason: reason, lastActivity: now, ...extra, ...(extra.qr ? { qrUpdatedAt: now } : {}) })
+      .where(and(eq(sessions.id, id), eq(sessions.state, from)))
+      .returning();
+    const row = updated[0];
+    if (!row) return null;
+    await this.db.insert(sessionEvents).values({ sessionId: id, fromState: from, toState: to, reason });
+    return row;
+  }
+
+  /** Changes fields without changing the state (a refreshed QR, a learned push name). */
+  async update(
+    id: string,
+    fields: Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr" | "qrUpdatedAt" | "stateReason">>,
+  ): Promise<SessionRow | null> {
+    const updated = await this.db
+      .update(sessions)
+      .set({ ...fields, lastActivity: new Date() })
+      .where(eq(sessions.id, id))
+      .returning();
+    return updated[0] ?? null;
+  }
+
+  async touch(id: string): Promise<void> {
+    await this.db.update(sessions).set({ lastActivity: new Date() }).where(eq(sessions.id, id));
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const removed = await this.db.delete(sessions).where(eq(sessions.id, id)).returning({ id: sessions.id });
+    return removed.length > 0;
+  }
+
+  async events(id: string) {
+    return this.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, id)).orderBy(asc(sessionEvents.id));
+  }
+
+  async upsertContacts(sessionId: string, items: ContactInput[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.db
+      .insert(contacts)
+      .values(items.map((c) => ({ ...c, sessionId })))
+      .onConflictDoUpdate({
+        target: [contacts.sessionId, contacts.id],
+        // A partial update (say, only `notify`) must not erase what was known before.
+        set: {
+          name: sql`coalesce(excluded.name, ${contacts.name})`,
+          notify: sql`coalesce(excluded.notify, ${contacts.notify})`,
+          verifiedName: sql`coalesce(excluded.verified_name, ${contacts.verifiedName})`,
+          phone: sql`coalesce(excluded.phone, ${contacts.phone})`,
+          updatedAt: sql`now()`,
+        },
+      });
+  }
+
+  async upsertChats(sessionId: string, items: ChatInput[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.db
+      .insert(chats)
+      .values(items.map((c) => ({ ...c, sessionId })))
+      .onConflictDoUpdate({
+        target: [chats.sessionId, chats.id],
+        set: {
+          name: sql`coalesce(excluded.name, ${chats.name})`,
+          isGroup: sql`excluded.is_group`,
+          unreadCount: sql`excluded.unread_count`,
+          timestamp: sql`coalesce(excluded.timestamp, ${chats.timestamp})`,
+          updatedAt: sql`now()`,
+        },
+      });
+  }
+
+  async contacts(sessionId: string): Promise<ContactRow[]> {
+    return this.db.select().from(contacts).where(eq(contacts.sessionId, sessionId)).orderBy(asc(contacts.id));
+  }
+
+  async chats(sessionId: string): Promise<ChatRow[]> {
+    return this.db
+      .select()
+      .from(chats)
+      .where(eq(chats.sessionId, sessionId))
+      .orderBy(sql`${chats.timestamp} desc nulls last`, asc(chats.id));
+  }
+
+  async clearSynced(sessionId: string): Promise<void> {
+    await this.db.delete(contacts).where(eq(contacts.sessionId, sessionId));
+    await this.db.delete(chats).where(eq(chats.sessionId, sessionId));
+  }
+
+  // Admin keys
+  async hasAdminKey(keyHash: string): Promise<boolean> {
+    const rows = await this.db.select().from(adminKeys).where(eq(adminKeys.keyHash, keyHash)).limit(1);
+    return rows.length > 0;
+  }
+
+  async adminKeyCount(): Promise<number> {
+    const [row] = await this.db.select({ n: count() }).from(adminKeys);
+    return Number(row?.n ?? 0);
+  }
+
+  /** Makes `keyHash` the only admin key (a configured key replaces any earlier one). */
+  async replaceAdminKeys(keyHash: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.delete(adminKeys);
+      await tx.insert(adminKeys).values({ keyHash });
+    });
+  }
+
+  async addAdminKey(keyHash: string): Promise<void> {
+    await this.db.insert(adminKeys).values({ keyHash }).onConflictDoNothing();
+  }
+}
