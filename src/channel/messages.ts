@@ -18,7 +18,8 @@ export interface ChatReport {
   id: string;
   name: string | null;
   isGroup: boolean;
-  unreadCount: number;
+  /** null when the report does not know it (a partial update): the stored count stays. */
+  unreadCount: number | null;
   timestamp: number | null;
 }
 

@@ -15,7 +15,13 @@ import {
 import type { SessionState } from "./state-machine";
 
 export type ContactInput = Omit<ContactRow, "sessionId" | "updatedAt">;
-export type ChatInput = Omit<ChatRow, "sessionId" | "updatedAt">;
+/** A chat as reported; an unknown unread count (null) leaves the stored one alone. */
+export type ChatInput = Omit<ChatRow, "sessionId" | "updatedAt" | "unreadCount"> & { unreadCount: number | null };
+
+/** One row per id (the last report wins): Postgres refuses to upsert one row twice in a statement. */
+function lastById<T extends { id: string }>(items: T[]): T[] {
+  return [...new Map(items.map((i) => [i.id, i])).values()];
+}
 
 export class SessionRepository {
   constructor(private readonly db: Db) {}
@@ -93,7 +99,8 @@ export class SessionRepository {
     return this.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, id)).orderBy(asc(sessionEvents.id));
   }
 
-  async upsertContacts(sessionId: string, items: ContactInput[]): Promise<void> {
+  async upsertContacts(sessionId: string, reported: ContactInput[]): Promise<void> {
+    const items = lastById(reported);
     if (items.length === 0) return;
     await this.db
       .insert(contacts)
@@ -111,21 +118,28 @@ export class SessionRepository {
       });
   }
 
-  async upsertChats(sessionId: string, items: ChatInput[]): Promise<void> {
-    if (items.length === 0) return;
-    await this.db
-      .insert(chats)
-      .values(items.map((c) => ({ ...c, sessionId })))
-      .onConflictDoUpdate({
-        target: [chats.sessionId, chats.id],
-        set: {
-          name: sql`coalesce(excluded.name, ${chats.name})`,
-          isGroup: sql`excluded.is_group`,
-          unreadCount: sql`excluded.unread_count`,
-          timestamp: sql`coalesce(excluded.timestamp, ${chats.timestamp})`,
-          updatedAt: sql`now()`,
-        },
-      });
+  async upsertChats(sessionId: string, reported: ChatInput[]): Promise<void> {
+    const items = lastById(reported);
+    const known = items.filter((c) => c.unreadCount !== null);
+    const partial = items.filter((c) => c.unreadCount === null);
+    const common = {
+      name: sql`coalesce(excluded.name, ${chats.name})`,
+      isGroup: sql`excluded.is_group`,
+      timestamp: sql`coalesce(excluded.timestamp, ${chats.timestamp})`,
+      updatedAt: sql`now()`,
+    };
+    if (known.length > 0) {
+      await this.db
+        .insert(chats)
+        .values(known.map((c) => ({ ...c, unreadCount: c.unreadCount ?? 0, sessionId })))
+        .onConflictDoUpdate({ target: [chats.sessionId, chats.id], set: { ...common, unreadCount: sql`excluded.unread_count` } });
+    }
+    if (partial.length > 0) {
+      await this.db
+        .insert(chats)
+        .values(partial.map((c) => ({ ...c, unreadCount: 0, sessionId })))
+        .onConflictDoUpdate({ target: [chats.sessionId, chats.id], set: common });
+    }
   }
 
   async contacts(sessionId: string): Promise<ContactRow[]> {

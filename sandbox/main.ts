@@ -1,0 +1,53 @@
+// The sandbox: one WhatsApp session in its own container. It reads only its environment and
+// /data (its volume), talks to WhatsApp through Baileys and to the API through the channel.
+import { join } from "node:path";
+import { ChannelClient } from "./channel-client";
+import { sandboxLog } from "./log";
+import { WhatsAppSession } from "./whatsapp";
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    process.stderr.write(JSON.stringify({ level: "error", msg: `${name} is not set` }) + "\n");
+    process.exit(2);
+  }
+  return value;
+}
+
+const sessionId = required("SESSION_ID");
+const dataDir = process.env.DATA_DIR ?? "/data";
+const log = sandboxLog(sessionId, process.env.LOG_LEVEL === "warn" || process.env.LOG_LEVEL === "error");
+
+let whatsapp: WhatsAppSession;
+const channel = new ChannelClient({
+  url: required("CHANNEL_URL"),
+  token: required("CHANNEL_TOKEN"),
+  tokenFile: join(dataDir, "channel-token"),
+  log,
+  onRequest: (req) => whatsapp.handle(req),
+});
+
+async function finish(reason: string, code = 0): Promise<never> {
+  log.info("sandbox finishing", { reason });
+  whatsapp.stop();
+  // Give the API the last reports before the container goes away.
+  await channel.flush(5000);
+  channel.close();
+  process.exit(code);
+}
+
+whatsapp = new WhatsAppSession({
+  authDir: join(dataDir, "auth"),
+  wsUrl: process.env.WA_WS_URL || undefined,
+  trustRoot: process.env.WA_TRUST_ROOT || undefined,
+  log,
+  report: (r) => channel.report(r),
+  onFinished: (reason) => void finish(reason),
+});
+
+process.on("SIGTERM", () => void finish("SIGTERM"));
+process.on("SIGINT", () => void finish("SIGINT"));
+
+channel.start();
+log.info("sandbox starting", { wsUrl: process.env.WA_WS_URL ?? "default" });
+await whatsapp.start();

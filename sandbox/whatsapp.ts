@@ -1,0 +1,180 @@
+// One Baileys client for the session: connects, reconnects with backoff, and turns Baileys'
+// events into channel reports. What it knows of WhatsApp it learns only from Baileys.
+import makeWASocket, {
+  Browsers,
+  DisconnectReason,
+  jidDecode,
+  makeCacheableSignalKeyStore,
+  WA_CERT_DETAILS,
+  type Chat,
+  type Contact,
+  type WASocket,
+} from "@whiskeysockets/baileys";
+import pino from "pino";
+import type { ChatReport, ContactReport, NumberCheck, Report, SandboxRequest } from "../src/channel/messages";
+import { clearAuthStore, openAuthStore } from "./auth-store";
+import type { SandboxLog } from "./log";
+
+export interface WhatsAppOptions {
+  authDir: string;
+  /** WhatsApp's WebSocket URL (a local emulator in tests); Baileys' default when unset. */
+  wsUrl?: string;
+  /** Hex public key of the certificate root to trust instead of WhatsApp's own. */
+  trustRoot?: string;
+  log: SandboxLog;
+  report: (r: Report) => void;
+  /** Called when the session ends for good (logged out, QR never scanned). */
+  onFinished: (reason: string) => void;
+}
+
+const BATCH = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+export function userPhone(jid: string | undefined | null): string | null {
+  if (!jid) return null;
+  const decoded = jidDecode(jid);
+  return decoded?.server === "s.whatsapp.net" ? decoded.user : null;
+}
+
+export function toContact(c: Partial<Contact> & { id: string }): ContactReport {
+  return {
+    id: c.id,
+    name: c.name ?? null,
+    notify: c.notify ?? null,
+    verifiedName: c.verifiedName ?? null,
+    phone: userPhone(c.phoneNumber ?? c.id),
+  };
+}
+
+type ChatLike = Partial<Omit<Chat, "id">> & { id?: string | null };
+
+export function toChat(c: ChatLike): ChatReport {
+  const ts = c.conversationTimestamp;
+  const id = c.id ?? "";
+  return {
+    id,
+    name: c.name ?? null,
+    isGroup: id.endsWith("@g.us"),
+    unreadCount: c.unreadCount === undefined || c.unreadCount === null ? null : Math.max(0, Number(c.unreadCount)),
+    timestamp: ts === undefined || ts === null ? null : Number(ts),
+  };
+}
+
+export class WhatsAppSession {
+  private sock: WASocket | null = null;
+  private backoffMs = 1000;
+  private stopped = false;
+  private readonly baileysLog = pino({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
+
+  constructor(private readonly opts: WhatsAppOptions) {
+    if (opts.trustRoot) WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(opts.trustRoot, "hex");
+  }
+
+  async start(): Promise<void> {
+    const { state, saveCreds } = await openAuthStore(this.opts.authDir);
+    if (this.stopped) return;
+    const sock = makeWASocket({
+      auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, this.baileysLog) },
+      logger: this.baileysLog,
+      browser: Browsers.ubuntu("Chrome"),
+      markOnlineOnConnect: false,
+      syncFullHistory: false,
+      ...(this.opts.wsUrl ? { waWebSocketUrl: new URL(this.opts.wsUrl) } : {}),
+    });
+    this.sock = sock;
+    sock.ev.on("creds.update", () => void saveCreds());
+    sock.ev.on("connection.update", (u) => {
+      if (this.sock !== sock) return;
+      if (u.qr) this.opts.report({ type: "qr", qr: u.qr });
+      if (u.connection === "connecting") this.opts.report({ type: "connecting" });
+      if (u.connection === "open") {
+        this.backoffMs = 1000;
+        const phoneNumber = userPhone(sock.user?.id) ?? sock.user?.id ?? "";
+        this.opts.report({ type: "ready", phoneNumber, pushName: sock.user?.name ?? null });
+      }
+      if (u.connection === "close") void this.onClose(u.lastDisconnect?.error);
+    });
+    sock.ev.on("messaging-history.set", ({ chats, contacts }) => {
+      this.batch("contacts", contacts.filter((c) => c.id).map(toContact));
+      this.batch("chats", chats.filter((c) => c.id).map((c) => toChat(c)));
+    });
+    sock.ev.on("contacts.upsert", (list) => this.batch("contacts", list.map(toContact)));
+    sock.ev.on("contacts.update", (list) => this.batch("contacts", list.filter((c) => c.id).map((c) => toContact(c as Contact))));
+    sock.ev.on("chats.upsert", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c))));
+    sock.ev.on("chats.update", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c as ChatLike))));
+  }
+
+  async handle(req: SandboxRequest): Promise<unknown> {
+    const sock = this.sock;
+    if (!sock) throw Object.assign(new Error("WhatsApp client is not running"), { code: "NOT_CONNECTED" });
+    switch (req.type) {
+      case "check-number": {
+        const found = (await sock.onWhatsApp(...req.phones)) ?? [];
+        const byPhone = new Map(found.map((f) => [userPhone(f.jid), f]));
+        const results: NumberCheck[] = req.phones.map((phone) => {
+          const hit = byPhone.get(phone);
+          return hit?.exists ? { phone, exists: true, jid: hit.jid } : { phone, exists: false, jid: null };
+        });
+        return { results };
+      }
+      case "pairing-code":
+        return { code: await sock.requestPairingCode(req.phoneNumber) };
+      case "logout":
+        await sock.logout();
+        return {};
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.sock?.end(undefined);
+    this.sock = null;
+  }
+
+  private batch(type: "contacts" | "chats", items: (ContactReport | ChatReport)[]): void {
+    for (let i = 0; i < items.length; i += BATCH) {
+      const slice = items.slice(i, i + BATCH);
+      this.opts.report(type === "contacts" ? { type, contacts: slice as ContactReport[] } : { type, chats: slice as ChatReport[] });
+    }
+  }
+
+  private async onClose(error: Error | undefined): Promise<void> {
+    this.sock = null;
+    if (this.stopped) return;
+    const code = (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
+    const reason = `${error?.message ?? "connection closed"}${code ? ` (${code})` : ""}`;
+    if (code === DisconnectReason.loggedOut) {
+      await clearAuthStore(this.opts.authDir);
+      this.opts.report({ type: "logged_out", reason });
+      this.opts.onFinished("logged out");
+      return;
+    }
+    if (code === DisconnectReason.restartRequired) {
+      // WhatsApp asks for a fresh stream right after linking; not a disconnection to report.
+      return this.restart(0);
+    }
+    if (code === DisconnectReason.timedOut && /QR refs attempts ended/i.test(error?.message ?? "")) {
+      this.opts.report({ type: "failed", reason: "QR code was not scanned in time; start the session for a new one" });
+      this.opts.onFinished("QR not scanned");
+      return;
+    }
+    if (code === DisconnectReason.forbidden || code === DisconnectReason.multideviceMismatch || code === DisconnectReason.badSession) {
+      this.opts.report({ type: "failed", reason });
+      this.opts.onFinished(reason);
+      return;
+    }
+    this.opts.report({ type: "disconnected", reason });
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    return this.restart(wait);
+  }
+
+  private async restart(delayMs: number): Promise<void> {
+    if (delayMs > 0) await Bun.sleep(delayMs);
+    if (this.stopped) return;
+    await this.start().catch((err) => {
+      this.opts.report({ type: "failed", reason: `could not restart the WhatsApp client: ${String(err)}` });
+      this.opts.onFinished("restart failed");
+    });
+  }
+}

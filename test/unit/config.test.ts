@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig, parseBytes } from "../../src/config";
+
+describe("configuration", () => {
+  test("defaults", () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.dataDir.endsWith("/data")).toBe(true);
+    expect(c.openSessionCreate).toBe(false);
+    expect(c.sandboxMemory).toBe(256 * 1024 * 1024);
+    expect(c.sandboxImage).toMatch(/^localhost\/wa-sandbox:\d+\.\d+\.\d+/);
+  });
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ PORT: "http" }, /PORT must be a whole number/],
+    [{ PORT: "70000" }, /PORT must be between/],
+    [{ DATABASE_URL: "mysql://x" }, /DATABASE_URL must use postgres/],
+    [{ DATABASE_URL: "not a url" }, /DATABASE_URL must be a URL/],
+    [{ ADMIN_API_KEY: "wamk_short" }, /ADMIN_API_KEY must be wamk_/],
+    [{ ADMIN_API_KEY: "wask_" + "a".repeat(48) }, /ADMIN_API_KEY must be wamk_/],
+    [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be/],
+    [{ OPEN_SESSION_CREATE: "maybe" }, /OPEN_SESSION_CREATE must be true or false/],
+    [{ MAX_SESSIONS: "0" }, /MAX_SESSIONS must be between/],
+    [{ SANDBOX_MEMORY: "lots" }, /SANDBOX_MEMORY must be a size/],
+    [{ WA_TRUST_ROOT: "zz" }, /WA_TRUST_ROOT must be/],
+    [{ CHANNEL_SECRET: "short" }, /CHANNEL_SECRET must be at least 32/],
+  ];
+  for (const [env, message] of bad) {
+    test(`refuses ${JSON.stringify(env)} with a message naming the variable`, () => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(message);
+    });
+  }
+
+  test("sizes", () => {
+    expect(parseBytes("X", "256m")).toBe(256 * 1024 ** 2);
+    expect(parseBytes("X", "1g")).toBe(1024 ** 3);
+    expect(parseBytes("X", "512MiB")).toBe(512 * 1024 ** 2);
+    expect(parseBytes("X", "1000")).toBe(1000);
+  });
+
+  test("booleans and admin key", () => {
+    const key = "wamk_" + "0".repeat(48);
+    const c = loadConfig({ OPEN_SESSION_CREATE: "true", ADMIN_API_KEY: key });
+    expect(c.openSessionCreate).toBe(true);
+    expect(c.adminApiKey).toBe(key);
+  });
+});
