@@ -18,6 +18,8 @@ import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
 export interface ChannelSocketData {
   sessionId: string;
+  /** Set when a report could not be stored: later ones on this connection are not acked either. */
+  broken?: boolean;
 }
 
 type Socket = ServerWebSocket<ChannelSocketData>;
@@ -146,6 +148,7 @@ export class ChannelServer implements SandboxLink {
 
   private async store(ws: Socket, frame: Extract<SandboxFrame, { kind: "report" }>): Promise<void> {
     const { sessionId } = ws.data;
+    if (ws.data.broken) return;
     const last = this.lastSeq.get(sessionId);
     const seen = last && last.boot === frame.boot && frame.seq <= last.seq;
     try {
@@ -155,7 +158,10 @@ export class ChannelServer implements SandboxLink {
       }
       this.send(ws, { kind: "ack", boot: frame.boot, seq: frame.seq });
     } catch (err) {
-      // Not acknowledged: the sandbox sends it again on its next connection.
+      // Acks are cumulative, so nothing after this report may be acked either: close the
+      // connection, and the sandbox resends everything from this report on, in order.
+      ws.data.broken = true;
+      ws.close(1011, "report not stored");
       this.opts.log.error("could not store sandbox report", { sessionId, type: frame.report.type, error: String(err) });
     }
   }

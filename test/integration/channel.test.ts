@@ -1,0 +1,158 @@
+// The channel end to end between its two real ends: the API's ChannelServer in a Bun server
+// (TCP and unix socket) and the sandbox's ChannelClient, with real JWTs.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Server } from "bun";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Report } from "../../src/channel/messages";
+import { ChannelServer, type ChannelSocketData } from "../../src/channel/server";
+import { ChannelTokens } from "../../src/channel/tokens";
+import { silentLogger } from "../../src/log";
+import { ChannelClient } from "../../sandbox/channel-client";
+import { SandboxTimeout, SandboxUnavailable } from "../../src/channel/link";
+
+const quiet = { info() {}, warn() {}, error() {} };
+const tokens = new ChannelTokens("k".repeat(40));
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await Bun.sleep(10);
+  }
+}
+
+function serve(channel: ChannelServer, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): Server<ChannelSocketData> {
+  return Bun.serve<ChannelSocketData>({
+    ...where,
+    fetch: async (req, server) => (await channel.upgrade(req, server)) ?? new Response("no", { status: 404 }),
+    websocket: channel.websocket,
+  } as never);
+}
+
+describe("channel", () => {
+  const stored: { sessionId: string; report: Report }[] = [];
+  let failNext = 0;
+  const channel = new ChannelServer({
+    tokens,
+    log: silentLogger,
+    onReport: async (sessionId, report) => {
+      if (failNext > 0) {
+        failNext--;
+        throw new Error("database down");
+      }
+      stored.push({ sessionId, report });
+    },
+  });
+  let tcp: Server<ChannelSocketData>;
+  let unix: Server<ChannelSocketData>;
+  let socketPath: string;
+
+  beforeAll(() => {
+    tcp = serve(channel, { port: 0, hostname: "127.0.0.1" });
+    socketPath = join(mkdtempSync(join(tmpdir(), "chan-")), "c.sock");
+    unix = serve(channel, { unix: socketPath });
+  });
+  afterAll(() => {
+    channel.close();
+    tcp.stop(true);
+    unix.stop(true);
+  });
+
+  const tcpUrl = (id: string) => `ws://127.0.0.1:${tcp.port}/channel/${id}`;
+
+  test("a sandbox with its own token connects, reports, and gets requests answered (TCP)", async () => {
+    const id = randomUUID();
+    const client = new ChannelClient({
+      url: tcpUrl(id),
+      token: await tokens.sign(id),
+      log: quiet,
+      onRequest: async (req) => (req.type === "check-number" ? { results: req.phones.map((p) => ({ phone: p, exists: true, jid: `${p}@s.whatsapp.net` })) } : {}),
+    });
+    client.start();
+    await waitFor(() => channel.isConnected(id));
+    client.report({ type: "qr", qr: "2@abc" });
+    client.report({ type: "connecting" });
+    await waitFor(() => stored.filter((s) => s.sessionId === id).length === 2);
+    expect(stored.filter((s) => s.sessionId === id).map((s) => s.report.type)).toEqual(["qr", "connecting"]);
+    await waitFor(() => client.pending === 0);
+    const answer = await channel.request(id, { type: "check-number", phones: ["4915112345678"] }, 2000);
+    expect(answer.results[0]).toEqual({ phone: "4915112345678", exists: true, jid: "4915112345678@s.whatsapp.net" });
+    client.close();
+    await waitFor(() => !channel.isConnected(id));
+  });
+
+  test("the channel works over a unix socket", async () => {
+    const id = randomUUID();
+    const client = new ChannelClient({
+      url: `ws+unix://${socketPath}:/channel/${id}`,
+      token: await tokens.sign(id),
+      log: quiet,
+      onRequest: async () => ({}),
+    });
+    client.start();
+    client.report({ type: "ready", phoneNumber: "4915112345678", pushName: "Ann" });
+    await waitFor(() => stored.some((s) => s.sessionId === id && s.report.type === "ready"));
+    client.close();
+  });
+
+  test("session A's token is refused on session B's channel, and bad tokens are refused", async () => {
+    const a = randomUUID();
+    const b = randomUUID();
+    const statusOf = async (id: string, auth?: string) =>
+      (await fetch(`http://127.0.0.1:${tcp.port}/channel/${id}`, { headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", ...(auth ? { authorization: auth } : {}) } })).status;
+    expect(await statusOf(b, `Bearer ${await tokens.sign(a)}`)).toBe(401);
+    expect(await statusOf(b)).toBe(401);
+    expect(await statusOf(b, "Bearer nonsense")).toBe(401);
+    const other = new ChannelTokens("z".repeat(40));
+    expect(await statusOf(b, `Bearer ${await other.sign(b)}`)).toBe(401);
+    expect(await statusOf(b, `Bearer ${await tokens.sign(b, -5)}`)).toBe(401);
+    expect(channel.isConnected(b)).toBe(false);
+  });
+
+  test("reports not acknowledged are resent after the channel drops, and applied once", async () => {
+    const id = randomUUID();
+    const client = new ChannelClient({ url: tcpUrl(id), token: await tokens.sign(id), log: quiet, onRequest: async () => ({}) });
+    client.start();
+    await waitFor(() => channel.isConnected(id));
+    client.report({ type: "qr", qr: "q1" });
+    await waitFor(() => client.pending === 0);
+    failNext = 1; // the API cannot store the next report: the channel drops, the client resends
+    client.report({ type: "disconnected", reason: "x" });
+    client.report({ type: "connecting" });
+    await waitFor(() => client.pending === 0, 8000);
+    // Every report stored once, in the order the sandbox sent them.
+    expect(stored.filter((s) => s.sessionId === id).map((s) => s.report.type)).toEqual(["qr", "disconnected", "connecting"]);
+    channel.disconnect(id); // a plain drop (an API restart) resends nothing already stored
+    await waitFor(() => channel.isConnected(id), 8000);
+    client.report({ type: "ready", phoneNumber: "1", pushName: null });
+    await waitFor(() => client.pending === 0, 8000);
+    expect(stored.filter((s) => s.sessionId === id).map((s) => s.report.type)).toEqual(["qr", "disconnected", "connecting", "ready"]);
+    client.close();
+  });
+
+  test("requests to an absent or silent sandbox fail clearly", async () => {
+    const id = randomUUID();
+    await expect(channel.request(id, { type: "logout" }, 100)).rejects.toBeInstanceOf(SandboxUnavailable);
+    const client = new ChannelClient({ url: tcpUrl(id), token: await tokens.sign(id), log: quiet, onRequest: () => new Promise(() => {}) });
+    client.start();
+    await waitFor(() => channel.isConnected(id));
+    await expect(channel.request(id, { type: "logout" }, 200)).rejects.toBeInstanceOf(SandboxTimeout);
+    client.close();
+  });
+
+  test("a renewed token is sent on connect and kept for the next connect", async () => {
+    const id = randomUUID();
+    const tokenFile = join(mkdtempSync(join(tmpdir(), "tok-")), "channel-token");
+    const first = await tokens.sign(id, 60);
+    const client = new ChannelClient({ url: tcpUrl(id), token: first, tokenFile, log: quiet, onRequest: async () => ({}) });
+    client.start();
+    await waitFor(() => Bun.file(tokenFile).size > 0);
+    const kept = (await Bun.file(tokenFile).text()).trim();
+    expect(kept).not.toBe(first);
+    expect(await tokens.verify(kept, id)).toBe(id);
+    client.close();
+  });
+});
