@@ -89,7 +89,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   });
   let unixServer: Server<ChannelSocketData> | undefined;
   if (channelSocket) {
-    mkdirSync(dirname(channelSocket), { recursive: true });
+    mkdirSync(dirname(channelSocket), { recursive: true, mode: 0o755 });
     // The container's non-root user (an unmapped uid on the host) must reach the socket; the
     // folder holds nothing else, and every connection still needs a valid token.
     chmodSync(dirname(channelSocket), 0o755);

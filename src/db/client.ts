@@ -39,7 +39,7 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
     };
   }
   const dir = join(opts.dataDir, "pglite");
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const client = await PGlite.create(dir);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(db as never, { migrationsFolder });

@@ -1,0 +1,137 @@
+// Issue figure: GET /sessions/{id}/status with a session key against a bare Bun.serve, both in
+// their own processes, driven by a third (bench/load.ts) over keep-alive connections.
+// Usage: bun bench/status.ts [pglite|postgres|both] [seconds] [connections]
+// postgres needs BENCH_DATABASE_URL (or TEST_DATABASE_URL): an admin URL; a database is made.
+import { spawn, type Subprocess } from "bun";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { generateKey, hashKey } from "../src/auth/keys";
+import { openDatabase } from "../src/db/client";
+import { SessionRepository } from "../src/sessions/repository";
+
+const which = process.argv[2] ?? "both";
+const seconds = Number(process.argv[3] ?? 5);
+const connections = Number(process.argv[4] ?? 32);
+const root = join(import.meta.dir, "..");
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+async function firstLine(proc: Subprocess<"ignore", "pipe", "inherit">, match: (line: string) => boolean): Promise<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of proc.stdout as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk);
+    const lines = buffer.split("\n");
+    buffer = lines.pop() ?? "";
+    for (const line of lines) if (match(line)) return line;
+  }
+  throw new Error("process ended before it was ready");
+}
+
+async function load(url: string, key?: string): Promise<LoadResult> {
+  const proc = spawn(["bun", join(root, "bench/load.ts"), url, String(seconds), String(connections), ...(key ? [key] : [])], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+async function bare(): Promise<LoadResult> {
+  const proc = spawn(["bun", join(root, "bench/bare-server.ts")], { stdout: "pipe", stderr: "inherit" });
+  const { url } = JSON.parse(await firstLine(proc, (l) => l.startsWith("{")));
+  try {
+    return await load(url);
+  } finally {
+    proc.kill();
+  }
+}
+
+async function api(backend: "pglite" | "postgres"): Promise<LoadResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), "wa-bench-"));
+  let databaseUrl: string | undefined;
+  let dropDb: (() => Promise<void>) | undefined;
+  if (backend === "postgres") {
+    const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+    if (!adminUrl) throw new Error("postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL");
+    const name = `wa_bench_${randomUUID().slice(0, 8)}`;
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+    const u = new URL(adminUrl);
+    u.pathname = `/${name}`;
+    databaseUrl = u.toString();
+    dropDb = async () => {
+      const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    };
+  }
+  // The session row is written before the API starts: status reads only Postgres, so the
+  // figure is the HTTP, auth and database path, with no container involved.
+  const db = await openDatabase({ databaseUrl, dataDir });
+  const id = randomUUID();
+  const key = generateKey("session");
+  await new SessionRepository(db.db).insert({ id, name: "bench", state: "ready", keyHash: hashKey(key), phoneNumber: "4915112345678" });
+  await db.close();
+
+  const port = freePort();
+  const proc = spawn(["bun", join(root, "src/main.ts")], {
+    stdout: "pipe",
+    stderr: "inherit",
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "warn",
+      ADMIN_API_KEY: generateKey("admin"),
+      PODMAN_SOCKET: process.env.PODMAN_SOCKET ?? join(dataDir, "no-podman.sock"),
+      INSTANCE_ID: `bench-${id.slice(0, 8)}`,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATABASE_URL: "" }),
+    },
+  });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHealth(url);
+    return await load(`${url}/sessions/${id}/status`, key);
+  } finally {
+    proc.kill();
+    await proc.exited;
+    await dropDb?.();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+async function waitForHealth(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await Bun.sleep(100);
+  }
+  throw new Error("the API did not become healthy");
+}
+
+const fmt = (r: LoadResult) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`;
+const base = await bare();
+console.log(`bare Bun.serve         ${fmt(base)}`);
+for (const backend of which === "both" ? (["pglite", "postgres"] as const) : [which as "pglite" | "postgres"]) {
+  const r = await api(backend);
+  const goal = backend === "pglite" ? 40 : 25;
+  const ratio = (100 * r.rps) / base.rps;
+  console.log(`status on ${backend.padEnd(9)}   ${fmt(r)}  = ${ratio.toFixed(1)}% of bare (goal >= ${goal}%)`);
+}

@@ -1,0 +1,32 @@
+// Entry point: `bun run start`. Reads the environment, starts the API, and shuts down cleanly
+// on SIGTERM/SIGINT (sandboxes keep running; they reconnect when the API is back).
+import { ConfigError, loadConfig } from "./config";
+import { createLogger } from "./log";
+import { PodmanRuntime } from "./runtime/podman-runtime";
+import { startApi } from "./server";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`Configuration error: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const log = createLogger(config.logLevel);
+const runtime = new PodmanRuntime(config, log);
+const api = await startApi({ config, log, runtime });
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info("API stopping", { signal });
+    await api.stop();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,158 @@
+// Starts the real API in-process on a loopback port, with a real database (PGlite in a temp
+// dir, or a fresh database on the PostgreSQL server) and the real rootless Podman runtime.
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKey } from "../../src/auth/keys";
+import { loadConfig } from "../../src/config";
+import { createLogger, silentLogger } from "../../src/log";
+import { PodmanRuntime } from "../../src/runtime/podman-runtime";
+import { startApi, type RunningApi } from "../../src/server";
+import type { Subprocess } from "bun";
+import { createTestDatabase } from "./databases";
+import { requireEnv, waitFor } from "./env";
+
+export type Backend = "pglite" | "postgres";
+export const backends: Backend[] = ["pglite", "postgres"];
+
+export interface CallOptions {
+  key?: string | null;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface TestApi {
+  api: RunningApi;
+  url: string;
+  adminKey: string;
+  dataDir: string;
+  env: Record<string, string>;
+  runtime: PodmanRuntime;
+  call(method: string, path: string, opts?: CallOptions): Promise<{ status: number; body: any; headers: Headers }>;
+  createSession(name?: string, extra?: Record<string, unknown>): Promise<{ id: string; apiKey: string; body: any }>;
+  /** Stops the API only (sandboxes keep running): SIGKILL in process mode. */
+  stopApi(): Promise<void>;
+  /** Starts the API again on the same database, data folder and port. */
+  restartApi(): Promise<void>;
+  /** Deletes every session (containers, volumes), stops the API and drops its data. */
+  close(): Promise<void>;
+}
+
+export interface TestApiOptions {
+  /** Run the API as its own `bun src/main.ts` process (so it can be killed), not in-process. */
+  process?: boolean;
+}
+
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: TestApiOptions = {}): Promise<TestApi> {
+  const dataDir = mkdtempSync(join(tmpdir(), "wa-api-"));
+  // The rootless Podman user must traverse to the channel socket folder to bind-mount it.
+  chmodSync(dataDir, 0o711);
+  const db = backend === "postgres" ? await createTestDatabase() : null;
+  const adminKey = generateKey("admin");
+  const fullEnv: Record<string, string> = {
+    PORT: String(freePort()),
+    HOST: "127.0.0.1",
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: adminKey,
+    PODMAN_SOCKET: requireEnv("PODMAN_SOCKET"),
+    SANDBOX_NETWORK: "none",
+    INSTANCE_ID: `test-${crypto.randomUUID().slice(0, 8)}`,
+    LOG_LEVEL: "error",
+    ...(process.env.SANDBOX_IMAGE ? { SANDBOX_IMAGE: process.env.SANDBOX_IMAGE } : {}),
+    ...(db ? { DATABASE_URL: db.url } : {}),
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const log = process.env.TEST_LOG ? createLogger("debug") : silentLogger;
+  const runtime = new PodmanRuntime(config, log);
+  const url = `http://127.0.0.1:${fullEnv.PORT}`;
+  let inProcess: RunningApi | null = null;
+  let child: Subprocess | null = null;
+
+  const boot = async () => {
+    if (!options.process) {
+      inProcess = await startApi({ config, log, runtime, printAdminKey: () => {} });
+      return;
+    }
+    child = Bun.spawn(["bun", join(import.meta.dir, "../../src/main.ts")], {
+      env: { ...process.env, ...fullEnv },
+      stdout: process.env.TEST_LOG ? "inherit" : "ignore",
+      stderr: "inherit",
+    });
+    await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), 30_000, "the API process to answer /health");
+  };
+  const halt = async () => {
+    if (inProcess) await inProcess.stop();
+    inProcess = null;
+    if (child) {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+    child = null;
+  };
+  await boot();
+  let running = true;
+
+  const call: TestApi["call"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.key !== null) headers["x-api-key"] = opts.key ?? adminKey;
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await fetch(url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {}
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+
+  return {
+    get api() {
+      if (!inProcess) throw new Error("the API runs in its own process");
+      return inProcess;
+    },
+    url,
+    adminKey,
+    dataDir,
+    env: fullEnv,
+    runtime,
+    call,
+    async createSession(name = `s-${crypto.randomUUID().slice(0, 8)}`, extra = {}) {
+      const res = await call("POST", "/sessions/create", { body: { name, ...extra } });
+      if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+      return { id: res.body.session.id, apiKey: res.body.apiKey, body: res.body };
+    },
+    async stopApi() {
+      if (running) await halt();
+      running = false;
+    },
+    async restartApi() {
+      if (running) await halt();
+      await boot();
+      running = true;
+    },
+    async close() {
+      if (running) {
+        const list = await call("GET", "/sessions");
+        for (const s of list.body.sessions ?? []) await call("DELETE", `/sessions/${s.id}`);
+        await halt();
+        running = false;
+      }
+      // Anything a test left behind without the API (a restarted instance) goes too.
+      for (const box of await runtime.list()) await runtime.remove(box.sessionId);
+      await db?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
