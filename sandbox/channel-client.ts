@@ -62,10 +62,13 @@ export class ChannelClient {
     if (this.connected) this.ws!.send(out.frame);
   }
 
-  /** Resolves once every report so far is acknowledged, or after `timeoutMs`. */
+  /**
+   * Resolves once every report so far is acknowledged, after `timeoutMs`, or at once when the
+   * channel is down (the API closed it on purpose, e.g. to stop the session).
+   */
   async flush(timeoutMs: number): Promise<boolean> {
     const end = Date.now() + timeoutMs;
-    while (this.unacked.length > 0 && Date.now() < end) await Bun.sleep(20);
+    while (this.unacked.length > 0 && this.connected && Date.now() < end) await Bun.sleep(20);
     return this.unacked.length === 0;
   }
 

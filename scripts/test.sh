@@ -9,4 +9,4 @@ eval "$(bash scripts/ensure-postgres.sh | grep '^TEST_DATABASE_URL=')"
 eval "$(bash scripts/podman-rootless.sh | grep '^PODMAN_SOCKET=')"
 export TEST_DATABASE_URL PODMAN_SOCKET
 bun run sandbox:build --if-missing
-exec bun test "$@"
+exec bun test --timeout 120000 "$@"

@@ -86,6 +86,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     websocket: channel.websocket,
     // Our own reader answers 413 in the API's error shape; this is only the hard stop.
     maxRequestBodySize: 8 * 1024 * 1024,
+    // Stopping or deleting a session waits for its container (up to its stop timeout).
+    idleTimeout: 60,
   });
   let unixServer: Server<ChannelSocketData> | undefined;
   if (channelSocket) {

@@ -1,0 +1,58 @@
+// Images: whether one exists, and building one from a tar context (so an image lands in the
+// store of whichever Podman the socket belongs to).
+import type { PodmanClient } from "./client";
+import { PodmanError, PodmanNotFoundError } from "./errors";
+
+export async function imageExists(client: PodmanClient, name: string): Promise<boolean> {
+  try {
+    await client.empty("GET", `/images/${encodeURIComponent(name)}/exists`);
+    return true;
+  } catch (err) {
+    if (err instanceof PodmanNotFoundError) return false;
+    throw err;
+  }
+}
+
+export interface BuildOptions {
+  tag: string;
+  /** Path of the Containerfile inside the context. */
+  containerfile?: string;
+  labels?: Record<string, string>;
+  onOutput?: (line: string) => void;
+}
+
+/** Builds from a tar of the context; resolves to the image id, rejects with the build's error. */
+export async function buildImage(client: PodmanClient, context: Blob, opts: BuildOptions): Promise<string> {
+  const res = await client.fetch("POST", "/build", {
+    query: { t: opts.tag, dockerfile: opts.containerfile ?? "Containerfile", labels: opts.labels, rm: true, layers: false },
+    raw: { data: context, contentType: "application/x-tar" },
+  });
+  let id = "";
+  let error = "";
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const handle = (line: string) => {
+    if (!line.trim()) return;
+    const msg = JSON.parse(line) as { stream?: string; error?: string; aux?: { ID?: string } };
+    if (msg.stream) opts.onOutput?.(msg.stream);
+    if (msg.error) error = msg.error;
+    if (msg.aux?.ID) id = msg.aux.ID;
+  };
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    const lines = buffer.split("\n");
+    buffer = lines.pop() ?? "";
+    lines.forEach(handle);
+  }
+  handle(buffer);
+  if (error) throw new PodmanError(`image build failed: ${error}`, 500);
+  return id;
+}
+
+export async function removeImage(client: PodmanClient, name: string): Promise<void> {
+  try {
+    await client.empty("DELETE", `/images/${encodeURIComponent(name)}`, { query: { force: true } });
+  } catch (err) {
+    if (!(err instanceof PodmanNotFoundError)) throw err;
+  }
+}
