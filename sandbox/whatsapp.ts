@@ -5,6 +5,7 @@ import makeWASocket, {
   DisconnectReason,
   jidDecode,
   makeCacheableSignalKeyStore,
+  toNumber,
   WA_CERT_DETAILS,
   type Chat,
   type Contact,
@@ -36,6 +37,11 @@ export function userPhone(jid: string | undefined | null): string | null {
   return decoded?.server === "s.whatsapp.net" ? decoded.user : null;
 }
 
+/** Contacts are people (phone-number or LID accounts); groups are chats, not contacts. */
+export function isPerson(id: string | null | undefined): boolean {
+  return !!id && (id.endsWith("@s.whatsapp.net") || id.endsWith("@lid"));
+}
+
 export function toContact(c: Partial<Contact> & { id: string }): ContactReport {
   return {
     id: c.id,
@@ -56,7 +62,7 @@ export function toChat(c: ChatLike): ChatReport {
     name: c.name ?? null,
     isGroup: id.endsWith("@g.us"),
     unreadCount: c.unreadCount === undefined || c.unreadCount === null ? null : Math.max(0, Number(c.unreadCount)),
-    timestamp: ts === undefined || ts === null ? null : Number(ts),
+    timestamp: ts === undefined || ts === null ? null : toNumber(ts),
   };
 }
 
@@ -95,11 +101,11 @@ export class WhatsAppSession {
       if (u.connection === "close") void this.onClose(u.lastDisconnect?.error);
     });
     sock.ev.on("messaging-history.set", ({ chats, contacts }) => {
-      this.batch("contacts", contacts.filter((c) => c.id).map(toContact));
+      this.batch("contacts", contacts.filter((c) => isPerson(c.id)).map(toContact));
       this.batch("chats", chats.filter((c) => c.id).map((c) => toChat(c)));
     });
-    sock.ev.on("contacts.upsert", (list) => this.batch("contacts", list.map(toContact)));
-    sock.ev.on("contacts.update", (list) => this.batch("contacts", list.filter((c) => c.id).map((c) => toContact(c as Contact))));
+    sock.ev.on("contacts.upsert", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map(toContact)));
+    sock.ev.on("contacts.update", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map((c) => toContact(c as Contact))));
     sock.ev.on("chats.upsert", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c))));
     sock.ev.on("chats.update", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c as ChatLike))));
   }

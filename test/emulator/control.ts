@@ -1,0 +1,165 @@
+// The control API: JSON over HTTP on loopback, playing the phones and the network. Bad input
+// answers 4xx with {error, code}; nothing here answers 5xx to a caller's mistake.
+import type { Connection } from "./connection";
+import type { EmulatorLog } from "./log";
+import { parseQr } from "./pairing";
+import { deviceJid, type EmulatorState, type History } from "./state";
+
+export interface ControlContext {
+  state: EmulatorState;
+  log: EmulatorLog;
+  connections: Set<Connection>;
+  byRef: Map<string, Connection>;
+  wsUrl: string;
+}
+
+const digits = /^\d{6,15}$/;
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const fail = (status: number, code: string, message: string): never => {
+  throw new ControlError(status, code, message);
+};
+
+async function body(req: Request): Promise<Record<string, unknown>> {
+  try {
+    const value = await req.json();
+    if (value && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {}
+  return fail(400, "INVALID_JSON", "body must be a JSON object");
+}
+
+function phoneNumber(value: unknown, field = "phoneNumber"): string {
+  const n = typeof value === "string" ? value.replace(/^\+/, "") : "";
+  if (!digits.test(n)) fail(400, "INVALID_PHONE_NUMBER", `${field} must be 6 to 15 digits`);
+  return n;
+}
+
+function numbers(value: unknown, field: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(400, "INVALID_FIELD", `${field} must be an array of phone numbers`);
+  return (value as unknown[]).map((v) => phoneNumber(v, field));
+}
+
+function history(b: Record<string, unknown>): History {
+  const contacts = b.contacts ?? [];
+  const chats = b.chats ?? [];
+  if (!Array.isArray(contacts) || !Array.isArray(chats)) fail(400, "INVALID_FIELD", "contacts and chats must be arrays");
+  const str = (v: unknown) => (typeof v === "string" ? v : null);
+  return {
+    contacts: (contacts as Record<string, unknown>[]).map((c, i) => {
+      if (!c || typeof c.id !== "string" || !c.id.includes("@")) fail(400, "INVALID_FIELD", `contacts[${i}].id must be a JID`);
+      return { id: c.id as string, name: str(c.name), notify: str(c.notify) };
+    }),
+    chats: (chats as Record<string, unknown>[]).map((c, i) => {
+      if (!c || typeof c.id !== "string" || !c.id.includes("@")) fail(400, "INVALID_FIELD", `chats[${i}].id must be a JID`);
+      const unread = c.unreadCount ?? 0;
+      const ts = c.timestamp ?? Math.floor(Date.now() / 1000);
+      if (typeof unread !== "number" || unread < 0 || typeof ts !== "number") fail(400, "INVALID_FIELD", `chats[${i}] needs numeric unreadCount and timestamp`);
+      return { id: c.id as string, name: str(c.name), isGroup: c.isGroup === true || (c.id as string).endsWith("@g.us"), unreadCount: unread as number, timestamp: ts as number };
+    }),
+  };
+}
+
+export async function handleControl(req: Request, ctx: ControlContext): Promise<Response> {
+  try {
+    return Response.json(await route(req, ctx));
+  } catch (err) {
+    if (err instanceof ControlError) return Response.json({ error: err.message, code: err.code }, { status: err.status });
+    ctx.log.warn("control request failed", { error: String(err) });
+    return Response.json({ error: String(err), code: "INTERNAL" }, { status: 500 });
+  }
+}
+
+async function route(req: Request, ctx: ControlContext): Promise<unknown> {
+  const url = new URL(req.url);
+  const path = url.pathname;
+  const { state } = ctx;
+  const m = /^\/control\/phones\/([^/]+)\/(history|unlink)$/.exec(path);
+
+  if (req.method === "GET" && path === "/control/devices") {
+    const connected = new Set([...ctx.connections].filter((c) => c.device && !c.closed).map((c) => deviceJid(c.device!)));
+    return {
+      devices: [...state.devices.values()].map((d) => ({
+        jid: deviceJid(d),
+        phoneNumber: d.phone,
+        linked: !d.unlinked,
+        connected: connected.has(deviceJid(d)),
+        linkedAt: new Date(d.linkedAt).toISOString(),
+      })),
+    };
+  }
+  if (req.method === "POST" && path === "/control/scan") {
+    const b = await body(req);
+    if (typeof b.qr !== "string") fail(400, "INVALID_QR", "qr must be the QR string the device shows");
+    const qr = parseQr(b.qr as string) ?? fail(400, "INVALID_QR", "qr is not a WhatsApp linking QR");
+    const number = phoneNumber(b.phoneNumber);
+    const conn = ctx.byRef.get(qr.ref);
+    if (!conn || conn.closed || conn.noiseKey !== qr.noiseKey) fail(404, "QR_NOT_FOUND", "no connected device shows this QR (expired, or already scanned)");
+    const phone = state.phone(number, typeof b.pushName === "string" ? b.pushName : undefined);
+    const device = await conn!.pair(phone, qr.identityKey, qr.advSecret);
+    if (!device) fail(409, "PAIRING_REJECTED", "the device did not confirm the link");
+    return { success: true, jid: deviceJid(device!), phoneNumber: number };
+  }
+  if (req.method === "POST" && path === "/control/pair") {
+    const b = await body(req);
+    phoneNumber(b.phoneNumber);
+    if (typeof b.code !== "string" || !/^[A-Z0-9]{8}$/i.test(b.code.replace(/-/g, ""))) fail(400, "INVALID_CODE", "code must be the 8-character pairing code");
+    return fail(404, "NO_PAIRING_REQUEST", "no device asked to link to this number with a code");
+  }
+  if (req.method === "POST" && path === "/control/numbers") {
+    const b = await body(req);
+    const add = numbers(b.add, "add");
+    const remove = numbers(b.remove, "remove");
+    for (const n of add) state.directory.add(n);
+    for (const n of remove) state.directory.delete(n);
+    return { success: true, numbers: [...state.directory].sort() };
+  }
+  if (m && req.method === "PUT" && m[2] === "history") {
+    const number = phoneNumber(decodeURIComponent(m[1]!));
+    const phone = state.phone(number);
+    phone.history = history(await body(req));
+    return { success: true, contacts: phone.history.contacts.length, chats: phone.history.chats.length };
+  }
+  if (m && req.method === "POST" && m[2] === "unlink") {
+    const number = phoneNumber(decodeURIComponent(m[1]!));
+    const devices = [...state.devices.values()].filter((d) => d.phone === number && !d.unlinked);
+    for (const d of devices) d.unlinked = true;
+    for (const c of ctx.connections) {
+      if (c.device && c.device.phone === number) {
+        // How WhatsApp tells a companion it was removed: a stream error with code 401.
+        c.sendNode({ tag: "stream:error", attrs: { code: "401" }, content: [{ tag: "conflict", attrs: { type: "device_removed" } }] });
+        setTimeout(() => c.close(1000, "device removed"), 50);
+      }
+    }
+    return { success: true, unlinked: devices.map(deviceJid) };
+  }
+  if (req.method === "POST" && path === "/control/drop") {
+    const b = req.headers.get("content-length") === "0" || !req.body ? {} : await body(req);
+    const number = b.phoneNumber === undefined ? undefined : phoneNumber(b.phoneNumber);
+    let dropped = 0;
+    for (const c of [...ctx.connections]) {
+      if (number && c.device?.phone !== number) continue;
+      c.close(1001, "dropped by control");
+      dropped++;
+    }
+    return { success: true, dropped };
+  }
+  if (req.method === "POST" && path === "/control/refuse") {
+    const b = await body(req);
+    const seconds = b.seconds;
+    if (typeof seconds !== "number" || seconds < 0 || seconds > 3600) fail(400, "INVALID_FIELD", "seconds must be a number from 0 to 3600");
+    state.refuseUntil = Date.now() + (seconds as number) * 1000;
+    return { success: true, refuseUntil: new Date(state.refuseUntil).toISOString() };
+  }
+  if (req.method === "GET" && path === "/control") return { wsUrl: ctx.wsUrl };
+  return fail(404, "NOT_FOUND", `no control route ${req.method} ${path}`);
+}
