@@ -6,6 +6,7 @@ import { PodmanClient } from "./podman/client";
 import {
   containerExists,
   createContainer,
+  inspectContainer,
   listContainers,
   removeContainer,
   startContainer,
@@ -118,12 +119,24 @@ export class PodmanRuntime implements SessionRuntime {
       .map((b) => ({ sessionId: b.Labels![SESSION_LABEL]!, containerId: b.Id, running: b.State === "running", state: b.State }));
   }
 
+  async isRunning(sessionId: string): Promise<boolean> {
+    try {
+      return (await inspectContainer(this.client, containerName(sessionId))).State.Running;
+    } catch (err) {
+      if (err instanceof PodmanNotFoundError) return false;
+      throw this.wrap(err, "inspect the sandbox");
+    }
+  }
+
   async exists(sessionId: string): Promise<boolean> {
     return containerExists(this.client, containerName(sessionId));
   }
 
   watch(onEvent: (event: RuntimeEvent) => void): () => void {
     const abort = new AbortController();
+    // `since` has whole-second precision; events from before this watch began are dropped by
+    // their nanosecond time, so a restarted API does not act on its predecessor's events.
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
     let since = Math.floor(Date.now() / 1000);
     const follow = async () => {
       while (!abort.signal.aborted) {
@@ -133,6 +146,7 @@ export class PodmanRuntime implements SessionRuntime {
             since,
             signal: abort.signal,
             onEvent: (e) => {
+              if (e.timeNano !== undefined && BigInt(e.timeNano) < startedNs) return;
               since = Math.max(since, e.time ?? since);
               const sessionId = e.Actor?.Attributes?.[SESSION_LABEL];
               if (!sessionId) return;

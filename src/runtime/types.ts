@@ -46,6 +46,8 @@ export interface SessionRuntime {
   resetData(sessionId: string): Promise<void>;
   /** Sandboxes of this API instance. */
   list(): Promise<RuntimeSandbox[]>;
+  /** Whether the session's container is running right now. */
+  isRunning(sessionId: string): Promise<boolean>;
   /** Follows the engine's events for this instance's containers until the returned stop is called. */
   watch(onEvent: (event: RuntimeEvent) => void): () => void;
 }

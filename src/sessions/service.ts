@@ -281,6 +281,9 @@ export class SessionService {
     if (event.kind === "started" || this.busy.has(event.sessionId)) return;
     const session = await this.deps.repo.byId(event.sessionId);
     if (!session || !isLive(session.state)) return;
+    // The event may be about a container that was since replaced (start re-creates it) or
+    // restarted by its restart policy: only a sandbox that is not running now is a failure.
+    if (await this.deps.runtime.isRunning(event.sessionId)) return;
     const reason =
       event.kind === "died" ? `sandbox container exited${event.exitCode !== undefined ? ` with code ${event.exitCode}` : ""}` : "sandbox container was removed";
     this.deps.link.disconnect(event.sessionId);

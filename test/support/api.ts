@@ -64,7 +64,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     PODMAN_SOCKET: requireEnv("PODMAN_SOCKET"),
     SANDBOX_NETWORK: "none",
     INSTANCE_ID: `test-${crypto.randomUUID().slice(0, 8)}`,
-    LOG_LEVEL: "error",
+    LOG_LEVEL: process.env.TEST_LOG ? "debug" : "error",
     ...(process.env.SANDBOX_IMAGE ? { SANDBOX_IMAGE: process.env.SANDBOX_IMAGE } : {}),
     ...(db ? { DATABASE_URL: db.url } : {}),
     ...env,
