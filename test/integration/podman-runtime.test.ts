@@ -1,6 +1,7 @@
 // The Podman runtime against a real rootless Podman: the typed client, the hardened container
 // of a session, and how sessions and containers stay in line through the API.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chownSync, statSync } from "node:fs";
 import { loadConfig } from "../../src/config";
 import { silentLogger } from "../../src/log";
 import { PodmanClient } from "../../src/runtime/podman/client";
@@ -107,6 +108,8 @@ describe("sessions and their containers", () => {
     // A file in the volume, as the sandbox's auth state would be (written from the host side).
     const { Mountpoint } = await client.json<{ Mountpoint: string }>("GET", `/volumes/${volume}/json`);
     await Bun.write(`${Mountpoint}/marker.json`, JSON.stringify({ kept: s.id }));
+    const owner = statSync(Mountpoint); // the container user's uid as the host sees it
+    chownSync(`${Mountpoint}/marker.json`, owner.uid, owner.gid);
     expect((await t.call("POST", `/sessions/${s.id}/stop`, { key: s.apiKey })).status).toBe(200);
     expect((await inspectContainer(client, containerName(s.id))).State.Running).toBe(false);
     expect(await volumeExists(client, volume)).toBe(true);
