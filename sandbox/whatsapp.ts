@@ -14,6 +14,7 @@ import makeWASocket, {
 import pino from "pino";
 import type { ChatReport, ContactReport, NumberCheck, Report, SandboxRequest } from "../src/channel/messages";
 import { clearAuthStore, openAuthStore } from "./auth-store";
+import { enforceSignatureChecks } from "./verify-signatures";
 import type { SandboxLog } from "./log";
 
 export interface WhatsAppOptions {
@@ -73,6 +74,7 @@ export class WhatsAppSession {
   private readonly baileysLog = pino({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
 
   constructor(private readonly opts: WhatsAppOptions) {
+    enforceSignatureChecks();
     if (opts.trustRoot) WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(opts.trustRoot, "hex");
   }
 
