@@ -8,5 +8,6 @@ bash scripts/ensure-bun.sh
 eval "$(bash scripts/ensure-postgres.sh | grep '^TEST_DATABASE_URL=')"
 eval "$(bash scripts/podman-rootless.sh | grep '^PODMAN_SOCKET=')"
 export TEST_DATABASE_URL PODMAN_SOCKET
-bun run sandbox:build --if-missing
+# Always rebuilt: the tests must run the sandbox code of this checkout (about 5 s).
+bun run sandbox:build
 exec bun test --timeout 120000 "$@"
