@@ -31,7 +31,8 @@ try {
     toQr.push(performance.now() - t0);
     const qr = (await t.call("GET", `/sessions/${s.id}/qr`, { key: s.apiKey })).body.qr;
     const t1 = performance.now();
-    await fetch(`${emu.controlUrl}/control/scan`, { method: "POST", body: JSON.stringify({ qr, phoneNumber: `49151${String(10000000 + i)}` }) });
+    const scan = await fetch(`${emu.controlUrl}/control/scan`, { method: "POST", body: JSON.stringify({ qr, phoneNumber: `49151${String(10000000 + i)}` }) });
+    if (!scan.ok) throw new Error(`scan failed: ${await scan.text()}`);
     await waitFor(async () => (await state(s.id, s.apiKey)).state === "ready", 30_000, "ready");
     toReady.push(performance.now() - t1);
     for (let j = 0; j < 5; j++) {

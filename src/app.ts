@@ -79,6 +79,7 @@ export function createApp(deps: AppDeps) {
       return errorBody(err);
     })
     .onAfterResponse(({ request, set }) => {
+      if (!log.enabled("info")) return;
       const info = requests.get(request);
       if (!info) return;
       log.info("request", {

@@ -14,6 +14,8 @@ export interface Logger {
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
   child(fields: LogFields): Logger;
+  /** Whether records of this level are written (to skip building them when not). */
+  enabled(level: LogLevel): boolean;
 }
 
 function scrub(value: unknown, depth = 0): unknown {
@@ -45,6 +47,7 @@ export function createLogger(
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
     child: (fields) => createLogger(level, { ...base, ...fields }, write),
+    enabled: (lvl) => order[lvl] >= min,
   };
 }
 

@@ -23,22 +23,56 @@ function lastById<T extends { id: string }>(items: T[]): T[] {
   return [...new Map(items.map((i) => [i.id, i])).values()];
 }
 
+/** How long a session row read from the database is served from memory. */
+const CACHE_TTL_MS = 1000;
+
 export class SessionRepository {
+  /**
+   * Session rows by id, written through on every change this API makes and re-read after a
+   * second, so the hot read path (every authenticated call) rarely waits for the database.
+   * One API instance owns its sessions; another writer's change shows within the TTL.
+   */
+  private readonly cache = new Map<string, { row: SessionRow; at: number }>();
+  private readonly idByKeyHash = new Map<string, string>();
+
   constructor(private readonly db: Db) {}
+
+  private remember(row: SessionRow | null | undefined): SessionRow | null {
+    if (!row) return null;
+    this.cache.set(row.id, { row, at: Date.now() });
+    this.idByKeyHash.set(row.keyHash, row.id);
+    return row;
+  }
+
+  private cached(id: string | undefined): SessionRow | null {
+    const hit = id ? this.cache.get(id) : undefined;
+    return hit && Date.now() - hit.at < CACHE_TTL_MS ? hit.row : null;
+  }
+
+  private forget(id: string): void {
+    const hit = this.cache.get(id);
+    if (hit) this.idByKeyHash.delete(hit.row.keyHash);
+    this.cache.delete(id);
+  }
 
   async insert(row: NewSessionRow): Promise<SessionRow | null> {
     const inserted = await this.db.insert(sessions).values(row).onConflictDoNothing().returning();
-    return inserted[0] ?? null;
+    return this.remember(inserted[0]);
   }
 
   async byId(id: string): Promise<SessionRow | null> {
+    const hit = this.cached(id);
+    if (hit) return hit;
     const rows = await this.db.select().from(sessions).where(eq(sessions.id, id)).limit(1);
-    return rows[0] ?? null;
+    if (!rows[0]) this.forget(id);
+    return this.remember(rows[0]);
   }
 
   async byKeyHash(keyHash: string): Promise<SessionRow | null> {
+    const hit = this.cached(this.idByKeyHash.get(keyHash));
+    if (hit) return hit;
     const rows = await this.db.select().from(sessions).where(eq(sessions.keyHash, keyHash)).limit(1);
-    return rows[0] ?? null;
+    return this.remember(rows[0]);
   }
 
   async list(): Promise<SessionRow[]> {
@@ -68,9 +102,12 @@ export class SessionRepository {
       .where(and(eq(sessions.id, id), eq(sessions.state, from)))
       .returning();
     const row = updated[0];
-    if (!row) return null;
+    if (!row) {
+      this.forget(id); // someone else moved it: the next read must see the database
+      return null;
+    }
     await this.db.insert(sessionEvents).values({ sessionId: id, fromState: from, toState: to, reason });
-    return row;
+    return this.remember(row);
   }
 
   /** Changes fields without changing the state (a refreshed QR, a learned push name). */
@@ -83,15 +120,19 @@ export class SessionRepository {
       .set({ ...fields, lastActivity: new Date() })
       .where(eq(sessions.id, id))
       .returning();
-    return updated[0] ?? null;
+    return this.remember(updated[0]);
   }
 
   async touch(id: string): Promise<void> {
-    await this.db.update(sessions).set({ lastActivity: new Date() }).where(eq(sessions.id, id));
+    const lastActivity = new Date();
+    await this.db.update(sessions).set({ lastActivity }).where(eq(sessions.id, id));
+    const hit = this.cache.get(id);
+    if (hit) hit.row = { ...hit.row, lastActivity };
   }
 
   async remove(id: string): Promise<boolean> {
     const removed = await this.db.delete(sessions).where(eq(sessions.id, id)).returning({ id: sessions.id });
+    this.forget(id);
     return removed.length > 0;
   }
 

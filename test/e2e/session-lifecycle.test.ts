@@ -159,6 +159,20 @@ describe("a session's whole life, end to end", () => {
     await waitState("qr_ready");
   });
 
+  test("linking by phone number: the API answers the code, the phone enters it, the session is ready", async () => {
+    const bad = await t.call("POST", `/sessions/${id}/pairing-code`, { key, body: { phoneNumber: "12ab" } });
+    expect(bad.status).toBe(400);
+    const res = await t.call("POST", `/sessions/${id}/pairing-code`, { key, body: { phoneNumber: `+${PHONE}` } });
+    expect(res.status).toBe(200);
+    expect(res.body.code).toMatch(/^[A-Z0-9]{8}$/);
+    const pair = await control("POST", "/control/pair", { phoneNumber: PHONE, code: res.body.code });
+    expect(pair.status).toBe(200);
+    await waitState("ready");
+    expect((await status()).phoneNumber).toBe(PHONE);
+    // Not awaiting linking any more: a pairing code is refused, naming the state.
+    expectError409(await t.call("POST", `/sessions/${id}/pairing-code`, { key, body: { phoneNumber: PHONE } }), "ready");
+  });
+
   test("delete removes container and volume", async () => {
     expect((await t.call("DELETE", `/sessions/${id}`, { key })).status).toBe(200);
     expect(await t.runtime.exists(id)).toBe(false);

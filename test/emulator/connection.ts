@@ -8,6 +8,7 @@ import type { EmulatorLog } from "./log";
 import { frame, FrameReader, NoiseResponder, type KeyPair, type Transport } from "./noise";
 import { newId, node, S_WHATSAPP_NET, type BinaryNode } from "./nodes";
 import { pairSuccess, verifyPairReply, type PairOffer } from "./pairing";
+import { phoneHello, readCompanionFinish, readCompanionHello, type CodeLinkRequest, type PhoneHello } from "./pairing-code";
 import { deviceJid, type Device, type EmulatorState, type Phone } from "./state";
 
 export interface Socket {
@@ -46,6 +47,9 @@ export class Connection {
   identityKey: Uint8Array | null = null;
   device: Device | null = null;
   refs: string[] = [];
+  /** A pairing-code request this device made, and the phone's side of it once under way. */
+  codeRequest: CodeLinkRequest | null = null;
+  private codeHello: { hello: PhoneHello; identity: Phone["identity"]; done(r: ReturnType<typeof readCompanionFinish>): void } | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -69,6 +73,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.pendingPair?.resolve(false);
+    if (this.codeRequest && this.opts.state.codeLinks.get(this.codeRequest.phone) === this) this.opts.state.codeLinks.delete(this.codeRequest.phone);
     this.socket.close(code, reason);
     this.opts.onClose(this);
   }
@@ -97,6 +102,24 @@ export class Connection {
     this.sendNode(node("stream:error", { code: "515" }));
     setTimeout(() => this.close(1000, "restart required"), 50);
     return device;
+  }
+
+  /** The phone entered `code`: resolves with the linked device, or null for a wrong code. */
+  async pairByCode(phone: Phone, code: string): Promise<Device | null> {
+    const req = this.codeRequest;
+    if (!req) return null;
+    const hello = await phoneHello(req, code, phone.identity, newId("code"));
+    const finish = new Promise<ReturnType<typeof readCompanionFinish>>((resolve) => {
+      this.codeHello = { hello, identity: phone.identity, done: resolve };
+      setTimeout(() => resolve(null), 5000);
+    });
+    this.sendNode(hello.notification);
+    const result = await finish;
+    this.codeHello = null;
+    if (!result) return null;
+    this.codeRequest = null;
+    this.opts.state.codeLinks.delete(req.phone);
+    return this.pair(phone, result.identityKey, result.advSecret);
   }
 
   private async process(data: Uint8Array): Promise<void> {
@@ -184,7 +207,24 @@ export class Connection {
       return;
     }
     if (!this.device) {
-      if (n.tag === "iq" && n.attrs.type !== "result" && n.attrs.type !== "error") this.sendNode(node("iq", { id: n.attrs.id ?? "", type: "result", from: S_WHATSAPP_NET }));
+      if (n.tag !== "iq" || n.attrs.type === "result" || n.attrs.type === "error") return;
+      const hello = readCompanionHello(n);
+      if (hello) {
+        this.codeRequest = hello;
+        this.opts.state.codeLinks.set(hello.phone, this);
+        this.sendNode(node("iq", { id: n.attrs.id ?? "", type: "result", from: S_WHATSAPP_NET }, [
+          node("link_code_companion_reg", {}, [node("link_code_pairing_ref", {}, Buffer.from(hello.ref))]),
+        ]));
+        return;
+      }
+      if (this.codeHello) {
+        const finished = readCompanionFinish(n, this.codeHello.hello, this.codeHello.identity);
+        if (finished) this.identityKey = finished.identityKey;
+        this.sendNode(node("iq", { id: n.attrs.id ?? "", type: "result", from: S_WHATSAPP_NET }));
+        this.codeHello.done(finished);
+        return;
+      }
+      this.sendNode(node("iq", { id: n.attrs.id ?? "", type: "result", from: S_WHATSAPP_NET }));
       return;
     }
     switch (n.tag) {

@@ -111,9 +111,14 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
   }
   if (req.method === "POST" && path === "/control/pair") {
     const b = await body(req);
-    phoneNumber(b.phoneNumber);
-    if (typeof b.code !== "string" || !/^[A-Z0-9]{8}$/i.test(b.code.replace(/-/g, ""))) fail(400, "INVALID_CODE", "code must be the 8-character pairing code");
-    return fail(404, "NO_PAIRING_REQUEST", "no device asked to link to this number with a code");
+    const number = phoneNumber(b.phoneNumber);
+    const code = typeof b.code === "string" ? b.code.replace(/-/g, "").toUpperCase() : "";
+    if (!/^[A-Z0-9]{8}$/.test(code)) fail(400, "INVALID_CODE", "code must be the 8-character pairing code");
+    const conn = state.codeLinks.get(number);
+    if (!conn || conn.closed) fail(404, "NO_PAIRING_REQUEST", "no device asked to link to this number with a code");
+    const device = await conn!.pairByCode(state.phone(number, typeof b.pushName === "string" ? b.pushName : undefined), code);
+    if (!device) fail(409, "PAIRING_REJECTED", "the device did not complete the link (wrong code?)");
+    return { success: true, jid: deviceJid(device!), phoneNumber: number };
   }
   if (req.method === "POST" && path === "/control/numbers") {
     const b = await body(req);

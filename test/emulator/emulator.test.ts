@@ -243,3 +243,22 @@ describe("running it alone", () => {
     }
   });
 });
+
+describe("pairing code", () => {
+  test("the phone enters the code the device shows; a wrong code is refused", async () => {
+    const phone = newPhone();
+    const c = await client();
+    await c.waitFor(() => c.qrs[0], 5000, "the device to be ready to link");
+    const code = await c.sock.requestPairingCode(phone);
+    expect(code).toMatch(/^[A-Z0-9]{8}$/);
+    const wrong = code.slice(0, 7) + (code[7] === "A" ? "B" : "A");
+    expect((await control("POST", "/control/pair", { phoneNumber: phone, code: wrong })).status).toBe(409);
+    expect((await control("POST", "/control/pair", { phoneNumber: newPhone(), code })).status).toBe(404);
+    const res = await control("POST", "/control/pair", { phoneNumber: phone, code });
+    expect(res.body).toEqual({ success: true, jid: `${phone}:1@s.whatsapp.net`, phoneNumber: phone });
+    await c.waitFor(() => c.closes.find((x) => x.code === DisconnectReason.restartRequired), 5000, "restart required");
+    const again = await client({ dir: c.dir });
+    await again.waitFor(() => again.opened, 5000, "open after linking by code");
+    expect(again.sock.user?.id).toBe(`${phone}:1@s.whatsapp.net`);
+  });
+});

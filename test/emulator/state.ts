@@ -28,6 +28,8 @@ export interface Phone {
   pushName: string;
   /** The account's ADV signing key: it signs each linked device's identity. */
   accountKey: KeyPair;
+  /** The phone's identity key, used when linking by code. */
+  identity: KeyPair;
   lid: string;
   history: History;
   nextDeviceId: number;
@@ -61,6 +63,8 @@ export class EmulatorState {
   /** Numbers registered on WhatsApp besides the phones themselves. */
   readonly directory = new Set<string>();
   refuseUntil = 0;
+  /** Devices waiting for their phone to enter a pairing code, by phone number. */
+  readonly codeLinks = new Map<string, import("./connection").Connection>();
 
   phone(number: string, pushName?: string): Phone {
     let phone = this.phones.get(number);
@@ -69,6 +73,7 @@ export class EmulatorState {
         number,
         pushName: pushName ?? `Phone ${number}`,
         accountKey: Curve.generateKeyPair(),
+        identity: Curve.generateKeyPair(),
         lid: String(100000000000000 + Math.floor(Math.random() * 800000000000000)),
         history: { contacts: [], chats: [] },
         nextDeviceId: 1,
