@@ -50,7 +50,11 @@ describe("a session's whole life, end to end", () => {
       ],
     });
     await control("POST", "/control/numbers", { add: [OTHER] });
-    t = await startTestApi("postgres", { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot }, { process: true });
+    t = await startTestApi(
+      "postgres",
+      { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, SANDBOX_REQUEST_TIMEOUT_MS: "1500", CHECK_NUMBER_PER_MINUTE: "10" },
+      { process: true },
+    );
   });
 
   afterAll(async () => {
@@ -89,6 +93,20 @@ describe("a session's whole life, end to end", () => {
     expect(yes.body).toEqual({ success: true, exists: true, jid: `${OTHER}@s.whatsapp.net` });
     const no = await t.call("GET", `/sessions/${id}/check-number/+${UNKNOWN}`, { key });
     expect(no.body).toEqual({ success: true, exists: false, jid: null });
+  });
+
+  test("a sandbox that does not answer in time gives 504; bulk checks hit the rate limit (429)", async () => {
+    await control("POST", "/control/latency", { ms: 2500 });
+    const slow = await t.call("GET", `/sessions/${id}/check-number/${OTHER}`, { key });
+    expect(slow.status).toBe(504);
+    expect(slow.body.code).toBe("SANDBOX_TIMEOUT");
+    await control("POST", "/control/latency", { ms: 0 });
+    const codes: number[] = [];
+    for (let i = 0; i < 10; i++) codes.push((await t.call("GET", `/sessions/${id}/check-number/${OTHER}`, { key })).status);
+    // 10 a minute: three were spent above (two checks and the slow one), so seven pass.
+    expect(codes).toEqual([200, 200, 200, 200, 200, 200, 200, 429, 429, 429]);
+    const limited = await t.call("GET", `/sessions/${id}/check-number/${OTHER}`, { key });
+    expect(limited.body.code).toBe("RATE_LIMITED");
   });
 
   test("contacts and chats are those the phone sent", async () => {

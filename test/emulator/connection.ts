@@ -233,7 +233,11 @@ export class Connection {
           state: this.opts.state,
           device: this.device,
           log,
-          send: (x) => this.sendNode(x),
+          send: (x) => {
+            const delay = this.opts.state.latencyMs;
+            if (delay > 0) setTimeout(() => this.sendNode(x), delay);
+            else this.sendNode(x);
+          },
           onPreKeys: () => void this.sendHistory(),
           onLogout: () => setTimeout(() => this.close(1000, "logged out"), 50),
         });

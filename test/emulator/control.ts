@@ -165,6 +165,13 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
     state.refuseUntil = Date.now() + (seconds as number) * 1000;
     return { success: true, refuseUntil: new Date(state.refuseUntil).toISOString() };
   }
+  if (req.method === "POST" && path === "/control/latency") {
+    const b = await body(req);
+    const msValue = b.ms;
+    if (typeof msValue !== "number" || msValue < 0 || msValue > 120_000) fail(400, "INVALID_FIELD", "ms must be a number from 0 to 120000");
+    state.latencyMs = msValue as number;
+    return { success: true, latencyMs: state.latencyMs };
+  }
   if (req.method === "GET" && path === "/control") return { wsUrl: ctx.wsUrl };
   return fail(404, "NOT_FOUND", `no control route ${req.method} ${path}`);
 }

@@ -63,6 +63,8 @@ export class EmulatorState {
   /** Numbers registered on WhatsApp besides the phones themselves. */
   readonly directory = new Set<string>();
   refuseUntil = 0;
+  /** Extra delay before answering a logged-in device's iqs (a slow network or server). */
+  latencyMs = 0;
   /** Devices waiting for their phone to enter a pairing code, by phone number. */
   readonly codeLinks = new Map<string, import("./connection").Connection>();
 
