@@ -34,6 +34,8 @@ export interface TestApi {
   stopApi(): Promise<void>;
   /** Starts the API again on the same database, data folder and port. */
   restartApi(): Promise<void>;
+  /** What the API process wrote to stdout so far (process mode with captureStdout). */
+  stdout(): string;
   /** Deletes every session (containers, volumes), stops the API and drops its data. */
   close(): Promise<void>;
 }
@@ -41,6 +43,8 @@ export interface TestApi {
 export interface TestApiOptions {
   /** Run the API as its own `bun src/main.ts` process (so it can be killed), not in-process. */
   process?: boolean;
+  /** In process mode, keep what the API writes to stdout (see TestApi.stdout). */
+  captureStdout?: boolean;
 }
 
 function freePort(): number {
@@ -75,6 +79,11 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
   const url = `http://127.0.0.1:${fullEnv.PORT}`;
   let inProcess: RunningApi | null = null;
   let child: Subprocess | null = null;
+  let captured = "";
+  const capture = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) captured += decoder.decode(chunk, { stream: true });
+  };
 
   const boot = async () => {
     if (!options.process) {
@@ -83,9 +92,10 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     }
     child = Bun.spawn(["bun", join(import.meta.dir, "../../src/main.ts")], {
       env: { ...process.env, ...fullEnv },
-      stdout: process.env.TEST_LOG ? "inherit" : "ignore",
+      stdout: options.captureStdout ? "pipe" : process.env.TEST_LOG ? "inherit" : "ignore",
       stderr: "inherit",
     });
+    if (options.captureStdout) void capture(child.stdout as ReadableStream<Uint8Array>);
     await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), 30_000, "the API process to answer /health");
   };
   const halt = async () => {
@@ -133,6 +143,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
       return { id: res.body.session.id, apiKey: res.body.apiKey, body: res.body };
     },
+    stdout: () => captured,
     async stopApi() {
       if (running) await halt();
       running = false;

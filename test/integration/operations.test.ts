@@ -1,0 +1,111 @@
+// What operators and integrators meet: startup configuration errors, structured logs without
+// secrets, self-service create with its limits, and signed webhooks.
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash, createHmac } from "node:crypto";
+import { join } from "node:path";
+import { startTestApi, type TestApi } from "../support/api";
+import { waitFor } from "../support/env";
+
+const main = join(import.meta.dir, "../../src/main.ts");
+
+describe("startup configuration", () => {
+  test("a bad value stops the API with a message naming the variable", async () => {
+    const proc = Bun.spawn(["bun", main], { env: { ...process.env, PORT: "eighty" }, stdout: "pipe", stderr: "pipe" });
+    expect(await proc.exited).toBe(1);
+    expect(await new Response(proc.stderr).text()).toContain("PORT must be a whole number");
+  });
+});
+
+describe("logs", () => {
+  test("one JSON object per line, with request id, method, path, status and duration, and never a key", async () => {
+    const t = await startTestApi("pglite", { LOG_LEVEL: "info" }, { process: true, captureStdout: true });
+    try {
+      const s = await t.createSession("log-check");
+      await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey, headers: { "x-request-id": "req-abc" } });
+      await t.call("GET", `/sessions/${s.id}/status`, { key: "wask_" + "f".repeat(48) });
+      await t.call("DELETE", `/sessions/${s.id}`);
+      await t.stopApi();
+      const lines = t.stdout().trim().split("\n");
+      const records = lines.map((l) => JSON.parse(l)); // throws on any line that is not JSON
+      const req = records.find((r) => r.msg === "request" && r.requestId === "req-abc");
+      expect(req).toMatchObject({ level: "info", method: "GET", path: `/sessions/${s.id}/status`, status: 200 });
+      expect(typeof req.durationMs).toBe("number");
+      expect(records.some((r) => r.msg === "request" && r.status === 401)).toBe(true);
+      expect(records.some((r) => r.msg === "session created" && r.sessionId === s.id)).toBe(true);
+      const all = lines.join("\n");
+      expect(all).not.toContain(s.apiKey);
+      expect(all).not.toContain(t.adminKey);
+      expect(all).not.toMatch(/wask_[0-9a-f]{48}|wamk_[0-9a-f]{48}|eyJ[\w-]+\.[\w-]+\./);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("self-service create", () => {
+  let t: TestApi;
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  test("OPEN_SESSION_CREATE lets a caller without a key create, rate-limited per address; MAX_SESSIONS caps the total", async () => {
+    t = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2", MAX_SESSIONS: "3" });
+    const anon = (name: string) => t.call("POST", "/sessions/create", { key: null, body: { name } });
+    expect((await anon("open-1")).status).toBe(201);
+    expect((await anon("open-2")).status).toBe(201);
+    const limited = await anon("open-3");
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe("RATE_LIMITED");
+    // A wrong key is still a wrong key, open or not.
+    expect((await t.call("POST", "/sessions/create", { key: "wamk_" + "0".repeat(48), body: { name: "x" } })).status).toBe(401);
+    // The admin is not rate-limited, but the cap holds for everyone.
+    expect((await t.call("POST", "/sessions/create", { body: { name: "admin-1" } })).status).toBe(201);
+    const capped = await t.call("POST", "/sessions/create", { body: { name: "admin-2" } });
+    expect(capped.status).toBe(429);
+    expect(capped.body.code).toBe("SESSION_LIMIT_REACHED");
+  });
+
+  test("without OPEN_SESSION_CREATE, create needs the admin key", async () => {
+    const closed = await startTestApi("pglite");
+    try {
+      expect((await closed.call("POST", "/sessions/create", { key: null, body: { name: "x" } })).status).toBe(401);
+    } finally {
+      await closed.close();
+    }
+  });
+});
+
+describe("webhooks", () => {
+  test("state changes reach the webhook URL, signed with HMAC-SHA256 keyed by the SHA-256 of the session key", async () => {
+    const received: { body: string; signature: string | null; event: string | null }[] = [];
+    const receiver = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: async (req) => {
+        received.push({ body: await req.text(), signature: req.headers.get("x-webhook-signature"), event: req.headers.get("x-webhook-event") });
+        return new Response("ok");
+      },
+    });
+    const t = await startTestApi("pglite");
+    try {
+      const s = await t.createSession("hooked", { webhookUrl: `http://127.0.0.1:${receiver.port}/hook` });
+      await t.call("POST", `/sessions/${s.id}/stop`, { key: s.apiKey });
+      await waitFor(() => received.some((r) => JSON.parse(r.body).data.state === "stopped"), 5000, "the stopped webhook");
+      const key = createHash("sha256").update(s.apiKey).digest("hex");
+      for (const r of received) {
+        expect(r.signature).toBe("sha256=" + createHmac("sha256", key).update(r.body).digest("hex"));
+        const payload = JSON.parse(r.body);
+        expect(payload).toMatchObject({ event: "session.state", sessionId: s.id, sessionName: "hooked" });
+        expect(r.event).toBe("session.state");
+        expect(r.body).not.toContain(s.apiKey);
+      }
+      const states = received.map((r) => JSON.parse(r.body).data.state);
+      expect(states).toContain("starting");
+      expect(states).toContain("stopped");
+    } finally {
+      await t.close();
+      receiver.stop(true);
+    }
+  });
+});
+
