@@ -50,7 +50,7 @@ try {
 
   // Idle memory: let the linked session settle, then sum the RSS of the container's processes
   // (podman stats needs cgroup v2 for rootless containers; /proc works everywhere).
-  await Bun.sleep(20_000);
+  await Bun.sleep(Number(process.env.IDLE_WAIT_MS ?? 40_000));
   const pid = (await inspectContainer(t.runtime.client, containerName(idle.id))).State.Pid;
   const tree = [pid, ...descendants(pid)];
   const rssKb = tree.reduce((sum, p) => sum + rss(p), 0);
