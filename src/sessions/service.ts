@@ -78,17 +78,16 @@ export class SessionService {
     if (!row) throw new ApiError(409, "SESSION_NAME_TAKEN", `A session named "${input.name}" already exists`);
     this.emit({ session: row, from: null, to: "creating", reason: null });
     this.log.info("session created", { sessionId: id, name: input.name });
-    this.busy.add(id);
-    try {
-      await runtime.create(id, await this.deps.launch(id));
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      await this.moveTo(id, "failed", `container could not be created: ${reason}`);
-      this.log.error("session container create failed", { sessionId: id, error: reason });
-      throw runtimeApiError(err, { sessionId: id });
-    } finally {
-      this.busy.delete(id);
-    }
+    await this.exclusive(id, async () => {
+      try {
+        await runtime.create(id, await this.deps.launch(id));
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        await this.moveTo(id, "failed", `container could not be created: ${reason}`);
+        this.log.error("session container create failed", { sessionId: id, error: reason });
+        throw err;
+      }
+    });
     const started = await this.moveTo(id, "starting", null);
     return { session: started ?? row, apiKey };
   }
@@ -129,41 +128,33 @@ export class SessionService {
       await this.moveTo(id, "failed", err instanceof Error ? err.message : String(err));
       throw err;
     });
-    this.busy.add(id);
-    try {
-      await this.deps.runtime.start(id, await this.deps.launch(id));
+    await this.exclusive(id, async () => {
+      try {
+        await this.deps.runtime.start(id, await this.deps.launch(id));
+      } catch (err) {
+        await this.moveTo(id, "failed", `container could not be started: ${err instanceof Error ? err.message : String(err)}`);
+        throw err;
+      }
       this.log.info("session started", { sessionId: id });
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      await this.moveTo(id, "failed", `container could not be started: ${reason}`);
-      throw runtimeApiError(err, { sessionId: id });
-    } finally {
-      this.busy.delete(id);
-    }
+    });
   }
 
   async stop(id: string): Promise<void> {
     const session = await this.get(id);
     if (session.state === "stopped") return;
     if (session.state === "creating") throw errors.wrongState("stop the session", session.state, ["starting", "ready"]);
-    this.busy.add(id);
-    try {
+    await this.exclusive(id, async () => {
       // The state moves first: the container's death that follows is then expected, not a failure.
       await this.moveTo(id, "stopped", "stopped by request");
       this.deps.link.disconnect(id);
       await this.deps.runtime.stop(id);
       this.log.info("session stopped", { sessionId: id });
-    } catch (err) {
-      throw runtimeApiError(err, { sessionId: id });
-    } finally {
-      this.busy.delete(id);
-    }
+    });
   }
 
   async delete(id: string): Promise<void> {
     await this.get(id);
-    this.busy.add(id);
-    try {
+    await this.exclusive(id, async () => {
       this.deps.link.disconnect(id);
       // Container first: if the engine is down the row stays, so nothing is lost or orphaned.
       await this.deps.runtime.remove(id);
@@ -171,19 +162,14 @@ export class SessionService {
       this.checkLimiter.forget(id);
       this.touched.delete(id);
       this.log.info("session deleted", { sessionId: id });
-    } catch (err) {
-      throw runtimeApiError(err, { sessionId: id });
-    } finally {
-      this.busy.delete(id);
-    }
+    });
   }
 
   async logout(id: string): Promise<void> {
     const session = await this.get(id);
     const allowed: SessionState[] = ["ready", "connecting", "disconnected"];
     if (!allowed.includes(session.state)) throw errors.wrongState("log out", session.state, allowed);
-    this.busy.add(id);
-    try {
+    await this.exclusive(id, async () => {
       if (this.deps.link.isConnected(id)) {
         // Unlink at WhatsApp when we can; the local auth state is cleared below either way.
         await this.deps.link.request(id, { type: "logout" }, this.deps.config.requestTimeoutMs).catch((err) => {
@@ -196,36 +182,23 @@ export class SessionService {
       await this.deps.repo.clearSynced(id);
       await this.moveTo(id, "logged_out", "logged out by request", { phoneNumber: null, pushName: null, qr: null });
       this.log.info("session logged out", { sessionId: id });
-    } catch (err) {
-      throw runtimeApiError(err, { sessionId: id });
-    } finally {
-      this.busy.delete(id);
-    }
+    });
   }
 
   async checkNumber(session: SessionRow, phone: string): Promise<NumberCheck> {
-    if (!phonePattern.test(phone)) {
-      throw new ApiError(400, "INVALID_PHONE_NUMBER", "phone must be 7 to 15 digits with country code, optionally after a +", {
-        field: "phone",
-      });
-    }
+    const digits = phoneDigits("phone", phone);
     if (session.state !== "ready") throw errors.wrongState("check a number", session.state, ["ready"]);
     if (!this.checkLimiter.take(session.id)) {
       throw new ApiError(429, "RATE_LIMITED", `At most ${this.deps.config.checkNumberPerMinute} number checks a minute per session`);
     }
-    const digits = phone.replace(/^\+/, "");
     const res = await this.ask(session.id, { type: "check-number", phones: [digits] });
     return res.results[0] ?? { phone: digits, exists: false, jid: null };
   }
 
   async pairingCode(session: SessionRow, phoneNumber: string): Promise<string> {
-    if (!phonePattern.test(phoneNumber)) {
-      throw new ApiError(400, "INVALID_PHONE_NUMBER", "phoneNumber must be 7 to 15 digits with country code", {
-        field: "phoneNumber",
-      });
-    }
+    const digits = phoneDigits("phoneNumber", phoneNumber);
     if (session.state !== "qr_ready") throw errors.wrongState("request a pairing code", session.state, ["qr_ready"]);
-    const res = await this.ask(session.id, { type: "pairing-code", phoneNumber: phoneNumber.replace(/^\+/, "") });
+    const res = await this.ask(session.id, { type: "pairing-code", phoneNumber: digits });
     return res.code;
   }
 
@@ -336,6 +309,18 @@ export class SessionService {
     }
   }
 
+  /** Runs a user operation with runtime events for the session held off; engine errors become 503s. */
+  private async exclusive(id: string, work: () => Promise<void>): Promise<void> {
+    this.busy.add(id);
+    try {
+      await work();
+    } catch (err) {
+      throw runtimeApiError(err, { sessionId: id });
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
   private async checkRuntime(): Promise<void> {
     try {
       await this.deps.runtime.check();
@@ -380,6 +365,14 @@ export class SessionService {
       this.log.error("state change listener failed", { sessionId: change.session.id, error: String(err) });
     }
   }
+}
+
+/** The digits of a phone number with country code (7 to 15, an optional leading +), or a 400. */
+function phoneDigits(field: string, value: string): string {
+  if (!phonePattern.test(value)) {
+    throw new ApiError(400, "INVALID_PHONE_NUMBER", `${field} must be 7 to 15 digits with country code, optionally after a +`, { field });
+  }
+  return value.replace(/^\+/, "");
 }
 
 function runtimeApiError(err: unknown, extra: Record<string, unknown> = {}): ApiError {

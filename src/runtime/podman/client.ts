@@ -1,6 +1,6 @@
 // Transport of the libpod REST API: Bun's fetch over Podman's unix socket, versioned paths,
 // JSON in and out, and libpod's error bodies turned into typed errors.
-import { podmanError, PodmanUnavailableError } from "./errors";
+import { PodmanNotFoundError, podmanError, PodmanUnavailableError } from "./errors";
 
 export const LIBPOD_VERSION = "v4.0.0";
 
@@ -71,5 +71,16 @@ export class PodmanClient {
     const res = await this.fetch(method, path, opts);
     await res.arrayBuffer();
     return res.status;
+  }
+
+  /** Sends a call about one resource; false when libpod says it does not exist (404). */
+  async found(method: string, path: string, opts: RequestOptions = {}): Promise<boolean> {
+    try {
+      await this.empty(method, path, opts);
+      return true;
+    } catch (err) {
+      if (err instanceof PodmanNotFoundError) return false;
+      throw err;
+    }
   }
 }

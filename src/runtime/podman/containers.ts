@@ -1,6 +1,5 @@
 // Containers: the libpod calls we use, with an options type per call.
 import type { PodmanClient } from "./client";
-import { PodmanNotFoundError, PodmanNotModifiedError } from "./errors";
 
 export interface Mount {
   destination: string;
@@ -104,13 +103,7 @@ export async function killContainer(client: PodmanClient, nameOrId: string, opts
 
 /** Removes a container; false when there was none. */
 export async function removeContainer(client: PodmanClient, nameOrId: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<boolean> {
-  try {
-    await client.empty("DELETE", `/containers/${encodeURIComponent(nameOrId)}`, { query: { force: opts.force ?? true, v: opts.volumes ?? false } });
-    return true;
-  } catch (err) {
-    if (err instanceof PodmanNotFoundError) return false;
-    throw err;
-  }
+  return client.found("DELETE", `/containers/${encodeURIComponent(nameOrId)}`, { query: { force: opts.force ?? true, v: opts.volumes ?? false } });
 }
 
 export async function inspectContainer(client: PodmanClient, nameOrId: string): Promise<ContainerInspect> {
@@ -118,13 +111,7 @@ export async function inspectContainer(client: PodmanClient, nameOrId: string): 
 }
 
 export async function containerExists(client: PodmanClient, nameOrId: string): Promise<boolean> {
-  try {
-    await client.empty("GET", `/containers/${encodeURIComponent(nameOrId)}/exists`);
-    return true;
-  } catch (err) {
-    if (err instanceof PodmanNotFoundError) return false;
-    throw err;
-  }
+  return client.found("GET", `/containers/${encodeURIComponent(nameOrId)}/exists`);
 }
 
 export async function listContainers(client: PodmanClient, opts: ListOptions = {}): Promise<ContainerSummary[]> {
@@ -134,4 +121,3 @@ export async function listContainers(client: PodmanClient, opts: ListOptions = {
   return client.json<ContainerSummary[]>("GET", "/containers/json", { query: { all: opts.all ?? true, filters } });
 }
 
-export { PodmanNotModifiedError };

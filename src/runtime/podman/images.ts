@@ -1,16 +1,10 @@
 // Images: whether one exists, and building one from a tar context (so an image lands in the
 // store of whichever Podman the socket belongs to).
 import type { PodmanClient } from "./client";
-import { PodmanError, PodmanNotFoundError } from "./errors";
+import { PodmanError } from "./errors";
 
 export async function imageExists(client: PodmanClient, name: string): Promise<boolean> {
-  try {
-    await client.empty("GET", `/images/${encodeURIComponent(name)}/exists`);
-    return true;
-  } catch (err) {
-    if (err instanceof PodmanNotFoundError) return false;
-    throw err;
-  }
+  return client.found("GET", `/images/${encodeURIComponent(name)}/exists`);
 }
 
 export interface BuildOptions {
@@ -49,10 +43,6 @@ export async function buildImage(client: PodmanClient, context: Blob, opts: Buil
   return id;
 }
 
-export async function removeImage(client: PodmanClient, name: string): Promise<void> {
-  try {
-    await client.empty("DELETE", `/images/${encodeURIComponent(name)}`, { query: { force: true } });
-  } catch (err) {
-    if (!(err instanceof PodmanNotFoundError)) throw err;
-  }
+export async function removeImage(client: PodmanClient, name: string): Promise<boolean> {
+  return client.found("DELETE", `/images/${encodeURIComponent(name)}`, { query: { force: true } });
 }

@@ -1,6 +1,5 @@
 // Named volumes: a session's auth state lives in one.
 import type { PodmanClient } from "./client";
-import { PodmanNotFoundError } from "./errors";
 
 export interface VolumeInfo {
   Name: string;
@@ -15,23 +14,11 @@ export async function createVolume(client: PodmanClient, opts: { name: string; l
 
 /** Removes a volume; false when there was none. */
 export async function removeVolume(client: PodmanClient, name: string, opts: { force?: boolean } = {}): Promise<boolean> {
-  try {
-    await client.empty("DELETE", `/volumes/${encodeURIComponent(name)}`, { query: { force: opts.force ?? false } });
-    return true;
-  } catch (err) {
-    if (err instanceof PodmanNotFoundError) return false;
-    throw err;
-  }
+  return client.found("DELETE", `/volumes/${encodeURIComponent(name)}`, { query: { force: opts.force ?? false } });
 }
 
 export async function volumeExists(client: PodmanClient, name: string): Promise<boolean> {
-  try {
-    await client.empty("GET", `/volumes/${encodeURIComponent(name)}/exists`);
-    return true;
-  } catch (err) {
-    if (err instanceof PodmanNotFoundError) return false;
-    throw err;
-  }
+  return client.found("GET", `/volumes/${encodeURIComponent(name)}/exists`);
 }
 
 export async function inspectVolume(client: PodmanClient, name: string): Promise<VolumeInfo> {
