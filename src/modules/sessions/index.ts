@@ -38,16 +38,19 @@ export interface SessionsModuleOptions {
 const security = [{ apiKey: [] as string[] }];
 const KEY_WARNING = "IMPORTANT: Save this API key securely! It will NOT be shown again.";
 
-function statusView(s: SessionRow) {
+function summaryView(s: SessionRow) {
   return {
     id: s.id,
     name: s.name,
     state: s.state,
     phoneNumber: s.phoneNumber,
     createdAt: s.createdAt.toISOString(),
-    lastActivity: s.lastActivity.toISOString(),
     metadata: s.metadata ?? null,
   };
+}
+
+function statusView(s: SessionRow) {
+  return { ...summaryView(s), lastActivity: s.lastActivity.toISOString() };
 }
 
 function validateCreate(body: { webhookUrl?: string; metadata?: Record<string, unknown> }): void {
@@ -142,18 +145,7 @@ export function sessionsModule(opts: SessionsModuleOptions) {
         "",
         async ({ caller }) => {
           requireAdmin(caller, "the list of sessions (admin key required)");
-          const rows = await service.list();
-          return {
-            success: true as const,
-            sessions: rows.map((s) => ({
-              id: s.id,
-              name: s.name,
-              state: s.state,
-              phoneNumber: s.phoneNumber,
-              createdAt: s.createdAt.toISOString(),
-              metadata: s.metadata ?? null,
-            })),
-          };
+          return { success: true as const, sessions: (await service.list()).map(summaryView) };
         },
         {
           response: { 200: ListResponse, ...authErrors },

@@ -39,31 +39,21 @@ export const CreateResponse = t.Object({
   warning: t.String(),
 });
 
-export const SessionStatus = t.Object({
+const summaryFields = {
   id: t.String({ format: "uuid" }),
   name: t.String(),
   state: State,
   phoneNumber: t.Nullable(t.String()),
   createdAt: IsoDate,
-  lastActivity: IsoDate,
   metadata: Metadata,
-});
+};
+
+/** A session in the list; its status adds when it was last active. */
+export const SessionSummary = t.Object(summaryFields);
+export const SessionStatus = t.Object({ ...summaryFields, lastActivity: IsoDate });
 
 export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
-
-export const ListResponse = t.Object({
-  success: t.Literal(true),
-  sessions: t.Array(
-    t.Object({
-      id: t.String({ format: "uuid" }),
-      name: t.String(),
-      state: State,
-      phoneNumber: t.Nullable(t.String()),
-      createdAt: IsoDate,
-      metadata: Metadata,
-    }),
-  ),
-});
+export const ListResponse = t.Object({ success: t.Literal(true), sessions: t.Array(SessionSummary) });
 
 export const MessageResponse = t.Object({ success: t.Literal(true), message: t.String() });
 export const QrResponse = t.Object({ success: t.Literal(true), qr: t.String() });
