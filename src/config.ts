@@ -20,6 +20,8 @@ export interface Config {
   /** Unix socket the channel is also served on, bind-mounted into containers without network. */
   channelSocket: string | undefined;
   channelSecret: string | undefined;
+  /** Seconds after start within which a running sandbox must reach the channel before it is restarted. */
+  channelGraceSeconds: number;
   podmanSocket: string;
   sandboxImage: string;
   sandboxMemory: number;
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     channelUrl: url(env, "CHANNEL_URL", ["ws:", "wss:", "http:", "https:"]),
     channelSocket: env.CHANNEL_SOCKET || undefined,
     channelSecret,
+    channelGraceSeconds: int(env, "CHANNEL_GRACE_SECONDS", 60, 1, 3600),
     podmanSocket: env.PODMAN_SOCKET || defaultPodmanSocket(env),
     sandboxImage: env.SANDBOX_IMAGE || `localhost/wa-sandbox:${packageVersion()}`,
     sandboxMemory: env.SANDBOX_MEMORY ? parseBytes("SANDBOX_MEMORY", env.SANDBOX_MEMORY) : 256 * 1024 ** 2,

@@ -57,13 +57,18 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     onSync: (session, kind, count) => webhooks.synced(session, kind, count),
   });
 
+  let runningAtStart = new Set<string>();
   try {
     await runtime.check();
     await service.reconcile();
+    runningAtStart = new Set((await runtime.list()).filter((b) => b.running).map((b) => b.sessionId));
   } catch (err) {
     // The API still serves reads; creating and starting answer 503 until the engine is back.
     log.error("container runtime unavailable", { error: err instanceof Error ? err.message : String(err) });
   }
+  const recovery = setTimeout(() => {
+    service.restartSilentSandboxes(runningAtStart).catch((err) => log.error("channel recovery failed", { error: String(err) }));
+  }, config.channelGraceSeconds * 1000);
   const unwatch = runtime.watch((event) => {
     service.onRuntimeEvent(event).catch((err) => log.error("runtime event failed", { sessionId: event.sessionId, error: String(err) }));
   });
@@ -113,6 +118,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     service,
     channel,
     async stop() {
+      clearTimeout(recovery);
       unwatch();
       channel.close();
       http.stop(true);

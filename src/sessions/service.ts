@@ -294,6 +294,26 @@ export class SessionService {
     return result;
   }
 
+  /**
+   * Sandboxes that run but have not reached the channel since the API started hold a token this
+   * API no longer accepts (it expired while the API was down, or the signing key changed): they
+   * are started again with a fresh token. Their volume keeps the link, so no new QR is needed.
+   */
+  async restartSilentSandboxes(runningAtStart: ReadonlySet<string>): Promise<string[]> {
+    const restarted: string[] = [];
+    for (const box of await this.deps.runtime.list()) {
+      // Only sandboxes that predate this API: one created since has a valid token anyway.
+      if (!runningAtStart.has(box.sessionId)) continue;
+      if (!box.running || this.deps.link.isConnected(box.sessionId) || this.busy.has(box.sessionId)) continue;
+      const row = await this.deps.repo.byId(box.sessionId);
+      if (!row || !isLive(row.state)) continue;
+      this.log.warn("sandbox did not reach the channel; starting it again with a fresh token", { sessionId: row.id });
+      await this.exclusive(row.id, async () => this.deps.runtime.start(row.id, await this.deps.launch(row.id)));
+      restarted.push(row.id);
+    }
+    return restarted;
+  }
+
   private async ask<R extends Parameters<SandboxLink["request"]>[1]>(sessionId: string, req: R) {
     try {
       return await this.deps.link.request(sessionId, req, this.deps.config.requestTimeoutMs);

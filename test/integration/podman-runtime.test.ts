@@ -196,3 +196,23 @@ describe("a missing image", () => {
     expect(err.code).toBe("SANDBOX_IMAGE_MISSING");
   });
 });
+
+describe("channel recovery", () => {
+  test("a running sandbox whose token the restarted API no longer accepts is started again with a fresh one", async () => {
+    const t = await startTestApi("pglite", { CHANNEL_SECRET: "a".repeat(40), CHANNEL_GRACE_SECONDS: "3" });
+    try {
+      const s = await t.createSession("recover-me");
+      await waitFor(() => t.api.channel.isConnected(s.id), 10_000, "the sandbox on the channel");
+      const before = (await inspectContainer(client, containerName(s.id))).Id;
+      // A new signing key: every token handed out before is now refused.
+      await t.restartApi({ CHANNEL_SECRET: "b".repeat(40) });
+      expect(t.api.channel.isConnected(s.id)).toBe(false);
+      await waitFor(() => t.api.channel.isConnected(s.id), 15_000, "the sandbox back on the channel");
+      const after = await inspectContainer(client, containerName(s.id));
+      expect(after.Id).not.toBe(before);
+      expect(after.State.Running).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});

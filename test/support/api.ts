@@ -32,8 +32,8 @@ export interface TestApi {
   createSession(name?: string, extra?: Record<string, unknown>): Promise<{ id: string; apiKey: string; body: any }>;
   /** Stops the API only (sandboxes keep running): SIGKILL in process mode. */
   stopApi(): Promise<void>;
-  /** Starts the API again on the same database, data folder and port. */
-  restartApi(): Promise<void>;
+  /** Starts the API again on the same database, data folder and port (with some settings changed). */
+  restartApi(env?: Record<string, string>): Promise<void>;
   /** What the API process wrote to stdout so far (process mode with captureStdout). */
   stdout(): string;
   /** Deletes every session (containers, volumes), stops the API and drops its data. */
@@ -73,7 +73,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     ...(db ? { DATABASE_URL: db.url } : {}),
     ...env,
   };
-  const config = loadConfig(fullEnv);
+  let config = loadConfig(fullEnv);
   const log = process.env.TEST_LOG ? createLogger("debug") : silentLogger;
   const runtime = new PodmanRuntime(config, log);
   const url = `http://127.0.0.1:${fullEnv.PORT}`;
@@ -148,8 +148,10 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       if (running) await halt();
       running = false;
     },
-    async restartApi() {
+    async restartApi(env = {}) {
       if (running) await halt();
+      Object.assign(fullEnv, env);
+      config = loadConfig(fullEnv);
       await boot();
       running = true;
     },
