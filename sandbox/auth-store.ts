@@ -16,16 +16,23 @@ import { join } from "node:path";
 export interface AuthStore {
   state: AuthenticationState;
   saveCreds(): Promise<void>;
+  /** Resolves when every write started so far is on disk. */
+  flush(): Promise<void>;
 }
 
 const safeName = (name: string) => name.replace(/\//g, "__").replace(/:/g, "-");
 
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/**
+ * Writes to a temporary file and renames it over `path`: a crash mid-write leaves the old file
+ * or the new one, never a torn one. With `durable`, the data is flushed to disk before the
+ * rename, so a power loss cannot either.
+ */
+export async function writeFileAtomic(path: string, data: string, durable = true): Promise<void> {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const handle = await open(tmp, "w", 0o600);
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (durable) await handle.sync();
   } finally {
     await handle.close();
   }
@@ -55,10 +62,13 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
     return next;
   };
 
+  // The credentials are flushed to disk; the hundreds of signal keys written at first login
+  // are only renamed into place (atomic against crashes), or linking would wait on as many fsyncs.
   const write = (file: string, value: unknown) =>
     serial(file, async () => {
-      await writeFileAtomic(join(dir, safeName(file)), JSON.stringify(value, BufferJSON.replacer));
-      syncDir(dir);
+      const durable = file === "creds.json";
+      await writeFileAtomic(join(dir, safeName(file)), JSON.stringify(value, BufferJSON.replacer), durable);
+      if (durable) syncDir(dir);
     });
   const remove = (file: string) => serial(file, () => unlink(join(dir, safeName(file))).catch(() => {}));
   const read = async (file: string): Promise<unknown> => {
@@ -98,6 +108,9 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
       },
     },
     saveCreds: () => write("creds.json", creds),
+    flush: async () => {
+      await Promise.all([...chains.values()]);
+    },
   };
 }
 

@@ -13,7 +13,7 @@ import makeWASocket, {
 } from "@whiskeysockets/baileys";
 import pino from "pino";
 import type { ChatReport, ContactReport, NumberCheck, Report, SandboxRequest } from "../src/channel/messages";
-import { clearAuthStore, openAuthStore } from "./auth-store";
+import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { enforceSignatureChecks } from "./verify-signatures";
 import type { SandboxLog } from "./log";
 
@@ -69,6 +69,8 @@ export function toChat(c: ChatLike): ChatReport {
 
 export class WhatsAppSession {
   private sock: WASocket | null = null;
+  /** Opened once: a reconnect (say, right after linking) must see credentials still being written. */
+  private store: AuthStore | null = null;
   private backoffMs = 1000;
   private stopped = false;
   private readonly baileysLog = pino({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
@@ -79,7 +81,8 @@ export class WhatsAppSession {
   }
 
   async start(): Promise<void> {
-    const { state, saveCreds } = await openAuthStore(this.opts.authDir);
+    this.store ??= await openAuthStore(this.opts.authDir);
+    const { state, saveCreds } = this.store;
     if (this.stopped) return;
     const sock = makeWASocket({
       auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, this.baileysLog) },
@@ -152,6 +155,8 @@ export class WhatsAppSession {
     const code = (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
     const reason = `${error?.message ?? "connection closed"}${code ? ` (${code})` : ""}`;
     if (code === DisconnectReason.loggedOut) {
+      await this.store?.flush();
+      this.store = null;
       await clearAuthStore(this.opts.authDir);
       this.opts.report({ type: "logged_out", reason });
       this.opts.onFinished("logged out");

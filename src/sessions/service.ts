@@ -46,8 +46,10 @@ const phonePattern = /^\+?\d{7,15}$/;
 
 export class SessionService {
   private readonly checkLimiter: RateLimiter;
-  /** Sessions under a user operation; runtime events and late reports for them are ignored. */
+  /** Sessions under a user operation: runtime events about them are that operation's own. */
   private readonly busy = new Set<string>();
+  /** Sessions being stopped, deleted or logged out: late reports of the old sandbox are dropped. */
+  private readonly closing = new Set<string>();
   private readonly touched = new Map<string, number>();
 
   constructor(private readonly deps: SessionServiceDeps) {
@@ -78,18 +80,23 @@ export class SessionService {
     if (!row) throw new ApiError(409, "SESSION_NAME_TAKEN", `A session named "${input.name}" already exists`);
     this.emit({ session: row, from: null, to: "creating", reason: null });
     this.log.info("session created", { sessionId: id, name: input.name });
-    await this.exclusive(id, async () => {
-      try {
-        await runtime.create(id, await this.deps.launch(id));
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        await this.moveTo(id, "failed", `container could not be created: ${reason}`);
-        this.log.error("session container create failed", { sessionId: id, error: reason });
-        throw err;
-      }
-    });
-    const started = await this.moveTo(id, "starting", null);
-    return { session: started ?? row, apiKey };
+    // `starting` before the container exists, so the sandbox's first report finds it there.
+    const starting = (await this.moveTo(id, "starting", null, {}, row)) ?? row;
+    await this.exclusive(
+      id,
+      async () => {
+        try {
+          await runtime.create(id, await this.deps.launch(id));
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          await this.moveTo(id, "failed", `container could not be created: ${reason}`);
+          this.log.error("session container create failed", { sessionId: id, error: reason });
+          throw err;
+        }
+      },
+      { keepReports: true },
+    );
+    return { session: starting, apiKey };
   }
 
   async list(): Promise<SessionRow[]> {
@@ -128,15 +135,19 @@ export class SessionService {
       await this.moveTo(id, "failed", err instanceof Error ? err.message : String(err));
       throw err;
     });
-    await this.exclusive(id, async () => {
-      try {
-        await this.deps.runtime.start(id, await this.deps.launch(id));
-      } catch (err) {
-        await this.moveTo(id, "failed", `container could not be started: ${err instanceof Error ? err.message : String(err)}`);
-        throw err;
-      }
-      this.log.info("session started", { sessionId: id });
-    });
+    await this.exclusive(
+      id,
+      async () => {
+        try {
+          await this.deps.runtime.start(id, await this.deps.launch(id));
+        } catch (err) {
+          await this.moveTo(id, "failed", `container could not be started: ${err instanceof Error ? err.message : String(err)}`);
+          throw err;
+        }
+        this.log.info("session started", { sessionId: id });
+      },
+      { keepReports: true },
+    );
   }
 
   async stop(id: string): Promise<void> {
@@ -212,7 +223,7 @@ export class SessionService {
 
   /** A report from a sandbox, already authenticated as coming from this session's sandbox. */
   async applyReport(sessionId: string, report: Report): Promise<void> {
-    if (this.busy.has(sessionId)) return;
+    if (this.closing.has(sessionId)) return;
     const session = await this.deps.repo.byId(sessionId);
     if (!session) return;
     const { repo } = this.deps;
@@ -308,7 +319,7 @@ export class SessionService {
       const row = await this.deps.repo.byId(box.sessionId);
       if (!row || !isLive(row.state)) continue;
       this.log.warn("sandbox did not reach the channel; starting it again with a fresh token", { sessionId: row.id });
-      await this.exclusive(row.id, async () => this.deps.runtime.start(row.id, await this.deps.launch(row.id)));
+      await this.exclusive(row.id, async () => this.deps.runtime.start(row.id, await this.deps.launch(row.id)), { keepReports: true });
       restarted.push(row.id);
     }
     return restarted;
@@ -329,15 +340,20 @@ export class SessionService {
     }
   }
 
-  /** Runs a user operation with runtime events for the session held off; engine errors become 503s. */
-  private async exclusive(id: string, work: () => Promise<void>): Promise<void> {
+  /**
+   * Runs a user operation with runtime events for the session held off (and, unless the
+   * operation brings a new sandbox up, its reports too); engine errors become 503s.
+   */
+  private async exclusive(id: string, work: () => Promise<void>, opts: { keepReports?: boolean } = {}): Promise<void> {
     this.busy.add(id);
+    if (!opts.keepReports) this.closing.add(id);
     try {
       await work();
     } catch (err) {
       throw runtimeApiError(err, { sessionId: id });
     } finally {
       this.busy.delete(id);
+      this.closing.delete(id);
     }
   }
 

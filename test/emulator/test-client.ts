@@ -5,7 +5,7 @@ import pino from "pino";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openAuthStore } from "../../sandbox/auth-store";
+import { openAuthStore, type AuthStore } from "../../sandbox/auth-store";
 import { enforceSignatureChecks } from "../../sandbox/verify-signatures";
 
 export interface TestClient {
@@ -19,6 +19,8 @@ export interface TestClient {
   end(): void;
 }
 
+const stores = new Map<string, AuthStore>();
+
 export async function connectClient(
   wsUrl: string,
   opts: { dir?: string; qrTimeout?: number; checkSignatures?: boolean } = {},
@@ -26,7 +28,14 @@ export async function connectClient(
   // As the sandbox does (see sandbox/verify-signatures.ts); off only to show Baileys' own behaviour.
   if (opts.checkSignatures !== false) enforceSignatureChecks();
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "wa-client-"));
-  const { state, saveCreds } = await openAuthStore(dir);
+  // One store per folder, as the sandbox keeps one: a client reconnecting right after linking
+  // must see the credentials its predecessor is still writing.
+  let store = stores.get(dir);
+  if (!store) {
+    store = await openAuthStore(dir);
+    stores.set(dir, store);
+  }
+  const { state, saveCreds } = store;
   const sock = makeWASocket({
     auth: state,
     waWebSocketUrl: new URL(wsUrl),
