@@ -6,9 +6,9 @@
 # `podman system service` for the user (no systemd here) and prints PODMAN_SOCKET=... last.
 set -euo pipefail
 user="${PODMAN_USER:-wasandbox}"
-if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || ! command -v newuidmap >/dev/null 2>&1; then
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || ! command -v newuidmap >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc uidmap slirp4netns >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc uidmap slirp4netns catatonit curl >&2
 fi
 if ! id "$user" >/dev/null 2>&1; then
   useradd -m -s /usr/sbin/nologin "$user"
@@ -44,6 +44,7 @@ ping_socket() {
 }
 if ! ping_socket; then
   cd /
+  rm -f "$socket" # left by a service that did not outlive its session
   # setsid: the service outlives this script and the shell that ran it.
   as_user setsid podman system service --time=0 "unix://$socket" </dev/null >"$runtime_dir/podman-service.log" 2>&1 &
   for _ in $(seq 1 100); do
