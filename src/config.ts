@@ -1,6 +1,5 @@
 // Configuration comes from the environment only, validated once at start so a bad value
 // stops the API with a message that names the variable instead of failing later.
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -148,5 +147,3 @@ export function packageVersion(): string {
   cachedVersion = pkg.version;
   return cachedVersion;
 }
-
-export const homeDir = homedir;

@@ -136,9 +136,6 @@ export class SessionRepository {
     return removed.length > 0;
   }
 
-  async events(id: string) {
-    return this.db.select().from(sessionEvents).where(eq(sessionEvents.sessionId, id)).orderBy(asc(sessionEvents.id));
-  }
 
   async upsertContacts(sessionId: string, reported: ContactInput[]): Promise<void> {
     const items = lastById(reported);

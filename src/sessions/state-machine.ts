@@ -40,10 +40,6 @@ export function canTransition(from: SessionState, to: SessionState): boolean {
   return transitions[from].includes(to);
 }
 
-export function allowedTransitions(from: SessionState): readonly SessionState[] {
-  return transitions[from];
-}
-
 /** States in which the sandbox should be running (the container is wanted up). */
 export const liveStates: readonly SessionState[] = ["starting", "qr_ready", "connecting", "ready", "disconnected"];
 

@@ -42,7 +42,3 @@ export async function buildImage(client: PodmanClient, context: Blob, opts: Buil
   if (error) throw new PodmanError(`image build failed: ${error}`, 500);
   return id;
 }
-
-export async function removeImage(client: PodmanClient, name: string): Promise<boolean> {
-  return client.found("DELETE", `/images/${encodeURIComponent(name)}`, { query: { force: true } });
-}

@@ -21,10 +21,6 @@ export async function volumeExists(client: PodmanClient, name: string): Promise<
   return client.found("GET", `/volumes/${encodeURIComponent(name)}/exists`);
 }
 
-export async function inspectVolume(client: PodmanClient, name: string): Promise<VolumeInfo> {
-  return client.json<VolumeInfo>("GET", `/volumes/${encodeURIComponent(name)}/json`);
-}
-
 export async function listVolumes(client: PodmanClient, opts: { labels?: string[] } = {}): Promise<VolumeInfo[]> {
   const filters: Record<string, string[]> = {};
   if (opts.labels?.length) filters.label = opts.labels;
