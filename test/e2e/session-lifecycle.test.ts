@@ -77,6 +77,8 @@ describe("a session's whole life, end to end", () => {
     const decoded = jsQR(new Uint8ClampedArray(image.data), image.width, image.height);
     // The PNG shows the QR the API answered (or a newer one, if the sandbox rotated it since).
     expect(decoded?.data).toStartWith("https://wa.me/settings/linked_devices#");
+    const byAccept = await fetch(`${t.url}/sessions/${id}/qr`, { headers: { "x-api-key": key, accept: "image/png" } });
+    expect(byAccept.headers.get("content-type")).toBe("image/png");
   });
 
   test("scanning the QR with the emulator's phone makes the session ready with its number", async () => {

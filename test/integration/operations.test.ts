@@ -16,6 +16,26 @@ describe("startup configuration", () => {
   });
 });
 
+describe("without Podman", () => {
+  test("the API starts, says how to enable the socket, and answers create with 503 RUNTIME_UNAVAILABLE", async () => {
+    const t = await startTestApi("pglite", { PODMAN_SOCKET: "/tmp/no-podman-here/podman.sock", LOG_LEVEL: "info" }, { process: true, captureStdout: true });
+    try {
+      expect((await t.call("GET", "/health", { key: null })).status).toBe(200);
+      const res = await t.call("POST", "/sessions/create", { body: { name: "no-engine" } });
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe("RUNTIME_UNAVAILABLE");
+      expect(res.body.error).toContain("podman system service");
+      expect((await t.call("GET", "/sessions")).body.sessions).toEqual([]);
+      const log = t.stdout();
+      expect(log).toContain("container runtime unavailable");
+      expect(log).toContain("systemctl --user enable --now podman.socket");
+    } finally {
+      await t.stopApi();
+      await t.close();
+    }
+  });
+});
+
 describe("logs", () => {
   test("one JSON object per line, with request id, method, path, status and duration, and never a key", async () => {
     const t = await startTestApi("pglite", { LOG_LEVEL: "info" }, { process: true, captureStdout: true });

@@ -7,6 +7,7 @@ import { generateKey } from "../../src/auth/keys";
 import { loadConfig } from "../../src/config";
 import { createLogger, silentLogger } from "../../src/log";
 import { PodmanRuntime } from "../../src/runtime/podman-runtime";
+import { ping } from "../../src/runtime/podman/system";
 import { startApi, type RunningApi } from "../../src/server";
 import type { Subprocess } from "bun";
 import { createTestDatabase } from "./databases";
@@ -162,8 +163,11 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
         await halt();
         running = false;
       }
-      // Anything a test left behind without the API (a restarted instance) goes too.
-      for (const box of await runtime.list()) await runtime.remove(box.sessionId);
+      // Anything a test left behind without the API (a restarted instance) goes too; an API
+      // pointed at no Podman on purpose has nothing there.
+      if (await ping(runtime.client)) {
+        for (const box of await runtime.list()) await runtime.remove(box.sessionId);
+      }
       await db?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -163,9 +163,11 @@ export function sessionsModule(opts: SessionsModuleOptions) {
       )
       .get(
         "/:id/qr",
-        async ({ caller, params, query, request }) => {
+        async ({ caller, params, request }) => {
           const qr = service.qr(await sessionFor(caller, params.id));
-          const wantsPng = query.format === "png" || (query.format !== "json" && /\bimage\/png\b/.test(request.headers.get("accept") ?? ""));
+          // The raw parameter: Elysia fills an absent enum query value with its first member.
+          const format = new URL(request.url).searchParams.get("format");
+          const wantsPng = format === "png" || (format === null && /\bimage\/png\b/.test(request.headers.get("accept") ?? ""));
           if (wantsPng) {
             const png = await QRCode.toBuffer(qr, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 6 });
             const image = new Response(new Uint8Array(png), { headers: { "content-type": "image/png", "cache-control": "no-store" } });
