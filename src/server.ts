@@ -82,12 +82,10 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     createRateLimitPerMinute: config.createRateLimitPerMinute,
   });
 
-  const fetch = async (req: Request, server: Server<ChannelSocketData>) =>
-    (await channel.upgrade(req, server)) ?? app.handle(req);
   const http = Bun.serve<ChannelSocketData>({
     port: config.port,
     hostname: config.host,
-    fetch: (req, server) => fetch(req, server),
+    fetch: channel.handler((req) => app.handle(req)),
     websocket: channel.websocket,
     // Our own reader answers 413 in the API's error shape; this is only the hard stop.
     maxRequestBodySize: 8 * 1024 * 1024,
@@ -103,7 +101,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     rmSync(channelSocket, { force: true });
     unixServer = Bun.serve<ChannelSocketData>({
       unix: channelSocket,
-      fetch: async (req, server) => (await channel.upgrade(req, server)) ?? new Response("Not found", { status: 404 }),
+      // Only the channel here: the REST API is not reachable through the containers' socket.
+      fetch: channel.handler(() => new Response("Not found", { status: 404 })),
       websocket: channel.websocket,
     });
     chmodSync(channelSocket, 0o666);

@@ -56,15 +56,27 @@ export class ChannelServer implements SandboxLink {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly renewTimer: ReturnType<typeof setInterval>;
 
+  /** A Bun `fetch` handler serving the channel, and `fallback` for every other request. */
+  handler(fallback: (req: Request) => Response | Promise<Response>) {
+    return async (req: Request, server: Server<ChannelSocketData>): Promise<Response | undefined> => {
+      const result = await this.upgrade(req, server);
+      if (result === "upgraded") return undefined;
+      return result === "not-channel" ? fallback(req) : result;
+    };
+  }
+
   constructor(private readonly opts: ChannelServerOptions) {
     this.renewTimer = setInterval(() => void this.renewAll(), opts.renewEveryMs ?? (TOKEN_TTL_SECONDS * 1000) / 3);
     this.renewTimer.unref?.();
   }
 
-  /** Handles `GET /channel/<sessionId>` upgrades; anything else is not ours (undefined). */
-  async upgrade(req: Request, server: Server<ChannelSocketData>): Promise<Response | undefined> {
+  /**
+   * Handles `GET /channel/<sessionId>`: "upgraded" when the socket is now a channel (the server
+   * must then answer nothing), a refusal Response, or "not-channel" for any other path.
+   */
+  async upgrade(req: Request, server: Server<ChannelSocketData>): Promise<Response | "upgraded" | "not-channel"> {
     const url = new URL(req.url);
-    if (!url.pathname.startsWith(CHANNEL_PATH + "/")) return undefined;
+    if (!url.pathname.startsWith(CHANNEL_PATH + "/")) return "not-channel";
     const sessionId = decodeURIComponent(url.pathname.slice(CHANNEL_PATH.length + 1));
     const auth = req.headers.get("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
@@ -73,7 +85,7 @@ export class ChannelServer implements SandboxLink {
       this.opts.log.warn("channel connection refused", { sessionId, reason: token ? "invalid token" : "no token" });
       return Response.json({ success: false, error: "Invalid channel token", code: "INVALID_CHANNEL_TOKEN" }, { status: 401 });
     }
-    if (server.upgrade(req, { data: { sessionId } })) return new Response(null, { status: 101 });
+    if (server.upgrade(req, { data: { sessionId } })) return "upgraded";
     return Response.json({ success: false, error: "Expected a WebSocket upgrade", code: "UPGRADE_REQUIRED" }, { status: 426 });
   }
 

@@ -58,7 +58,7 @@ export class WebhookDispatcher {
       } catch (err) {
         this.opts.log.warn("webhook delivery failed", { sessionId: session.id, event, attempt, error: String(err) });
       }
-      await Bun.sleep(500 * 2 ** (attempt - 1));
+      if (attempt < attempts) await Bun.sleep(500 * 2 ** (attempt - 1));
     }
   }
 }

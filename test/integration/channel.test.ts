@@ -27,7 +27,7 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
 function serve(channel: ChannelServer, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): Server<ChannelSocketData> {
   return Bun.serve<ChannelSocketData>({
     ...where,
-    fetch: async (req: Request, server: Server<ChannelSocketData>) => (await channel.upgrade(req, server)) ?? new Response("no", { status: 404 }),
+    fetch: channel.handler(() => new Response("no", { status: 404 })),
     websocket: channel.websocket,
   } as never);
 }
