@@ -80,6 +80,7 @@ export class ChannelClient {
 
   private connect(): void {
     if (this.closed) return;
+    // Bun's WebSocket takes headers (and ws+unix:// URLs); the DOM typing knows neither.
     const ws = new WebSocket(this.opts.url, { headers: { authorization: `Bearer ${this.token}` } } as unknown as string[]);
     this.ws = ws;
     ws.onopen = () => {
