@@ -40,6 +40,7 @@ whatsapp = new WhatsAppSession({
   authDir: join(dataDir, "auth"),
   wsUrl: process.env.WA_WS_URL || undefined,
   trustRoot: process.env.WA_TRUST_ROOT || undefined,
+  qrTimeoutMs: Number(process.env.WA_QR_TIMEOUT_MS) || undefined,
   log,
   report: (r) => channel.report(r),
   onFinished: (reason) => void finish(reason),

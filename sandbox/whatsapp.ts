@@ -23,6 +23,8 @@ export interface WhatsAppOptions {
   wsUrl?: string;
   /** Hex public key of the certificate root to trust instead of WhatsApp's own. */
   trustRoot?: string;
+  /** How long each QR code lives; Baileys' default (60 s, then 20 s) when unset. */
+  qrTimeoutMs?: number;
   log: SandboxLog;
   report: (r: Report) => void;
   /** Called when the session ends for good (logged out, QR never scanned). */
@@ -90,6 +92,7 @@ export class WhatsAppSession {
       browser: Browsers.ubuntu("Chrome"),
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      qrTimeout: this.opts.qrTimeoutMs,
       ...(this.opts.wsUrl ? { waWebSocketUrl: new URL(this.opts.wsUrl) } : {}),
     });
     this.sock = sock;

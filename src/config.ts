@@ -31,6 +31,8 @@ export interface Config {
   instanceId: string;
   waWsUrl: string | undefined;
   waTrustRoot: string | undefined;
+  /** How long each QR code is shown before the next (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */
+  qrTimeoutSeconds: number | undefined;
   checkNumberPerMinute: number;
   requestTimeoutMs: number;
   webhookSecret: string | undefined;
@@ -134,6 +136,7 @@ export function loadConfig(env: Env = process.env): Config {
     instanceId,
     waWsUrl: url(env, "WA_WS_URL", ["ws:", "wss:", "ws+unix:"]),
     waTrustRoot: trustRoot?.toLowerCase(),
+    qrTimeoutSeconds: env.QR_TIMEOUT_SECONDS ? int(env, "QR_TIMEOUT_SECONDS", 20, 1, 600) : undefined,
     checkNumberPerMinute: int(env, "CHECK_NUMBER_PER_MINUTE", 30, 1, 100000),
     requestTimeoutMs: int(env, "SANDBOX_REQUEST_TIMEOUT_MS", 10000, 100, 600000),
     webhookSecret: env.WEBHOOK_SECRET || undefined,

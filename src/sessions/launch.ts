@@ -10,7 +10,7 @@ import type { SandboxLaunch } from "../runtime/types";
 export const CONTAINER_CHANNEL_DIR = "/run/wa-channel";
 export const CONTAINER_WA_DIR = "/run/wa-server";
 
-export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "logLevel">;
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "logLevel" | "qrTimeoutSeconds">;
 
 export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string) => Promise<SandboxLaunch> {
   return async (sessionId) => {
@@ -42,6 +42,7 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessio
       }
     }
     if (config.waTrustRoot) env.WA_TRUST_ROOT = config.waTrustRoot;
+    if (config.qrTimeoutSeconds) env.WA_QR_TIMEOUT_MS = String(config.qrTimeoutSeconds * 1000);
     return { env, binds };
   };
 }
