@@ -36,27 +36,21 @@ export interface ServerIdentity {
   certChain: Uint8Array;
 }
 
+/** One link of the chain: details about `key`, signed by the issuer's private key. */
+function certificate(serial: number, issuerSerial: number, key: Uint8Array, validDays: number, issuer: KeyPair) {
+  const now = Math.floor(Date.now() / 1000);
+  const details = proto.CertChain.NoiseCertificate.Details.encode({ serial, issuerSerial, key, notBefore: now - 3600, notAfter: now + validDays * 86400 }).finish();
+  return { details, signature: Curve.sign(issuer.private, details) };
+}
+
 export function makeServerIdentity(root: TrustRoot): ServerIdentity {
   const intermediate = Curve.generateKeyPair();
   const staticKey = Curve.generateKeyPair();
-  const now = Math.floor(Date.now() / 1000);
-  const intermediateDetails = proto.CertChain.NoiseCertificate.Details.encode({
-    serial: 1,
-    issuerSerial: 0,
-    key: intermediate.public,
-    notBefore: now - 3600,
-    notAfter: now + 365 * 86400,
-  }).finish();
-  const leafDetails = proto.CertChain.NoiseCertificate.Details.encode({
-    serial: 2,
-    issuerSerial: 1,
-    key: staticKey.public,
-    notBefore: now - 3600,
-    notAfter: now + 30 * 86400,
-  }).finish();
+  // The client checks the intermediate against its trusted root (issuer serial 0) and the leaf
+  // against the intermediate.
   const certChain = proto.CertChain.encode({
-    intermediate: { details: intermediateDetails, signature: Curve.sign(root.keyPair.private, intermediateDetails) },
-    leaf: { details: leafDetails, signature: Curve.sign(intermediate.private, leafDetails) },
+    intermediate: certificate(1, 0, intermediate.public, 365, root.keyPair),
+    leaf: certificate(2, 1, staticKey.public, 30, intermediate),
   }).finish();
   return { staticKey, certChain };
 }
