@@ -28,9 +28,13 @@ export async function buildImage(client: PodmanClient, context: Blob, opts: Buil
   const handle = (line: string) => {
     if (!line.trim()) return;
     const msg = JSON.parse(line) as { stream?: string; error?: string; aux?: { ID?: string } };
-    if (msg.stream) opts.onOutput?.(msg.stream);
+    if (msg.stream) {
+      opts.onOutput?.(msg.stream);
+      // Podman 4 ends a build with the image id as a bare stream line; later versions send aux.ID.
+      if (/^[0-9a-f]{64}\s*$/.test(msg.stream)) id ||= msg.stream.trim();
+    }
     if (msg.error) error = msg.error;
-    if (msg.aux?.ID) id = msg.aux.ID;
+    if (msg.aux?.ID) id = msg.aux.ID.replace(/^sha256:/, "");
   };
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true });
