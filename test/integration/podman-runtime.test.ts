@@ -83,6 +83,7 @@ describe("sessions and their containers", () => {
     expect(env.SESSION_ID).toBe(s.id);
     expect(env.CHANNEL_URL).toBe(`ws+unix:///run/wa-channel/channel.sock:/channel/${s.id}`);
     expect(env.CHANNEL_TOKEN).toMatch(/^eyJ/);
+    expect(env.BUN_JSC_useJIT).toBe("0"); // the image's: no JIT, no writable-executable memory
     expect(JSON.stringify(env)).not.toContain("wamk_");
     expect(JSON.stringify(env)).not.toContain("wask_");
   });
