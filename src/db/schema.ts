@@ -90,3 +90,4 @@ export type SessionRow = typeof sessions.$inferSelect;
 export type NewSessionRow = typeof sessions.$inferInsert;
 export type ContactRow = typeof contacts.$inferSelect;
 export type ChatRow = typeof chats.$inferSelect;
+export type SessionEventRow = typeof sessionEvents.$inferSelect;

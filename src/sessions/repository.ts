@@ -1,5 +1,5 @@
 // Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
-import { and, asc, count, eq, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import {
   adminKeys,
@@ -10,6 +10,7 @@ import {
   type ChatRow,
   type ContactRow,
   type NewSessionRow,
+  type SessionEventRow,
   type SessionRow,
 } from "../db/schema";
 import type { SessionState } from "./state-machine";
@@ -56,8 +57,12 @@ export class SessionRepository {
   }
 
   async insert(row: NewSessionRow): Promise<SessionRow | null> {
-    const inserted = await this.db.insert(sessions).values(row).onConflictDoNothing().returning();
-    return this.remember(inserted[0]);
+    const inserted = await this.db.transaction(async (tx) => {
+      const [created] = await tx.insert(sessions).values(row).onConflictDoNothing().returning();
+      if (created) await tx.insert(sessionEvents).values({ sessionId: created.id, fromState: null, toState: created.state, reason: null });
+      return created;
+    });
+    return this.remember(inserted);
   }
 
   async byId(id: string): Promise<SessionRow | null> {
@@ -96,17 +101,21 @@ export class SessionRepository {
     extra: Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr">> = {},
   ): Promise<SessionRow | null> {
     const now = new Date();
-    const updated = await this.db
-      .update(sessions)
-      .set({ state: to, stateReason: reason, lastActivity: now, ...extra, ...(extra.qr ? { qrUpdatedAt: now } : {}) })
-      .where(and(eq(sessions.id, id), eq(sessions.state, from)))
-      .returning();
-    const row = updated[0];
+    // One transaction: the row stays locked until its event is written, so events are in the
+    // order of the changes.
+    const row = await this.db.transaction(async (tx) => {
+      const updated = await tx
+        .update(sessions)
+        .set({ state: to, stateReason: reason, lastActivity: now, ...extra, ...(extra.qr ? { qrUpdatedAt: now } : {}) })
+        .where(and(eq(sessions.id, id), eq(sessions.state, from)))
+        .returning();
+      if (updated[0]) await tx.insert(sessionEvents).values({ sessionId: id, fromState: from, toState: to, reason });
+      return updated[0];
+    });
     if (!row) {
       this.forget(id); // someone else moved it: the next read must see the database
       return null;
     }
-    await this.db.insert(sessionEvents).values({ sessionId: id, fromState: from, toState: to, reason });
     return this.remember(row);
   }
 
@@ -190,6 +199,16 @@ export class SessionRepository {
       .from(chats)
       .where(eq(chats.sessionId, sessionId))
       .orderBy(sql`${chats.timestamp} desc nulls last`, asc(chats.id));
+  }
+
+  /** The latest state changes of a session, newest first. */
+  async events(sessionId: string, limit: number): Promise<SessionEventRow[]> {
+    return this.db
+      .select()
+      .from(sessionEvents)
+      .where(eq(sessionEvents.sessionId, sessionId))
+      .orderBy(desc(sessionEvents.id))
+      .limit(limit);
   }
 
   async clearSynced(sessionId: string): Promise<void> {

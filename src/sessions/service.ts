@@ -42,6 +42,8 @@ export interface SessionServiceDeps {
 }
 
 const TOUCH_INTERVAL_MS = 1000;
+/** How many state changes `GET /sessions/{id}/events` shows. */
+const EVENTS_SHOWN = 100;
 const phonePattern = /^\+?\d{7,15}$/;
 
 export class SessionService {
@@ -219,6 +221,11 @@ export class SessionService {
 
   chats(id: string) {
     return this.deps.repo.chats(id);
+  }
+
+  /** The session's last state changes with their reasons (why it failed, why it disconnected). */
+  events(id: string) {
+    return this.deps.repo.events(id, EVENTS_SHOWN);
   }
 
   /** A report from a sandbox, already authenticated as coming from this session's sandbox. */

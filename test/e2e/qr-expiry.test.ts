@@ -37,6 +37,9 @@ test("an unscanned QR expires: failed with the reason, the container stops, star
   const failed = await t.call("GET", `/sessions/${s.id}/qr`, { key: s.apiKey });
   expect(failed.status).toBe(409);
   expect(failed.body.state).toBe("failed");
+  // The reason is the sandbox's, recorded with the change.
+  const events = (await t.call("GET", `/sessions/${s.id}/events`, { key: s.apiKey })).body.events;
+  expect(events.find((e: { to: string }) => e.to === "failed")?.reason).toContain("QR code was not scanned in time");
 
   expect((await t.call("POST", `/sessions/${s.id}/start`, { key: s.apiKey })).status).toBe(200);
   await waitFor(async () => (await status()).state === "qr_ready", 20_000, "a new QR");

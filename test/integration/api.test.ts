@@ -158,6 +158,23 @@ for (const backend of backends) {
       expectError(await t.call("GET", `/sessions/${s.id}/status`), 404, "SESSION_NOT_FOUND");
     });
 
+    test("events list every state change with its reason, newest first", async () => {
+      const s = await t.createSession();
+      await t.call("POST", `/sessions/${s.id}/stop`, { key: s.apiKey });
+      const res = await t.call("GET", `/sessions/${s.id}/events`, { key: s.apiKey });
+      expect(res.status).toBe(200);
+      const events: { from: string | null; to: string; reason: string | null; at: string }[] = res.body.events;
+      const oldestFirst = [...events].reverse();
+      expect(oldestFirst[0]).toMatchObject({ from: null, to: "creating" });
+      expect(oldestFirst[1]).toMatchObject({ from: "creating", to: "starting" });
+      expect(events[0]).toMatchObject({ to: "stopped" });
+      // Each change starts where the one before it ended, and time never runs backwards.
+      for (let i = 1; i < oldestFirst.length; i++) {
+        expect(oldestFirst[i]!.from).toBe(oldestFirst[i - 1]!.to);
+        expect(Date.parse(oldestFirst[i]!.at)).toBeGreaterThanOrEqual(Date.parse(oldestFirst[i - 1]!.at));
+      }
+    });
+
     test("lastActivity moves when the session is called", async () => {
       const s = await t.createSession();
       const before = (await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey })).body.session.lastActivity;
@@ -185,6 +202,7 @@ for (const backend of backends) {
         ["get", "/sessions/{id}/contacts"],
         ["get", "/sessions/{id}/chats"],
         ["post", "/sessions/{id}/pairing-code"],
+        ["get", "/sessions/{id}/events"],
       ];
       for (const [method, path] of expected) {
         const op = doc.paths[path]?.[method];
@@ -222,6 +240,7 @@ describe("auth matrix", () => {
     { method: "GET", label: "/sessions/{id}/check-number/4915112345678", path: () => `/sessions/${target.id}/check-number/4915112345678`, sessionRoute: true },
     { method: "GET", label: "/sessions/{id}/contacts", path: () => `/sessions/${target.id}/contacts`, sessionRoute: true },
     { method: "GET", label: "/sessions/{id}/chats", path: () => `/sessions/${target.id}/chats`, sessionRoute: true },
+    { method: "GET", label: "/sessions/{id}/events", path: () => `/sessions/${target.id}/events`, sessionRoute: true },
     { method: "POST", label: "/sessions/{id}/pairing-code", path: () => `/sessions/${target.id}/pairing-code`, body: { phoneNumber: "4915112345678" }, sessionRoute: true },
     { method: "POST", label: "/sessions/{id}/logout", path: () => `/sessions/${target.id}/logout`, sessionRoute: true },
     { method: "POST", label: "/sessions/{id}/stop", path: () => `/sessions/${target.id}/stop`, sessionRoute: true },

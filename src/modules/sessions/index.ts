@@ -17,6 +17,7 @@ import {
   CreateBody,
   CreateResponse,
   ErrorResponse,
+  EventsResponse,
   ListResponse,
   MAX_METADATA_BYTES,
   MessageResponse,
@@ -305,6 +306,27 @@ export function sessionsModule(opts: SessionsModuleOptions) {
           params: SessionIdParams,
           response: { 200: ChatsResponse, ...authErrors },
           detail: { summary: "Get all chats", tags: ["Sessions"], security },
+        },
+      )
+      .get(
+        "/:id/events",
+        async ({ caller, params }) => {
+          const session = await sessionFor(caller, params.id);
+          const rows = await service.events(session.id);
+          return {
+            success: true as const,
+            events: rows.map((e) => ({ from: e.fromState, to: e.toState, reason: e.reason, at: e.at.toISOString() })),
+          };
+        },
+        {
+          params: SessionIdParams,
+          response: { 200: EventsResponse, ...authErrors },
+          detail: {
+            summary: "Get state changes",
+            description: "The session's last 100 state changes with their reasons, newest first: why it failed, disconnected or logged out.",
+            tags: ["Sessions"],
+            security,
+          },
         },
       )
   );

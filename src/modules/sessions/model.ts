@@ -86,6 +86,18 @@ export const ChatsResponse = t.Object({
   ),
 });
 
+export const EventsResponse = t.Object({
+  success: t.Literal(true),
+  events: t.Array(
+    t.Object({
+      from: t.Nullable(State),
+      to: State,
+      reason: t.Nullable(t.String({ description: "Why the state changed, when known" })),
+      at: IsoDate,
+    }),
+  ),
+});
+
 export const ErrorResponse = t.Object(
   {
     success: t.Literal(false),
