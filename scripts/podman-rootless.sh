@@ -18,6 +18,14 @@ home=$(getent passwd "$user" | cut -d: -f6)
 grep -q "^$user:" /etc/subuid || usermod --add-subuids 100000-165535 "$user"
 grep -q "^$user:" /etc/subgid || usermod --add-subgids 100000-165535 "$user"
 
+# Podman's default rootless network (slirp4netns) opens /dev/net/tun. Distributions leave it
+# 0666 (making an interface still needs CAP_NET_ADMIN in the user's own namespace); some hosts
+# make it root-only, and then no session could reach WhatsApp.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  chmod 0666 /dev/net/tun
+  echo "made /dev/net/tun usable by rootless Podman (0666, the distributions' default)" >&2
+fi
+
 runtime_dir="/run/user/$uid"
 mkdir -p "$runtime_dir"
 chown "$user:" "$runtime_dir"
