@@ -35,7 +35,7 @@ try {
     if (!(await t.runtime.isRunning(s.id))) throw new Error("container not running after create");
     await t.call("DELETE", `/sessions/${s.id}`);
   }
-  console.log(summary("podman run -d (CLI)", cli));
+  console.log(summary("podman run -d --rm (CLI)", cli));
   console.log(summary("API create to container running", api));
   console.log(`API / podman: ${(median(api) / median(cli)).toFixed(2)}x (goal: at most 1.30x)`);
 
