@@ -1,20 +1,16 @@
 // Issue figures for the sandbox: over 10 runs through the whole stack (API process, rootless
 // Podman, the real image, the emulator): create -> qr_ready, scan -> ready, check-number round
 // trip; then the idle memory of a linked session's container. Needs what scripts/test.sh sets up.
-import { chmodSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, readdirSync } from "node:fs";
 import { containerName } from "../src/runtime/podman-runtime";
 import { inspectContainer } from "../src/runtime/podman/containers";
-import { startEmulator } from "../test/emulator";
 import { startTestApi } from "../test/support/api";
+import { startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { median, summary } from "./stats";
 
 const runs = Number(process.argv[2] ?? 10);
-const dir = mkdtempSync(join(tmpdir(), "wa-bench-emu-"));
-chmodSync(dir, 0o755);
-const emu = await startEmulator({ socketPath: join(dir, "wa.sock"), logLevel: "silent" });
+const emu = await startEmulatorForContainers({ logLevel: "silent" });
 await fetch(`${emu.controlUrl}/control/numbers`, { method: "POST", body: JSON.stringify({ add: ["4915199990001"] }) });
 const t = await startTestApi("pglite", { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, CHECK_NUMBER_PER_MINUTE: "10000" }, { process: true });
 

@@ -1,22 +1,18 @@
 // Podman's default rootless network, as in production (the other tests use `none`): the sandbox
 // still reaches the emulator through its unix socket, so no traffic leaves this host.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { containerName } from "../../src/runtime/podman-runtime";
 import { inspectContainer } from "../../src/runtime/podman/containers";
-import { startEmulator, type RunningEmulator } from "../emulator";
+import type { RunningEmulator } from "../emulator";
 import { startTestApi, type TestApi } from "../support/api";
+import { startEmulatorForContainers } from "../support/emulator";
 import { waitFor } from "../support/env";
 
 let emu: RunningEmulator;
 let t: TestApi;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "wa-emu-"));
-  chmodSync(dir, 0o755);
-  emu = await startEmulator({ socketPath: join(dir, "wa.sock"), logLevel: "warn" });
+  emu = await startEmulatorForContainers();
   // An empty SANDBOX_NETWORK leaves the choice to Podman (slirp4netns for rootless 4.x).
   t = await startTestApi("pglite", { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, SANDBOX_NETWORK: "" });
 });

@@ -1,20 +1,16 @@
 // A QR nobody scans: when WhatsApp's refs run out the sandbox reports `failed` with the reason
 // and stops; `start` shows a new QR. Real image, rootless Podman, emulator; REST only.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startEmulator, type RunningEmulator } from "../emulator";
+import type { RunningEmulator } from "../emulator";
 import { startTestApi, type TestApi } from "../support/api";
+import { startEmulatorForContainers } from "../support/emulator";
 import { waitFor } from "../support/env";
 
 let emu: RunningEmulator;
 let t: TestApi;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "wa-emu-"));
-  chmodSync(dir, 0o755);
-  emu = await startEmulator({ socketPath: join(dir, "wa.sock"), qrRefs: 2, logLevel: "warn" });
+  emu = await startEmulatorForContainers({ qrRefs: 2 });
   t = await startTestApi("pglite", { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, QR_TIMEOUT_SECONDS: "1" });
 });
 

@@ -2,15 +2,13 @@
 // unix socket, the API as its own process. Every step checks state through the REST API only.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import jsQR from "jsqr";
-import { chmodSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { PNG } from "pngjs";
 import { containerName, volumeName } from "../../src/runtime/podman-runtime";
 import { inspectContainer } from "../../src/runtime/podman/containers";
 import { volumeExists } from "../../src/runtime/podman/volumes";
-import { startEmulator, type RunningEmulator } from "../emulator";
+import type { RunningEmulator } from "../emulator";
 import { startTestApi, type TestApi } from "../support/api";
+import { startEmulatorForContainers } from "../support/emulator";
 import { waitFor } from "../support/env";
 
 const PHONE = "4915112340001";
@@ -37,9 +35,7 @@ describe("a session's whole life, end to end", () => {
   const waitState = (state: string, ms = 30_000) => waitFor(async () => ((await status()).state === state ? true : undefined), ms, `state ${state}`);
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wa-emu-"));
-    chmodSync(dir, 0o755); // the container's user reaches the socket through this folder
-    emu = await startEmulator({ socketPath: join(dir, "wa.sock"), logLevel: "warn" });
+    emu = await startEmulatorForContainers();
     await control("PUT", `/control/phones/${PHONE}/history`, {
       contacts: [
         { id: `${OTHER}@s.whatsapp.net`, name: "John Doe", notify: "John" },

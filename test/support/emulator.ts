@@ -1,0 +1,13 @@
+// The emulator as session containers reach it: its WebSocket on a unix socket in a folder the
+// rootless Podman user can traverse, so containers with any network mode bind-mount it and no
+// traffic leaves the host.
+import { chmodSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startEmulator, type EmulatorOptions, type RunningEmulator } from "../emulator";
+
+export async function startEmulatorForContainers(opts: Omit<EmulatorOptions, "socketPath" | "port"> = {}): Promise<RunningEmulator> {
+  const dir = mkdtempSync(join(tmpdir(), "wa-emu-"));
+  chmodSync(dir, 0o755);
+  return startEmulator({ logLevel: "warn", ...opts, socketPath: join(dir, "wa.sock") });
+}
