@@ -21,6 +21,9 @@ grep -q "^$user:" /etc/subgid || usermod --add-subgids 100000-165535 "$user"
 # Podman's default rootless network (slirp4netns) opens /dev/net/tun. Distributions leave it
 # 0666 (making an interface still needs CAP_NET_ADMIN in the user's own namespace); some hosts
 # make it root-only, and then no session could reach WhatsApp.
+if [ ! -e /dev/net/tun ]; then
+  mkdir -p /dev/net && mknod /dev/net/tun c 10 200 2>/dev/null || echo "no /dev/net/tun: use SANDBOX_NETWORK=none or host" >&2
+fi
 if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
   chmod 0666 /dev/net/tun
   echo "made /dev/net/tun usable by rootless Podman (0666, the distributions' default)" >&2
