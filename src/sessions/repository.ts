@@ -24,6 +24,11 @@ function lastById<T extends { id: string }>(items: T[]): T[] {
   return [...new Map(items.map((i) => [i.id, i])).values()];
 }
 
+/** Writes one state change, inside the transaction that made it, so events keep its order. */
+function recordEvent(tx: Pick<Db, "insert">, sessionId: string, from: SessionState | null, to: SessionState, reason: string | null) {
+  return tx.insert(sessionEvents).values({ sessionId, fromState: from, toState: to, reason });
+}
+
 /** How long a session row read from the database is served from memory. */
 const CACHE_TTL_MS = 1000;
 
@@ -59,7 +64,7 @@ export class SessionRepository {
   async insert(row: NewSessionRow): Promise<SessionRow | null> {
     const inserted = await this.db.transaction(async (tx) => {
       const [created] = await tx.insert(sessions).values(row).onConflictDoNothing().returning();
-      if (created) await tx.insert(sessionEvents).values({ sessionId: created.id, fromState: null, toState: created.state, reason: null });
+      if (created) await recordEvent(tx, created.id, null, created.state, null);
       return created;
     });
     return this.remember(inserted);
@@ -109,7 +114,7 @@ export class SessionRepository {
         .set({ state: to, stateReason: reason, lastActivity: now, ...extra, ...(extra.qr ? { qrUpdatedAt: now } : {}) })
         .where(and(eq(sessions.id, id), eq(sessions.state, from)))
         .returning();
-      if (updated[0]) await tx.insert(sessionEvents).values({ sessionId: id, fromState: from, toState: to, reason });
+      if (updated[0]) await recordEvent(tx, id, from, to, reason);
       return updated[0];
     });
     if (!row) {
