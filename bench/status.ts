@@ -10,7 +10,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { generateKey, hashKey } from "../src/auth/keys";
 import { openDatabase } from "../src/db/client";
-import { SessionRepository } from "../src/sessions/repository";
+import { SessionRepository } from "../src/db/session-repository";
 
 const which = process.argv[2] ?? "both";
 const seconds = Number(process.argv[3] ?? 5);

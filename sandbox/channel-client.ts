@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "./auth-store";
-import { parseFrame, type ApiFrame, type Report, type SandboxFrame, type SandboxRequest } from "../src/channel/messages";
+import { parseFrame, type ApiFrame, type Report, type SandboxFrame, type SandboxRequest } from "../src/channel/frames";
 import type { SandboxLog } from "./log";
 
 export type RequestHandler = (req: SandboxRequest) => Promise<unknown>;

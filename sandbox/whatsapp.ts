@@ -12,7 +12,7 @@ import makeWASocket, {
   type WASocket,
 } from "@whiskeysockets/baileys";
 import pino from "pino";
-import type { ChatReport, ContactReport, NumberCheck, Report, SandboxRequest } from "../src/channel/messages";
+import type { ChatReport, ContactReport, NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { enforceSignatureChecks } from "./verify-signatures";
 import type { SandboxLog } from "./log";

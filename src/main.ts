@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from "./config";
 import { createLogger } from "./log";
 import { PodmanRuntime } from "./runtime/podman-runtime";
-import { startApi } from "./server";
+import { startApi } from "./api";
 
 let config;
 try {

@@ -1,21 +1,21 @@
 // The admin key: ADMIN_API_KEY when set (it then replaces any stored one), otherwise generated
 // once at first start and printed once; only its hash is ever stored.
-import type { SessionRepository } from "../sessions/repository";
+import type { AdminKeyRepository } from "../db/admin-key-repository";
 import { generateKey, hashKey } from "./keys";
 
 export async function ensureAdminKey(
-  repo: SessionRepository,
+  keys: AdminKeyRepository,
   configured: string | undefined,
   print: (line: string) => void = (line) => process.stdout.write(line + "\n"),
 ): Promise<"configured" | "generated" | "stored"> {
   if (configured) {
     const hash = hashKey(configured);
-    if (!(await repo.hasAdminKey(hash)) || (await repo.adminKeyCount()) !== 1) await repo.replaceAdminKeys(hash);
+    if (!(await keys.has(hash)) || (await keys.count()) !== 1) await keys.replaceAll(hash);
     return "configured";
   }
-  if ((await repo.adminKeyCount()) > 0) return "stored";
+  if ((await keys.count()) > 0) return "stored";
   const key = generateKey("admin");
-  await repo.addAdminKey(hashKey(key));
+  await keys.add(hashKey(key));
   // Deliberately not a log record: logs are kept and shipped, this line is meant to be seen once.
   print(`ADMIN API KEY (shown once, store it now; set ADMIN_API_KEY to replace it): ${key}`);
   return "generated";

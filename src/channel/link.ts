@@ -1,6 +1,6 @@
 // What the session service needs from the channel to the sandboxes: ask a live sandbox to do
 // something now. The channel module implements it; the service never sees a socket.
-import type { SandboxRequest, SandboxResponse } from "./messages";
+import type { SandboxRequest, SandboxResponse } from "./frames";
 
 export interface SandboxLink {
   /** True when the session's sandbox is connected to the channel right now. */

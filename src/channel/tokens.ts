@@ -5,7 +5,7 @@ import { SignJWT, jwtVerify } from "jose";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "./messages";
+import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "./frames";
 
 export const TOKEN_TTL_SECONDS = 15 * 60;
 

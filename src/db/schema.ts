@@ -13,7 +13,21 @@ import {
   timestamp,
   uuid,
 } from "drizzle-orm/pg-core";
-import type { SessionState } from "../sessions/state-machine";
+
+/** The contract's nine session states; the state machine (src/sessions) says which moves are allowed. */
+export const sessionStates = [
+  "creating",
+  "starting",
+  "qr_ready",
+  "connecting",
+  "ready",
+  "disconnected",
+  "failed",
+  "stopped",
+  "logged_out",
+] as const;
+
+export type SessionState = (typeof sessionStates)[number];
 
 export const sessions = pgTable("sessions", {
   id: uuid("id").primaryKey(),

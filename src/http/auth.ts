@@ -3,7 +3,8 @@
 // the caller knows.
 import { hashKey, keyKind } from "../auth/keys";
 import type { SessionRow } from "../db/schema";
-import type { SessionRepository } from "../sessions/repository";
+import type { AdminKeyRepository } from "../db/admin-key-repository";
+import type { SessionRepository } from "../db/session-repository";
 import { errors } from "./errors";
 
 export type Caller =
@@ -13,16 +14,19 @@ export type Caller =
   | { kind: "anonymous" };
 
 export class Authenticator {
-  constructor(private readonly repo: SessionRepository) {}
+  constructor(
+    private readonly sessions: SessionRepository,
+    private readonly adminKeys: AdminKeyRepository,
+  ) {}
 
   async authenticate(header: string | null | undefined): Promise<Caller> {
     if (header === null || header === undefined || header === "") throw errors.missingKey();
     const hash = hashKey(header);
     const kind = keyKind(header);
     if (kind === "admin") {
-      if (await this.repo.hasAdminKey(hash)) return { kind: "admin" };
+      if (await this.adminKeys.has(hash)) return { kind: "admin" };
     } else if (kind === "session") {
-      const session = await this.repo.byKeyHash(hash);
+      const session = await this.sessions.byKeyHash(hash);
       if (session) return { kind: "session", session };
     }
     throw errors.invalidKey();

@@ -3,7 +3,7 @@
 // the socket file itself), so a socket re-created by a restarted server is seen by the container.
 import { dirname, basename } from "node:path";
 import type { ChannelTokens } from "../channel/tokens";
-import { CHANNEL_PATH } from "../channel/messages";
+import { CHANNEL_PATH } from "../channel/frames";
 import type { Config } from "../config";
 import type { SandboxLaunch } from "../runtime/types";
 

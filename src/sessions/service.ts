@@ -5,14 +5,14 @@ import { randomUUID } from "node:crypto";
 import { generateKey, hashKey } from "../auth/keys";
 import type { SandboxLink } from "../channel/link";
 import { SandboxTimeout, SandboxUnavailable } from "../channel/link";
-import type { NumberCheck, Report } from "../channel/messages";
+import type { NumberCheck, Report } from "../channel/frames";
 import type { Config } from "../config";
 import type { SessionRow } from "../db/schema";
 import { ApiError, errors } from "../http/errors";
 import type { Logger } from "../log";
 import { RuntimeError, type RuntimeEvent, type SandboxLaunch, type SessionRuntime } from "../runtime/types";
 import { RateLimiter } from "./rate-limit";
-import type { SessionRepository } from "./repository";
+import type { SessionRepository } from "../db/session-repository";
 import { canTransition, isLive, type SessionState } from "./state-machine";
 
 export interface CreateInput {

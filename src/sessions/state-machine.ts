@@ -1,19 +1,9 @@
 // The contract's nine session states and the only transitions between them. Every state write
 // goes through `canTransition`, so an impossible move (say `stopped` -> `ready`) is refused.
 
-export const sessionStates = [
-  "creating",
-  "starting",
-  "qr_ready",
-  "connecting",
-  "ready",
-  "disconnected",
-  "failed",
-  "stopped",
-  "logged_out",
-] as const;
+import { sessionStates, type SessionState } from "../db/schema";
 
-export type SessionState = (typeof sessionStates)[number];
+export { sessionStates, type SessionState };
 
 const transitions: Record<SessionState, readonly SessionState[]> = {
   // The container is being made; it either starts or fails to.

@@ -1,2 +1,2 @@
-export { startEmulator, type EmulatorOptions, type RunningEmulator } from "./server";
+export { startEmulator, type EmulatorOptions, type RunningEmulator } from "./listener";
 export { trustRoot } from "./trust";

@@ -1,6 +1,6 @@
 // `bun run emulator`: starts the emulator on loopback. The first line on stdout is one JSON
 // object {wsUrl, controlUrl, trustRoot}; logs go to stderr.
-import { startEmulator } from "./server";
+import { startEmulator } from "./listener";
 
 const port = process.env.EMULATOR_PORT ? Number(process.env.EMULATOR_PORT) : 0;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {

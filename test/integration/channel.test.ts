@@ -1,4 +1,4 @@
-// The channel end to end between its two real ends: the API's ChannelServer in a Bun server
+// The channel end to end between its two real ends: the API's ChannelHub in a Bun server
 // (TCP and unix socket) and the sandbox's ChannelClient, with real JWTs.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
@@ -6,8 +6,8 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Report } from "../../src/channel/messages";
-import { ChannelServer, type ChannelSocketData } from "../../src/channel/server";
+import type { Report } from "../../src/channel/frames";
+import { ChannelHub, type ChannelSocketData } from "../../src/channel/hub";
 import { ChannelTokens } from "../../src/channel/tokens";
 import { silentLogger } from "../../src/log";
 import { ChannelClient } from "../../sandbox/channel-client";
@@ -24,7 +24,7 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-function serve(channel: ChannelServer, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): Server<ChannelSocketData> {
+function serve(channel: ChannelHub, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): Server<ChannelSocketData> {
   return Bun.serve<ChannelSocketData>({
     ...where,
     fetch: channel.handler(() => new Response("no", { status: 404 })),
@@ -35,7 +35,7 @@ function serve(channel: ChannelServer, where: { unix: string } | { port: 0; host
 describe("channel", () => {
   const stored: { sessionId: string; report: Report }[] = [];
   let failNext = 0;
-  const channel = new ChannelServer({
+  const channel = new ChannelHub({
     tokens,
     log: silentLogger,
     onReport: async (sessionId, report) => {

@@ -8,7 +8,7 @@ import { loadConfig } from "../../src/config";
 import { createLogger, silentLogger } from "../../src/log";
 import { PodmanRuntime } from "../../src/runtime/podman-runtime";
 import { ping } from "../../src/runtime/podman/system";
-import { startApi, type RunningApi } from "../../src/server";
+import { startApi, type RunningApi } from "../../src/api";
 import type { Subprocess } from "bun";
 import { createTestDatabase } from "./databases";
 import { requireEnv, waitFor } from "./env";

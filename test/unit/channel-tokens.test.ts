@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "../../src/channel/messages";
+import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "../../src/channel/frames";
 import { ChannelTokens, loadChannelKey } from "../../src/channel/tokens";
 
 const secret = "s".repeat(40);

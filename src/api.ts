@@ -4,9 +4,9 @@
 import type { Server } from "bun";
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createApp } from "./app";
+import { createApp } from "./http/app";
 import { ensureAdminKey } from "./auth/admin";
-import { ChannelServer, type ChannelSocketData } from "./channel/server";
+import { ChannelHub, type ChannelSocketData } from "./channel/hub";
 import { ChannelTokens, loadChannelKey } from "./channel/tokens";
 import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/client";
@@ -14,7 +14,8 @@ import { Authenticator } from "./http/auth";
 import type { Logger } from "./log";
 import type { SessionRuntime } from "./runtime/types";
 import { makeLaunch } from "./sessions/launch";
-import { SessionRepository } from "./sessions/repository";
+import { AdminKeyRepository } from "./db/admin-key-repository";
+import { SessionRepository } from "./db/session-repository";
 import { SessionService } from "./sessions/service";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 
@@ -23,7 +24,7 @@ export interface RunningApi {
   config: Config;
   database: Database;
   service: SessionService;
-  channel: ChannelServer;
+  channel: ChannelHub;
   stop(): Promise<void>;
 }
 
@@ -38,14 +39,15 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   log.info("database ready", { kind: database.kind });
   const repo = new SessionRepository(database.db);
-  await ensureAdminKey(repo, config.adminApiKey, printAdminKey);
+  const adminKeys = new AdminKeyRepository(database.db);
+  await ensureAdminKey(adminKeys, config.adminApiKey, printAdminKey);
 
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
   const effective: Config = { ...config, channelSocket };
   const webhooks = new WebhookDispatcher({ secret: config.webhookSecret, log });
   let service!: SessionService;
-  const channel = new ChannelServer({ tokens, log, onReport: (id, report) => service.applyReport(id, report) });
+  const channel = new ChannelHub({ tokens, log, onReport: (id, report) => service.applyReport(id, report) });
   service = new SessionService({
     repo,
     runtime,
@@ -76,7 +78,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const app = createApp({
     database,
     service,
-    auth: new Authenticator(repo),
+    auth: new Authenticator(repo, adminKeys),
     log,
     openSessionCreate: config.openSessionCreate,
     createRateLimitPerMinute: config.createRateLimitPerMinute,

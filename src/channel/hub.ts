@@ -13,7 +13,7 @@ import {
   type SandboxFrame,
   type SandboxRequest,
   type SandboxResponse,
-} from "./messages";
+} from "./frames";
 import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
 export interface ChannelSocketData {
@@ -30,7 +30,7 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-export interface ChannelServerOptions {
+export interface ChannelHubOptions {
   tokens: ChannelTokens;
   log: Logger;
   /** Stores a report; the sandbox gets its ack only after this resolves. */
@@ -47,7 +47,7 @@ export class ChannelError extends Error {
   }
 }
 
-export class ChannelServer implements SandboxLink {
+export class ChannelHub implements SandboxLink {
   private readonly sockets = new Map<string, Socket>();
   private readonly pending = new Map<string, Pending>();
   /** Highest stored sequence number per session and sandbox boot, so resent reports apply once. */
@@ -65,7 +65,7 @@ export class ChannelServer implements SandboxLink {
     };
   }
 
-  constructor(private readonly opts: ChannelServerOptions) {
+  constructor(private readonly opts: ChannelHubOptions) {
     this.renewTimer = setInterval(() => void this.renewAll(), opts.renewEveryMs ?? (TOKEN_TTL_SECONDS * 1000) / 3);
     this.renewTimer.unref?.();
   }

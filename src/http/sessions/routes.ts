@@ -3,9 +3,9 @@
 import { Elysia } from "elysia";
 import QRCode from "qrcode";
 import type { SessionRow } from "../../db/schema";
-import { Authenticator, authorizeSession, isUuid, requireAdmin, type Caller } from "../../http/auth";
-import { ApiError, errors } from "../../http/errors";
-import { readJsonBody } from "../../http/json-body";
+import { Authenticator, authorizeSession, isUuid, requireAdmin, type Caller } from "../auth";
+import { ApiError, errors } from "../errors";
+import { readJsonBody } from "../json-body";
 import { RateLimiter } from "../../sessions/rate-limit";
 import type { SessionService } from "../../sessions/service";
 import {
@@ -27,7 +27,7 @@ import {
   QrResponse,
   SessionIdParams,
   StatusResponse,
-} from "./model";
+} from "./models";
 
 export interface SessionsModuleOptions {
   service: SessionService;

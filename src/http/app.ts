@@ -4,13 +4,13 @@
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { randomUUID } from "node:crypto";
-import { packageVersion } from "./config";
-import type { Database } from "./db/client";
-import type { Authenticator } from "./http/auth";
-import { ApiError, errorBody } from "./http/errors";
-import type { Logger } from "./log";
-import { sessionsModule } from "./modules/sessions";
-import type { SessionService } from "./sessions/service";
+import { packageVersion } from "../config";
+import type { Database } from "../db/client";
+import type { Authenticator } from "./auth";
+import { ApiError, errorBody } from "./errors";
+import type { Logger } from "../log";
+import { sessionsModule } from "./sessions/routes";
+import type { SessionService } from "../sessions/service";
 
 export interface AppDeps {
   database: Database;

@@ -1,8 +1,7 @@
 // Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
 import { and, asc, count, desc, eq, sql } from "drizzle-orm";
-import type { Db } from "../db/client";
+import type { Db } from "./client";
 import {
-  adminKeys,
   chats,
   contacts,
   sessionEvents,
@@ -12,8 +11,8 @@ import {
   type NewSessionRow,
   type SessionEventRow,
   type SessionRow,
-} from "../db/schema";
-import type { SessionState } from "./state-machine";
+} from "./schema";
+import type { SessionState } from "../sessions/state-machine";
 
 export type ContactInput = Omit<ContactRow, "sessionId" | "updatedAt">;
 /** A chat as reported; an unknown unread count (null) leaves the stored one alone. */
@@ -219,28 +218,5 @@ export class SessionRepository {
   async clearSynced(sessionId: string): Promise<void> {
     await this.db.delete(contacts).where(eq(contacts.sessionId, sessionId));
     await this.db.delete(chats).where(eq(chats.sessionId, sessionId));
-  }
-
-  // Admin keys
-  async hasAdminKey(keyHash: string): Promise<boolean> {
-    const rows = await this.db.select().from(adminKeys).where(eq(adminKeys.keyHash, keyHash)).limit(1);
-    return rows.length > 0;
-  }
-
-  async adminKeyCount(): Promise<number> {
-    const [row] = await this.db.select({ n: count() }).from(adminKeys);
-    return Number(row?.n ?? 0);
-  }
-
-  /** Makes `keyHash` the only admin key (a configured key replaces any earlier one). */
-  async replaceAdminKeys(keyHash: string): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      await tx.delete(adminKeys);
-      await tx.insert(adminKeys).values({ keyHash });
-    });
-  }
-
-  async addAdminKey(keyHash: string): Promise<void> {
-    await this.db.insert(adminKeys).values({ keyHash }).onConflictDoNothing();
   }
 }
