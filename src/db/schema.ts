@@ -36,6 +36,8 @@ export const sessions = pgTable("sessions", {
   stateReason: text("state_reason"),
   /** SHA-256 hex of the session's API key; the key itself is never stored. */
   keyHash: text("key_hash").notNull().unique(),
+  /** The current container launch; channel tokens name it, so a stopped or replaced sandbox's tokens stop working. */
+  launchId: text("launch_id"),
   webhookUrl: text("webhook_url"),
   metadata: jsonb("metadata").$type<Record<string, unknown>>(),
   phoneNumber: text("phone_number"),
@@ -49,6 +51,12 @@ export const sessions = pgTable("sessions", {
 export const adminKeys = pgTable("admin_keys", {
   keyHash: text("key_hash").primaryKey(),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
+/** Facts about this installation, such as its identity (`install_id`), kept with its data. */
+export const settings = pgTable("settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
 });
 
 /** Every state change with its reason, for operators and webhooks. */
