@@ -4,26 +4,27 @@
 import type { Server } from "bun";
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createApp } from "./http/app";
 import { ensureAdminKey } from "./auth/admin";
+import { Callers } from "./auth/callers";
 import { ChannelHub, type ChannelSocketData } from "./channel/hub";
 import { ChannelTokens, loadChannelKey } from "./channel/tokens";
 import type { Config } from "./config";
+import { AdminKeyRepository } from "./db/admin-key-repository";
 import { openDatabase, type Database } from "./db/client";
-import { Authenticator } from "./http/auth";
+import { SessionRepository } from "./db/session-repository";
+import { createApp } from "./http/app";
+import { rememberAddress } from "./http/client-address";
 import type { Logger } from "./log";
 import type { SessionRuntime } from "./runtime/types";
+import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/launch";
-import { AdminKeyRepository } from "./db/admin-key-repository";
-import { SessionRepository } from "./db/session-repository";
-import { SessionService } from "./sessions/service";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 
 export interface RunningApi {
   url: string;
   config: Config;
   database: Database;
-  service: SessionService;
+  sessions: Sessions;
   channel: ChannelHub;
   stop(): Promise<void>;
 }
@@ -46,49 +47,64 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
   const effective: Config = { ...config, channelSocket };
   const webhooks = new WebhookDispatcher({ secret: config.webhookSecret, log });
-  let service!: SessionService;
-  const channel = new ChannelHub({ tokens, log, onReport: (id, report) => service.applyReport(id, report) });
-  service = new SessionService({
+  let sessions!: Sessions;
+  const channel = new ChannelHub({
+    tokens,
+    log,
+    admits: (id, launchId) => sessions.reports.admits(id, launchId),
+    onReport: (id, launchId, report) => sessions.reports.apply(id, launchId, report),
+  });
+  sessions = createSessions({
     repo,
     runtime,
     link: channel,
     launch: makeLaunch(effective, tokens),
     config,
     log,
-    onStateChange: (change) => webhooks.stateChanged(change),
-    onSync: (session, kind, count) => webhooks.synced(session, kind, count),
+    listener: {
+      stateChanged: ({ session, from, to, reason }) =>
+        webhooks.send(session, "session.state", { state: to, previousState: from, reason, phoneNumber: session.phoneNumber }),
+      synced: (session, kind, count) => webhooks.send(session, `session.${kind}`, { count }),
+    },
   });
 
   let runningAtStart = new Set<string>();
   try {
     await runtime.check();
-    await service.reconcile();
+    await sessions.runtimeSync.reconcile();
     runningAtStart = new Set((await runtime.list()).filter((b) => b.running).map((b) => b.sessionId));
   } catch (err) {
     // The API still serves reads; creating and starting answer 503 until the engine is back.
     log.error("container runtime unavailable", { error: err instanceof Error ? err.message : String(err) });
   }
   const recovery = setTimeout(() => {
-    service.restartSilentSandboxes(runningAtStart).catch((err) => log.error("channel recovery failed", { error: String(err) }));
+    sessions.runtimeSync.restartSilentSandboxes(runningAtStart).catch((err) => log.error("channel recovery failed", { error: String(err) }));
   }, config.channelGraceSeconds * 1000);
   const unwatch = runtime.watch((event) => {
-    service.onRuntimeEvent(event).catch((err) => log.error("runtime event failed", { sessionId: event.sessionId, error: String(err) }));
+    sessions.runtimeSync
+      .onEvent(event)
+      .catch((err) => log.error("runtime event failed", { sessionId: "sessionId" in event ? event.sessionId : undefined, error: String(err) }));
   });
 
   const app = createApp({
     database,
-    service,
-    auth: new Authenticator(repo, adminKeys),
     log,
+    sessions,
+    callers: new Callers((hash) => sessions.queries.byKeyHash(hash), adminKeys),
     openSessionCreate: config.openSessionCreate,
     createRateLimitPerMinute: config.createRateLimitPerMinute,
+    trustProxy: config.trustProxy,
   });
+  const handle = (req: Request, server: Server<ChannelSocketData>): Promise<Response> => {
+    rememberAddress(req, server.requestIP(req)?.address);
+    return app.handle(req);
+  };
 
   const http = Bun.serve<ChannelSocketData>({
     port: config.port,
     hostname: config.host,
-    fetch: channel.handler((req) => app.handle(req)),
-    websocket: channel.websocket,
+    // The channel is served on the REST port only when sandboxes are told to reach it there.
+    ...(config.channelUrl ? { fetch: channel.handler(handle), websocket: channel.websocket } : { fetch: handle }),
     // Our own reader answers 413 in the API's error shape; this is only the hard stop.
     maxRequestBodySize: 8 * 1024 * 1024,
     // Stopping or deleting a session waits for its container (up to its stop timeout).
@@ -116,7 +132,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     url,
     config: effective,
     database,
-    service,
+    sessions,
     channel,
     async stop() {
       clearTimeout(recovery);

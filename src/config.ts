@@ -4,40 +4,6 @@ import { join, resolve } from "node:path";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-export interface Config {
-  port: number;
-  host: string;
-  databaseUrl: string | undefined;
-  dataDir: string;
-  adminApiKey: string | undefined;
-  logLevel: LogLevel;
-  openSessionCreate: boolean;
-  createRateLimitPerMinute: number;
-  maxSessions: number;
-  /** Public base URL of this API as sandboxes reach it over TCP (channel). */
-  channelUrl: string | undefined;
-  /** Unix socket the channel is also served on, bind-mounted into containers without network. */
-  channelSocket: string | undefined;
-  channelSecret: string | undefined;
-  /** Seconds after start within which a running sandbox must reach the channel before it is restarted. */
-  channelGraceSeconds: number;
-  podmanSocket: string;
-  sandboxImage: string;
-  sandboxMemory: number;
-  sandboxNetwork: string | undefined;
-  sandboxPids: number;
-  sandboxCpuShares: number;
-  /** Identifies this API instance in container labels, so two APIs on one host never fight. */
-  instanceId: string;
-  waWsUrl: string | undefined;
-  waTrustRoot: string | undefined;
-  /** How long each QR code is shown before the next (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */
-  qrTimeoutSeconds: number | undefined;
-  checkNumberPerMinute: number;
-  requestTimeoutMs: number;
-  webhookSecret: string | undefined;
-}
-
 export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
@@ -90,7 +56,10 @@ export function defaultPodmanSocket(env: Env = process.env): string {
   return join(runtimeDir, "podman", "podman.sock");
 }
 
-export function loadConfig(env: Env = process.env): Config {
+/** The settings, each named and checked once here; the type follows from what this returns. */
+export type Config = ReturnType<typeof loadConfig>;
+
+export function loadConfig(env: Env = process.env) {
   const logLevel = (env.LOG_LEVEL ?? "info").toLowerCase();
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be debug, info, warn or error, got "${env.LOG_LEVEL}"`);
@@ -122,10 +91,15 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as LogLevel,
     openSessionCreate: bool(env, "OPEN_SESSION_CREATE", false),
     createRateLimitPerMinute: int(env, "CREATE_RATE_LIMIT_PER_MINUTE", 10, 1, 100000),
+    /** Behind a reverse proxy: the client's address is the last X-Forwarded-For entry. */
+    trustProxy: bool(env, "TRUST_PROXY", false),
     maxSessions: int(env, "MAX_SESSIONS", 100, 1, 100000),
+    /** Public base URL of this API as sandboxes reach it over TCP (the channel is then served on PORT too). */
     channelUrl: url(env, "CHANNEL_URL", ["ws:", "wss:", "http:", "https:"]),
+    /** Unix socket the channel is served on, bind-mounted into containers without network. */
     channelSocket: env.CHANNEL_SOCKET || undefined,
     channelSecret,
+    /** Seconds after start within which a running sandbox must reach the channel before it is restarted. */
     channelGraceSeconds: int(env, "CHANNEL_GRACE_SECONDS", 60, 1, 3600),
     podmanSocket: env.PODMAN_SOCKET || defaultPodmanSocket(env),
     sandboxImage: env.SANDBOX_IMAGE || `localhost/wa-sandbox:${packageVersion()}`,
@@ -133,9 +107,11 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxNetwork: env.SANDBOX_NETWORK || undefined,
     sandboxPids: int(env, "SANDBOX_PIDS", 256, 16, 100000),
     sandboxCpuShares: int(env, "SANDBOX_CPU_SHARES", 512, 2, 262144),
+    /** Identifies this API instance in container labels, so two APIs on one host never fight. */
     instanceId,
     waWsUrl: url(env, "WA_WS_URL", ["ws:", "wss:", "ws+unix:"]),
     waTrustRoot: trustRoot?.toLowerCase(),
+    /** How long each QR code is shown (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */
     qrTimeoutSeconds: env.QR_TIMEOUT_SECONDS ? int(env, "QR_TIMEOUT_SECONDS", 20, 1, 600) : undefined,
     checkNumberPerMinute: int(env, "CHECK_NUMBER_PER_MINUTE", 30, 1, 100000),
     requestTimeoutMs: int(env, "SANDBOX_REQUEST_TIMEOUT_MS", 10000, 100, 600000),

@@ -18,6 +18,7 @@ import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
 export interface ChannelSocketData {
   sessionId: string;
+  launchId: string;
   /** Set when a report could not be stored: later ones on this connection are not acked either. */
   broken?: boolean;
 }
@@ -34,7 +35,9 @@ export interface ChannelHubOptions {
   tokens: ChannelTokens;
   log: Logger;
   /** Stores a report; the sandbox gets its ack only after this resolves. */
-  onReport: (sessionId: string, report: Report) => Promise<void>;
+  onReport: (sessionId: string, launchId: string, report: Report) => Promise<void>;
+  /** Whether the session's current launch is `launchId` (a stopped or replaced sandbox is not). */
+  admits: (sessionId: string, launchId: string) => Promise<boolean>;
   renewEveryMs?: number;
 }
 
@@ -57,11 +60,11 @@ export class ChannelHub implements SandboxLink {
   private readonly renewTimer: ReturnType<typeof setInterval>;
 
   /** A Bun `fetch` handler serving the channel, and `fallback` for every other request. */
-  handler(fallback: (req: Request) => Response | Promise<Response>) {
+  handler(fallback: (req: Request, server: Server<ChannelSocketData>) => Response | Promise<Response>) {
     return async (req: Request, server: Server<ChannelSocketData>): Promise<Response | undefined> => {
       const result = await this.upgrade(req, server);
       if (result === "upgraded") return undefined;
-      return result === "not-channel" ? fallback(req) : result;
+      return result === "not-channel" ? fallback(req, server) : result;
     };
   }
 
@@ -81,11 +84,11 @@ export class ChannelHub implements SandboxLink {
     const auth = req.headers.get("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
     const verified = token ? await this.opts.tokens.verify(token, sessionId) : null;
-    if (!verified) {
+    if (!verified || !(await this.opts.admits(sessionId, verified.launchId))) {
       this.opts.log.warn("channel connection refused", { sessionId, reason: token ? "invalid token" : "no token" });
       return Response.json({ success: false, error: "Invalid channel token", code: "INVALID_CHANNEL_TOKEN" }, { status: 401 });
     }
-    if (server.upgrade(req, { data: { sessionId } })) return "upgraded";
+    if (server.upgrade(req, { data: { sessionId, launchId: verified.launchId } })) return "upgraded";
     return Response.json({ success: false, error: "Expected a WebSocket upgrade", code: "UPGRADE_REQUIRED" }, { status: 426 });
   }
 
@@ -165,7 +168,7 @@ export class ChannelHub implements SandboxLink {
     const seen = last && last.boot === frame.boot && frame.seq <= last.seq;
     try {
       if (!seen) {
-        await this.opts.onReport(sessionId, frame.report);
+        await this.opts.onReport(sessionId, ws.data.launchId, frame.report);
         this.lastSeq.set(sessionId, { boot: frame.boot, seq: frame.seq });
       }
       this.send(ws, { kind: "ack", boot: frame.boot, seq: frame.seq });
@@ -189,7 +192,8 @@ export class ChannelHub implements SandboxLink {
 
   private async renew(sessionId: string): Promise<void> {
     const ws = this.sockets.get(sessionId);
-    if (ws) this.send(ws, { kind: "token", token: await this.opts.tokens.sign(sessionId) });
+    if (!ws || !(await this.opts.admits(sessionId, ws.data.launchId))) return;
+    this.send(ws, { kind: "token", token: await this.opts.tokens.sign(sessionId, ws.data.launchId) });
   }
 
   private async renewAll(): Promise<void> {

@@ -16,8 +16,8 @@ export class ChannelTokens {
     this.key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
   }
 
-  sign(sessionId: string, ttlSeconds = TOKEN_TTL_SECONDS): Promise<string> {
-    return new SignJWT({})
+  sign(sessionId: string, launchId: string, ttlSeconds = TOKEN_TTL_SECONDS): Promise<string> {
+    return new SignJWT({ lid: launchId })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject(sessionId)
       .setAudience(CHANNEL_AUDIENCE)
@@ -27,8 +27,8 @@ export class ChannelTokens {
       .sign(this.key);
   }
 
-  /** Resolves to the session id the token is for, or null for any invalid token. */
-  async verify(token: string, expectedSessionId: string): Promise<string | null> {
+  /** The session and launch the token is for, or null for any invalid token. */
+  async verify(token: string, expectedSessionId: string): Promise<{ sessionId: string; launchId: string } | null> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ["HS256"],
@@ -37,7 +37,7 @@ export class ChannelTokens {
         subject: expectedSessionId,
         requiredClaims: ["exp", "iat", "sub"],
       });
-      return payload.sub ?? null;
+      return payload.sub && typeof payload.lid === "string" ? { sessionId: payload.sub, launchId: payload.lid } : null;
     } catch {
       return null;
     }

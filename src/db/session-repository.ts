@@ -14,6 +14,9 @@ import {
 } from "./schema";
 import type { SessionState } from "../sessions/state-machine";
 
+/** Fields that change with the state or beside it. */
+export type SessionFields = Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr" | "launchId">>;
+
 export type ContactInput = Omit<ContactRow, "sessionId" | "updatedAt">;
 /** A chat as reported; an unknown unread count (null) leaves the stored one alone. */
 export type ChatInput = Omit<ChatRow, "sessionId" | "updatedAt" | "unreadCount"> & { unreadCount: number | null };
@@ -26,6 +29,12 @@ function lastById<T extends { id: string }>(items: T[]): T[] {
 /** Writes one state change, inside the transaction that made it, so events keep its order. */
 function recordEvent(tx: Pick<Db, "insert">, sessionId: string, from: SessionState | null, to: SessionState, reason: string | null) {
   return tx.insert(sessionEvents).values({ sessionId, fromState: from, toState: to, reason });
+}
+
+/** What a sandbox synced for an account: gone when the account is unlinked. */
+async function clearSyncedIn(tx: Pick<Db, "delete">, sessionId: string): Promise<void> {
+  await tx.delete(contacts).where(eq(contacts.sessionId, sessionId));
+  await tx.delete(chats).where(eq(chats.sessionId, sessionId));
 }
 
 /** How long a session row read from the database is served from memory. */
@@ -102,18 +111,22 @@ export class SessionRepository {
     from: SessionState,
     to: SessionState,
     reason: string | null,
-    extra: Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr">> = {},
+    extra: SessionFields = {},
+    opts: { clearSynced?: boolean } = {},
   ): Promise<SessionRow | null> {
     const now = new Date();
     // One transaction: the row stays locked until its event is written, so events are in the
-    // order of the changes.
+    // order of the changes; synced data goes only with a change that was made.
     const row = await this.db.transaction(async (tx) => {
       const updated = await tx
         .update(sessions)
         .set({ state: to, stateReason: reason, lastActivity: now, ...extra, ...(extra.qr ? { qrUpdatedAt: now } : {}) })
         .where(and(eq(sessions.id, id), eq(sessions.state, from)))
         .returning();
-      if (updated[0]) await recordEvent(tx, id, from, to, reason);
+      if (updated[0]) {
+        await recordEvent(tx, id, from, to, reason);
+        if (opts.clearSynced) await clearSyncedIn(tx, id);
+      }
       return updated[0];
     });
     if (!row) {
@@ -126,7 +139,7 @@ export class SessionRepository {
   /** Changes fields without changing the state (a refreshed QR, a learned push name). */
   async update(
     id: string,
-    fields: Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr" | "qrUpdatedAt" | "stateReason">>,
+    fields: SessionFields & Partial<Pick<SessionRow, "qrUpdatedAt" | "stateReason">>,
   ): Promise<SessionRow | null> {
     const updated = await this.db
       .update(sessions)
@@ -216,7 +229,6 @@ export class SessionRepository {
   }
 
   async clearSynced(sessionId: string): Promise<void> {
-    await this.db.delete(contacts).where(eq(contacts.sessionId, sessionId));
-    await this.db.delete(chats).where(eq(chats.sessionId, sessionId));
+    await this.db.transaction((tx) => clearSyncedIn(tx, sessionId));
   }
 }

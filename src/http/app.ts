@@ -6,19 +6,13 @@ import { Elysia } from "elysia";
 import { randomUUID } from "node:crypto";
 import { packageVersion } from "../config";
 import type { Database } from "../db/client";
-import type { Authenticator } from "./auth";
-import { ApiError, errorBody } from "./errors";
 import type { Logger } from "../log";
-import { sessionsModule } from "./sessions/routes";
-import type { SessionService } from "../sessions/service";
+import { ApiError, errorBody, toApiError } from "./errors";
+import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions/routes";
 
-export interface AppDeps {
+export interface AppDeps extends SessionsRoutesOptions {
   database: Database;
-  service: SessionService;
-  auth: Authenticator;
   log: Logger;
-  openSessionCreate: boolean;
-  createRateLimitPerMinute: number;
 }
 
 interface RequestInfo {
@@ -62,15 +56,12 @@ export function createApp(deps: AppDeps) {
       set.headers["x-request-id"] = info.id;
     })
     .onError(({ code, error, set, request }) => {
-      let err: ApiError;
-      // Errors thrown while parsing reach us wrapped in Elysia's ParseError.
-      const cause = (error as { cause?: unknown }).cause;
-      if (error instanceof ApiError) err = error;
-      else if (cause instanceof ApiError) err = cause;
-      else if (code === "VALIDATION") err = validationError(error);
-      else if (code === "PARSE") err = new ApiError(400, "INVALID_JSON", "The request body could not be parsed");
-      else if (code === "NOT_FOUND") err = new ApiError(404, "ROUTE_NOT_FOUND", "No such route");
-      else {
+      let err =
+        toApiError(error) ??
+        // Errors thrown while parsing reach us wrapped in Elysia's ParseError.
+        toApiError((error as { cause?: unknown }).cause) ??
+        elysiaError(code, error);
+      if (!err) {
         log.error("unhandled error", { requestId: requests.get(request)?.id, error: error instanceof Error ? error.message : String(error) });
         err = new ApiError(500, "INTERNAL_ERROR", "Internal server error");
       }
@@ -99,14 +90,15 @@ export function createApp(deps: AppDeps) {
       },
       { detail: { summary: "Health", description: "Whether the database answers. No key needed.", tags: ["System"] } },
     )
-    .use(
-      sessionsModule({
-        service: deps.service,
-        auth: deps.auth,
-        openSessionCreate: deps.openSessionCreate,
-        createRateLimitPerMinute: deps.createRateLimitPerMinute,
-      }),
-    );
+    .use(sessionsRoutes(deps));
+}
+
+/** Elysia's own refusals in our shape; null for anything that is not a client's mistake. */
+function elysiaError(code: string | number, error: unknown): ApiError | null {
+  if (code === "VALIDATION") return validationError(error);
+  if (code === "PARSE") return new ApiError(400, "INVALID_JSON", "The request body could not be parsed");
+  if (code === "NOT_FOUND") return new ApiError(404, "ROUTE_NOT_FOUND", "No such route");
+  return null;
 }
 
 /** Names the first invalid field, as users fix one thing at a time. */

@@ -1,5 +1,6 @@
-// One error shape everywhere: { success: false, error, code }. Services throw ApiError; the
-// HTTP layer turns it (and Elysia's own errors) into that body with the right status.
+// One error shape everywhere: { success: false, error, code, ...details }. The HTTP layer's own
+// refusals are ApiErrors; the domain's errors get their status here, in one table.
+import { SessionError, type SessionErrorCode } from "../sessions/errors";
 
 export class ApiError extends Error {
   constructor(
@@ -19,6 +20,28 @@ export interface ErrorBody {
   [extra: string]: unknown;
 }
 
+const statusOf: Record<SessionErrorCode, number> = {
+  SESSION_NOT_FOUND: 404,
+  SESSION_NAME_TAKEN: 409,
+  INVALID_SESSION_STATE: 409,
+  SESSION_LIMIT_REACHED: 429,
+  RATE_LIMITED: 429,
+  INVALID_PHONE_NUMBER: 400,
+  SANDBOX_ERROR: 502,
+  SANDBOX_UNAVAILABLE: 503,
+  RUNTIME_UNAVAILABLE: 503,
+  SANDBOX_IMAGE_MISSING: 503,
+  RUNTIME_FAILED: 503,
+  SANDBOX_TIMEOUT: 504,
+};
+
+/** The ApiError for an error the HTTP layer knows, or null for anything else. */
+export function toApiError(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof SessionError) return new ApiError(statusOf[err.code], err.code, err.message, err.details);
+  return null;
+}
+
 export function errorBody(err: ApiError): ErrorBody {
   return { success: false, error: err.message, code: err.code, ...err.extra };
 }
@@ -28,11 +51,7 @@ export const errors = {
   invalidKey: () => new ApiError(401, "INVALID_API_KEY", "The API key is not valid"),
   forbidden: (what = "this resource") => new ApiError(403, "FORBIDDEN", `This API key may not access ${what}`),
   notFound: (id: string) => new ApiError(404, "SESSION_NOT_FOUND", `No session with id "${id}"`),
-  wrongState: (action: string, state: string, allowed: readonly string[]) =>
-    new ApiError(409, "INVALID_SESSION_STATE", `Cannot ${action} while the session is "${state}"`, {
-      state,
-      allowedStates: allowed,
-    }),
   validation: (field: string, message: string) =>
     new ApiError(400, "VALIDATION_ERROR", `Invalid field "${field}": ${message}`, { field }),
+  rateLimited: (message: string) => new ApiError(429, "RATE_LIMITED", message),
 };

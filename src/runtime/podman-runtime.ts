@@ -138,10 +138,15 @@ export class PodmanRuntime implements SessionRuntime {
     // their nanosecond time, so a restarted API does not act on its predecessor's events.
     const startedNs = BigInt(Date.now()) * 1_000_000n;
     let since = Math.floor(Date.now() / 1000);
+    let lost = false;
     const follow = async () => {
       while (!abort.signal.aborted) {
         try {
           await followEvents(this.client, {
+            onOpen: () => {
+              if (lost) onEvent({ kind: "resumed" });
+              lost = false;
+            },
             filters: { type: ["container"], label: [`${INSTANCE_LABEL}=${this.config.instanceId}`], event: ["died", "remove", "start"] },
             since,
             signal: abort.signal,
@@ -160,8 +165,11 @@ export class PodmanRuntime implements SessionRuntime {
           });
         } catch (err) {
           if (abort.signal.aborted) return;
-          this.log.warn("podman event stream failed; following again", { error: String(err) });
+          if (!lost) this.log.warn("podman event stream failed; following again", { error: String(err) });
+          lost = true;
         }
+        // However it ended, events may have been missed until the next stream opens.
+        lost = true;
         if (!abort.signal.aborted) await Bun.sleep(1000);
       }
     };

@@ -19,7 +19,9 @@ export interface RuntimeSandbox {
 export type RuntimeEvent =
   | { kind: "died"; sessionId: string; exitCode?: number }
   | { kind: "removed"; sessionId: string }
-  | { kind: "started"; sessionId: string };
+  | { kind: "started"; sessionId: string }
+  /** The engine's events flow again after they were lost (engine restarted or was down): what happened meanwhile is unknown. */
+  | { kind: "resumed" };
 
 export class RuntimeError extends Error {
   constructor(

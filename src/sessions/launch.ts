@@ -12,8 +12,8 @@ export const CONTAINER_WA_DIR = "/run/wa-server";
 
 export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "logLevel" | "qrTimeoutSeconds">;
 
-export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string) => Promise<SandboxLaunch> {
-  return async (sessionId) => {
+export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
+  return async (sessionId, launchId) => {
     const binds: SandboxLaunch["binds"] = [];
     let channelUrl: string;
     if (config.channelUrl) {
@@ -29,7 +29,7 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessio
     const env: Record<string, string> = {
       SESSION_ID: sessionId,
       CHANNEL_URL: channelUrl,
-      CHANNEL_TOKEN: await tokens.sign(sessionId),
+      CHANNEL_TOKEN: await tokens.sign(sessionId, launchId),
       LOG_LEVEL: config.logLevel,
     };
     if (config.waWsUrl) {

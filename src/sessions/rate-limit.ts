@@ -22,6 +22,12 @@ export class RateLimiter {
     return true;
   }
 
+  /** Gives back a unit taken for something that then did not happen. */
+  refund(key: string): void {
+    const w = this.windows.get(key);
+    if (w && w.used > 0) w.used--;
+  }
+
   forget(key: string): void {
     this.windows.delete(key);
   }

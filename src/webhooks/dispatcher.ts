@@ -5,7 +5,6 @@
 import { createHmac } from "node:crypto";
 import type { SessionRow } from "../db/schema";
 import type { Logger } from "../log";
-import type { StateChange } from "../sessions/service";
 
 export const SIGNATURE_HEADER = "x-webhook-signature";
 
@@ -23,20 +22,7 @@ export function signPayload(body: string, key: string): string {
 export class WebhookDispatcher {
   constructor(private readonly opts: WebhookOptions) {}
 
-  stateChanged(change: StateChange): void {
-    this.send(change.session, "session.state", {
-      state: change.to,
-      previousState: change.from,
-      reason: change.reason,
-      phoneNumber: change.session.phoneNumber,
-    });
-  }
-
-  synced(session: SessionRow, kind: "contacts" | "chats", count: number): void {
-    this.send(session, `session.${kind}`, { count });
-  }
-
-  private send(session: SessionRow, event: string, data: Record<string, unknown>): void {
+  send(session: SessionRow, event: string, data: Record<string, unknown>): void {
     if (!session.webhookUrl) return;
     const body = JSON.stringify({ event, sessionId: session.id, sessionName: session.name, timestamp: new Date().toISOString(), data });
     void this.deliver(session, event, body);

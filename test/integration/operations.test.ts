@@ -17,18 +17,20 @@ describe("startup configuration", () => {
 });
 
 describe("without Podman", () => {
-  test("the API starts, says how to enable the socket, and answers create with 503 RUNTIME_UNAVAILABLE", async () => {
+  test("the API starts, logs how to enable the socket, and answers create with 503 RUNTIME_UNAVAILABLE naming no host path", async () => {
     const t = await startTestApi("pglite", { PODMAN_SOCKET: "/tmp/no-podman-here/podman.sock", LOG_LEVEL: "info" }, { process: true, captureStdout: true });
     try {
       expect((await t.call("GET", "/health", { key: null })).status).toBe(200);
       const res = await t.call("POST", "/sessions/create", { body: { name: "no-engine" } });
       expect(res.status).toBe(503);
       expect(res.body.code).toBe("RUNTIME_UNAVAILABLE");
-      expect(res.body.error).toContain("podman system service");
+      // Callers see no host internals; the operator's log says what to do.
+      expect(JSON.stringify(res.body)).not.toContain("/tmp/no-podman-here");
       expect((await t.call("GET", "/sessions")).body.sessions).toEqual([]);
       const log = t.stdout();
       expect(log).toContain("container runtime unavailable");
       expect(log).toContain("systemctl --user enable --now podman.socket");
+      expect(log).toContain("podman system service");
     } finally {
       await t.stopApi();
       await t.close();

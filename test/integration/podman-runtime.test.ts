@@ -158,18 +158,23 @@ describe("sessions and their containers", () => {
     for (const c of created) expect(vols.some((v) => v.Name === volumeName(c.id))).toBe(false);
   });
 
-  test("reconcile at start removes containers without a session and fails sessions without a container", async () => {
+  test("reconcile at start leaves containers of unknown sessions (and their volumes) alone and fails sessions without a container", async () => {
     const s = await t.createSession();
-    // A container of this instance that no session owns (an API that crashed mid-delete).
+    // A container with this instance's label that this database does not know: it may be
+    // another install's, so neither it nor its volume (a linked account) may be removed.
     const orphan = crypto.randomUUID();
     await t.runtime.create(orphan, { env: { SESSION_ID: orphan, CHANNEL_URL: "ws://127.0.0.1:9/x", CHANNEL_TOKEN: "x" }, binds: [] });
-    await t.stopApi();
-    await t.runtime.remove(s.id); // the session's container vanishes while the API is down
-    await t.restartApi();
-    expect(await t.runtime.exists(orphan)).toBe(false);
-    expect(await volumeExists(client, volumeName(orphan))).toBe(false);
-    const st = await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey });
-    expect(st.body.session.state).toBe("failed");
+    try {
+      await t.stopApi();
+      await t.runtime.remove(s.id); // the session's container vanishes while the API is down
+      await t.restartApi();
+      expect(await t.runtime.exists(orphan)).toBe(true);
+      expect(await volumeExists(client, volumeName(orphan))).toBe(true);
+      const st = await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey });
+      expect(st.body.session.state).toBe("failed");
+    } finally {
+      await t.runtime.remove(orphan);
+    }
   });
 });
 

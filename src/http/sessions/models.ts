@@ -19,7 +19,8 @@ export const CreateBody = t.Object(
   { additionalProperties: false },
 );
 
-export const SessionIdParams = t.Object({ id: t.String({ description: "Session id (UUID)" }) });
+/** Every route under /sessions/:id; routes with more params add theirs (so more are allowed here). */
+export const SessionIdParams = t.Object({ id: t.String({ description: "Session id (UUID)" }) }, { additionalProperties: true });
 export const CheckNumberParams = t.Object({
   id: t.String({ description: "Session id (UUID)" }),
   phone: t.String({ description: "Phone number with country code, digits only after an optional +" }),

@@ -16,6 +16,8 @@ export interface EventOptions {
   since?: number;
   signal: AbortSignal;
   onEvent: (event: PodmanEvent) => void;
+  /** Called once the engine accepted the stream. */
+  onOpen?: () => void;
 }
 
 /** Resolves when the stream ends (engine restart, abort); the caller decides whether to follow again. */
@@ -24,6 +26,7 @@ export async function followEvents(client: PodmanClient, opts: EventOptions): Pr
     query: { stream: true, filters: opts.filters, since: opts.since !== undefined ? String(opts.since) : undefined },
     signal: opts.signal,
   });
+  opts.onOpen?.();
   const decoder = new TextDecoder();
   let buffer = "";
   try {

@@ -1,0 +1,26 @@
+// Rows to the contract's shapes: one mapper per view, so each field is named once here.
+import type { ChatRow, ContactRow, SessionEventRow, SessionRow } from "../../db/schema";
+
+export function createdView(s: SessionRow) {
+  return { id: s.id, name: s.name, state: s.state, createdAt: s.createdAt.toISOString() };
+}
+
+export function summaryView(s: SessionRow) {
+  return { id: s.id, name: s.name, state: s.state, phoneNumber: s.phoneNumber, createdAt: s.createdAt.toISOString(), metadata: s.metadata ?? null };
+}
+
+export function statusView(s: SessionRow) {
+  return { ...summaryView(s), lastActivity: s.lastActivity.toISOString() };
+}
+
+export function contactView(c: ContactRow) {
+  return { id: c.id, name: c.name, notify: c.notify, verifiedName: c.verifiedName, phone: c.phone };
+}
+
+export function chatView(c: ChatRow) {
+  return { id: c.id, name: c.name, isGroup: c.isGroup, unreadCount: c.unreadCount, timestamp: c.timestamp };
+}
+
+export function eventView(e: SessionEventRow) {
+  return { from: e.fromState, to: e.toState, reason: e.reason, at: e.at.toISOString() };
+}

@@ -1,0 +1,67 @@
+// The session domain, assembled: one queue per session shared by every part that changes a
+// session, one transition engine, and the parts the HTTP layer and the channel call.
+import type { SandboxLink } from "../channel/link";
+import type { SessionRepository } from "../db/session-repository";
+import type { Logger } from "../log";
+import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
+import { SessionOperations } from "./operations";
+import { SessionQueries } from "./queries";
+import { ReportIngest } from "./reports";
+import { RuntimeSync } from "./runtime-sync";
+import { SandboxCalls } from "./sandbox-calls";
+import { SessionLocks } from "./session-lock";
+import { Transitions, type SessionListener } from "./transitions";
+
+export interface SessionsDeps {
+  repo: SessionRepository;
+  runtime: SessionRuntime;
+  link: SandboxLink;
+  launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
+  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number };
+  log: Logger;
+  listener?: SessionListener;
+}
+
+export interface Sessions {
+  queries: SessionQueries;
+  operations: SessionOperations;
+  calls: SandboxCalls;
+  reports: ReportIngest;
+  runtimeSync: RuntimeSync;
+  /** How long logout waits for the sandbox to unlink at WhatsApp. */
+  requestTimeoutMs: number;
+}
+
+export function createSessions(deps: SessionsDeps): Sessions {
+  const { repo, runtime, link, launch, log } = deps;
+  const locks = new SessionLocks();
+  const transitions = new Transitions(repo, log, deps.listener);
+  const queries = new SessionQueries(repo);
+  const calls = new SandboxCalls({ link, log, ...deps.config });
+  const operations = new SessionOperations({
+    repo,
+    runtime,
+    link,
+    locks,
+    transitions,
+    launch,
+    log,
+    maxSessions: deps.config.maxSessions,
+    onDeleted: (id) => {
+      queries.forget(id);
+      calls.forget(id);
+    },
+  });
+  return {
+    queries,
+    operations,
+    calls,
+    reports: new ReportIngest({ repo, locks, transitions, log }),
+    runtimeSync: new RuntimeSync({ repo, runtime, link, locks, transitions, launch, log }),
+    requestTimeoutMs: deps.config.requestTimeoutMs,
+  };
+}
+
+export { SessionError } from "./errors";
+export type { CreateInput } from "./operations";
+export type { StateChange, SessionListener } from "./transitions";

@@ -1,0 +1,172 @@
+// What users do to a session: create, start, stop, delete, log out. Each runs in the session's
+// queue, so overlapping calls on one session take turns, and the state moves only once the
+// runtime did what the state says.
+import { randomUUID } from "node:crypto";
+import { generateKey, hashKey } from "../auth/keys";
+import type { SandboxLink } from "../channel/link";
+import type { SessionRow } from "../db/schema";
+import type { SessionRepository } from "../db/session-repository";
+import type { Logger } from "../log";
+import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
+import { SessionError, sessionErrors } from "./errors";
+import { runtimeFailure } from "./runtime-errors";
+import type { SessionLocks } from "./session-lock";
+import type { SessionState } from "./state-machine";
+import type { Transitions } from "./transitions";
+
+export interface CreateInput {
+  name: string;
+  webhookUrl?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface OperationDeps {
+  repo: SessionRepository;
+  runtime: SessionRuntime;
+  link: SandboxLink;
+  locks: SessionLocks;
+  transitions: Transitions;
+  /** What a container of this launch is given (its channel token names the launch). */
+  launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
+  maxSessions: number;
+  log: Logger;
+  /** Called when a session is gone, so per-session memory elsewhere can be dropped. */
+  onDeleted?: (sessionId: string) => void;
+}
+
+const startable: SessionState[] = ["stopped", "failed", "logged_out"];
+const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
+
+export class SessionOperations {
+  constructor(private readonly d: OperationDeps) {}
+
+  async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string }> {
+    const { repo, runtime, transitions, log } = this.d;
+    if ((await repo.count()) >= this.d.maxSessions) {
+      throw new SessionError("SESSION_LIMIT_REACHED", `This server allows at most ${this.d.maxSessions} sessions`);
+    }
+    // Refuse before anything is written, so a missing image or engine leaves no session behind.
+    await this.checkRuntime();
+    const id = randomUUID();
+    const apiKey = generateKey("session");
+    // The queue is taken before the row exists: nothing can act on the session half-made.
+    return this.d.locks.run(id, async () => {
+      const launchId = randomUUID();
+      const row = await repo.insert({
+        id,
+        name: input.name,
+        state: "creating",
+        keyHash: hashKey(apiKey),
+        launchId,
+        webhookUrl: input.webhookUrl ?? null,
+        metadata: input.metadata ?? null,
+      });
+      if (!row) throw new SessionError("SESSION_NAME_TAKEN", `A session named "${input.name}" already exists`);
+      transitions.announce({ session: row, from: null, to: "creating", reason: null });
+      log.info("session created", { sessionId: id, name: input.name });
+      // `starting` before the container exists: the sandbox's first report follows it.
+      const starting = (await transitions.moveTo(id, "starting", null, {}, row)) ?? row;
+      try {
+        await runtime.create(id, await this.d.launch(id, launchId));
+      } catch (err) {
+        const failure = runtimeFailure(err, log, "create the sandbox", id);
+        await transitions.moveTo(id, "failed", `container could not be created (${failure.code})`, { launchId: null });
+        throw failure;
+      }
+      return { session: starting, apiKey };
+    });
+  }
+
+  start(session: SessionRow): Promise<void> {
+    return this.d.locks.run(session.id, async (contended) => {
+      const current = contended ? await this.reload(session.id) : session;
+      if (!startable.includes(current.state)) throw sessionErrors.wrongState("start the session", current.state, startable);
+      await this.checkRuntime();
+      // The launch is recorded before the container runs, so its sandbox is admitted at once.
+      const launchId = randomUUID();
+      await this.d.repo.update(current.id, { launchId });
+      try {
+        await this.d.runtime.start(current.id, await this.d.launch(current.id, launchId));
+      } catch (err) {
+        await this.d.repo.update(current.id, { launchId: current.launchId });
+        throw runtimeFailure(err, this.d.log, "start the sandbox", current.id);
+      }
+      await this.d.transitions.moveTo(current.id, "starting", "started by request", {}, { ...current, launchId });
+      this.d.log.info("session started", { sessionId: current.id });
+    });
+  }
+
+  stop(session: SessionRow): Promise<void> {
+    return this.d.locks.run(session.id, async (contended) => {
+      const current = contended ? await this.reload(session.id) : session;
+      if (current.state === "creating") throw sessionErrors.wrongState("stop the session", current.state, ["starting", "ready"]);
+      this.d.link.disconnect(current.id);
+      // Even a session that says `stopped` gets its container stopped: the answer is the truth.
+      await this.d.runtime.stop(current.id).catch((err) => {
+        throw runtimeFailure(err, this.d.log, "stop the sandbox", current.id);
+      });
+      if (current.state !== "stopped") {
+        await this.d.transitions.moveTo(current.id, "stopped", "stopped by request", { launchId: null }, current);
+        this.d.log.info("session stopped", { sessionId: current.id });
+      }
+    });
+  }
+
+  delete(session: SessionRow): Promise<void> {
+    return this.d.locks.run(session.id, async (contended) => {
+      if (contended) await this.reload(session.id);
+      this.d.link.disconnect(session.id);
+      // Container first: if the engine is down the row stays, so nothing is orphaned.
+      await this.d.runtime.remove(session.id).catch((err) => {
+        throw runtimeFailure(err, this.d.log, "remove the sandbox", session.id);
+      });
+      await this.d.repo.remove(session.id);
+      this.d.onDeleted?.(session.id);
+      this.d.log.info("session deleted", { sessionId: session.id });
+    });
+  }
+
+  logout(session: SessionRow, requestTimeoutMs: number): Promise<void> {
+    return this.d.locks.run(session.id, async (contended) => {
+      const current = contended ? await this.reload(session.id) : session;
+      if (!loggedIn.includes(current.state)) throw sessionErrors.wrongState("log out", current.state, loggedIn);
+      const { link, runtime, log } = this.d;
+      if (link.isConnected(current.id)) {
+        // Unlink at WhatsApp when we can; the local auth state is cleared below either way.
+        await link.request(current.id, { type: "logout" }, requestTimeoutMs).catch((err) => {
+          log.warn("sandbox logout did not complete", { sessionId: current.id, error: String(err) });
+        });
+      }
+      link.disconnect(current.id);
+      try {
+        await runtime.stop(current.id);
+        await runtime.resetData(current.id);
+      } catch (err) {
+        throw runtimeFailure(err, log, "log the sandbox out", current.id);
+      }
+      await this.d.transitions.moveTo(
+        current.id,
+        "logged_out",
+        "logged out by request",
+        { phoneNumber: null, pushName: null, qr: null, launchId: null },
+        current,
+        { clearSynced: true },
+      );
+      log.info("session logged out", { sessionId: current.id });
+    });
+  }
+
+  private async reload(id: string): Promise<SessionRow> {
+    const row = await this.d.repo.byId(id);
+    if (!row) throw sessionErrors.notFound(id);
+    return row;
+  }
+
+  private async checkRuntime(): Promise<void> {
+    try {
+      await this.d.runtime.check();
+    } catch (err) {
+      throw runtimeFailure(err, this.d.log, "be used");
+    }
+  }
+}

@@ -1,0 +1,72 @@
+// Reports from sandboxes: authenticated already, schema-checked at the channel, and still
+// hostile. A report counts only from the session's current launch and in a state that allows
+// it; anything else is logged and moves nothing.
+import type { Report } from "../channel/frames";
+import type { SessionRepository } from "../db/session-repository";
+import type { Logger } from "../log";
+import type { SessionLocks } from "./session-lock";
+import { isLive } from "./state-machine";
+import type { Transitions } from "./transitions";
+
+export interface ReportDeps {
+  repo: SessionRepository;
+  locks: SessionLocks;
+  transitions: Transitions;
+  log: Logger;
+}
+
+export class ReportIngest {
+  constructor(private readonly d: ReportDeps) {}
+
+  /** Whether a sandbox holding a token of `launchId` may use the channel of this session. */
+  async admits(sessionId: string, launchId: string): Promise<boolean> {
+    const row = await this.d.repo.byId(sessionId);
+    return !!row && row.launchId !== null && row.launchId === launchId;
+  }
+
+  /** Stores one report in the session's queue; resolves once it is stored (or refused). */
+  apply(sessionId: string, launchId: string, report: Report): Promise<void> {
+    return this.d.locks.run(sessionId, async () => {
+      const { repo, transitions, log } = this.d;
+      const session = await repo.byId(sessionId);
+      if (!session || session.launchId !== launchId) {
+        log.warn("report from a sandbox that is not the session's current one refused", { sessionId, type: report.type });
+        return;
+      }
+      switch (report.type) {
+        case "qr":
+          if (session.state === "qr_ready") await repo.update(sessionId, { qr: report.qr, qrUpdatedAt: new Date() });
+          else await transitions.moveTo(sessionId, "qr_ready", null, { qr: report.qr }, session);
+          return;
+        case "connecting":
+          await transitions.moveTo(sessionId, "connecting", null, {}, session);
+          return;
+        case "ready":
+          await transitions.moveTo(sessionId, "ready", null, { phoneNumber: report.phoneNumber, pushName: report.pushName, qr: null }, session);
+          return;
+        case "disconnected":
+        case "failed":
+          await transitions.moveTo(sessionId, report.type, report.reason, {}, session);
+          return;
+        case "logged_out":
+          // The device is unlinked: what was synced goes with the change, and only if it is made.
+          await transitions.moveTo(sessionId, "logged_out", report.reason, { phoneNumber: null, pushName: null, qr: null }, session, {
+            clearSynced: true,
+          });
+          return;
+        case "contacts":
+        case "chats": {
+          if (!isLive(session.state)) {
+            log.warn("sync report refused in this state", { sessionId, type: report.type, state: session.state });
+            return;
+          }
+          const count = report.type === "contacts" ? report.contacts.length : report.chats.length;
+          if (report.type === "contacts") await repo.upsertContacts(sessionId, report.contacts);
+          else await repo.upsertChats(sessionId, report.chats);
+          transitions.synced(session, report.type, count);
+          return;
+        }
+      }
+    });
+  }
+}

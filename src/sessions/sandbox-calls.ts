@@ -1,0 +1,72 @@
+// Calls that need WhatsApp now: they go to the session's sandbox over the channel, with a
+// timeout, a per-session limit where WhatsApp punishes bulk use, and clear errors.
+import { ChannelError } from "../channel/hub";
+import type { NumberCheck } from "../channel/frames";
+import { SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
+import type { SandboxRequest, SandboxResponse } from "../channel/frames";
+import type { SessionRow } from "../db/schema";
+import type { Logger } from "../log";
+import { SessionError, sessionErrors } from "./errors";
+import { RateLimiter } from "./rate-limit";
+
+export interface SandboxCallDeps {
+  link: SandboxLink;
+  checkNumberPerMinute: number;
+  requestTimeoutMs: number;
+  log: Logger;
+}
+
+const phonePattern = /^\+?\d{7,15}$/;
+
+export class SandboxCalls {
+  private readonly checkLimiter: RateLimiter;
+
+  constructor(private readonly d: SandboxCallDeps) {
+    this.checkLimiter = new RateLimiter(d.checkNumberPerMinute, 60_000);
+  }
+
+  async checkNumber(session: SessionRow, phone: string): Promise<NumberCheck> {
+    const digits = phoneDigits("phone", phone);
+    if (session.state !== "ready") throw sessionErrors.wrongState("check a number", session.state, ["ready"]);
+    if (!this.checkLimiter.take(session.id)) {
+      throw new SessionError("RATE_LIMITED", `At most ${this.d.checkNumberPerMinute} number checks a minute per session`);
+    }
+    const res = await this.ask(session.id, { type: "check-number", phones: [digits] });
+    return res.results[0] ?? { phone: digits, exists: false, jid: null };
+  }
+
+  async pairingCode(session: SessionRow, phoneNumber: string): Promise<string> {
+    const digits = phoneDigits("phoneNumber", phoneNumber);
+    if (session.state !== "qr_ready") throw sessionErrors.wrongState("request a pairing code", session.state, ["qr_ready"]);
+    return (await this.ask(session.id, { type: "pairing-code", phoneNumber: digits })).code;
+  }
+
+  /** Drops what is kept about a deleted session. */
+  forget(sessionId: string): void {
+    this.checkLimiter.forget(sessionId);
+  }
+
+  private async ask<R extends SandboxRequest>(sessionId: string, req: R): Promise<SandboxResponse<R>> {
+    try {
+      return await this.d.link.request(sessionId, req, this.d.requestTimeoutMs);
+    } catch (err) {
+      if (err instanceof SandboxTimeout) {
+        throw new SessionError("SANDBOX_TIMEOUT", `The session's sandbox did not answer within ${this.d.requestTimeoutMs} ms`);
+      }
+      if (err instanceof SandboxUnavailable) {
+        throw new SessionError("SANDBOX_UNAVAILABLE", "The session's sandbox is not connected to the API right now; try again shortly");
+      }
+      // Whatever else the sandbox said is its own failure, not the client's: its words are
+      // hostile input, so only a short machine code of it is passed on.
+      const code = err instanceof ChannelError && /^[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : undefined;
+      this.d.log.warn("sandbox request failed", { sessionId, type: req.type, error: String(err).slice(0, 300) });
+      throw new SessionError("SANDBOX_ERROR", "The session's sandbox could not carry out the request", code ? { sandboxCode: code } : {});
+    }
+  }
+}
+
+/** The digits of a phone number with country code (7 to 15, an optional leading +). */
+function phoneDigits(field: string, value: string): string {
+  if (!phonePattern.test(value)) throw sessionErrors.invalidPhone(field);
+  return value.replace(/^\+/, "");
+}
