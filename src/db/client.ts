@@ -25,7 +25,8 @@ export interface Database {
 
 const migrationsFolder = join(import.meta.dir, "..", "..", "drizzle");
 
-export async function openDatabase(opts: { databaseUrl?: string; dataDir: string }): Promise<Database> {
+/** PostgreSQL at `databaseUrl`, else PGlite under `dataDir`, or in memory when `dataDir` is null (tests). */
+export async function openDatabase(opts: { databaseUrl?: string; dataDir: string | null }): Promise<Database> {
   if (opts.databaseUrl) {
     // Postgres notices ("relation already exists, skipping") are noise in JSON logs.
     const client = postgres(opts.databaseUrl, { max: 10, onnotice: () => {} });
@@ -38,8 +39,11 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
       close: () => client.end({ timeout: 5 }),
     };
   }
-  const dir = join(opts.dataDir, "pglite");
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let dir: string | undefined;
+  if (opts.dataDir !== null) {
+    dir = join(opts.dataDir, "pglite");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
   const client = await PGlite.create(dir);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(db as never, { migrationsFolder });
