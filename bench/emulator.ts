@@ -3,6 +3,7 @@
 import { DisconnectReason } from "@whiskeysockets/baileys";
 import { startEmulator, trustRoot } from "../test/emulator";
 import { connectClient } from "../test/emulator/test-client";
+import { emulatorControl } from "../test/support/emulator";
 import { summary } from "./stats";
 
 const runs = Number(process.argv[2] ?? 20);
@@ -16,8 +17,8 @@ for (let i = 0; i < runs; i++) {
   const qr = await first.waitFor(() => first.qrs[0], 10_000, "QR");
   toQr.push(performance.now() - t0);
   const t1 = performance.now();
-  const res = await fetch(`${emu.controlUrl}/control/scan`, { method: "POST", body: JSON.stringify({ qr, phoneNumber: `4915100${String(i).padStart(5, "0")}` }) });
-  if (!res.ok) throw new Error(`scan failed: ${await res.text()}`);
+  const res = await emulatorControl(emu)("POST", "/control/scan", { qr, phoneNumber: `4915100${String(i).padStart(5, "0")}` });
+  if (res.status !== 200) throw new Error(`scan failed: ${JSON.stringify(res.body)}`);
   await first.waitFor(() => first.closes.find((c) => c.code === DisconnectReason.restartRequired), 10_000, "515");
   const second = await connectClient(emu.wsUrl, { dir: first.dir });
   await second.waitFor(() => second.opened, 10_000, "open");

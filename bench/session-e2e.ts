@@ -5,13 +5,14 @@ import { readFileSync, readdirSync } from "node:fs";
 import { containerName } from "../src/runtime/podman-runtime";
 import { inspectContainer } from "../src/runtime/podman/containers";
 import { startTestApi } from "../test/support/api";
-import { startEmulatorForContainers } from "../test/support/emulator";
+import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { median, summary } from "./stats";
 
 const runs = Number(process.argv[2] ?? 10);
 const emu = await startEmulatorForContainers({ logLevel: "silent" });
-await fetch(`${emu.controlUrl}/control/numbers`, { method: "POST", body: JSON.stringify({ add: ["4915199990001"] }) });
+const control = emulatorControl(emu);
+await control("POST", "/control/numbers", { add: ["4915199990001"] });
 const t = await startTestApi("pglite", { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, CHECK_NUMBER_PER_MINUTE: "10000" }, { process: true });
 
 const state = async (id: string, key: string) => (await t.call("GET", `/sessions/${id}/status`, { key })).body.session;
@@ -27,8 +28,8 @@ try {
     toQr.push(performance.now() - t0);
     const qr = (await t.call("GET", `/sessions/${s.id}/qr`, { key: s.apiKey })).body.qr;
     const t1 = performance.now();
-    const scan = await fetch(`${emu.controlUrl}/control/scan`, { method: "POST", body: JSON.stringify({ qr, phoneNumber: `49151${String(10000000 + i)}` }) });
-    if (!scan.ok) throw new Error(`scan failed: ${await scan.text()}`);
+    const scan = await control("POST", "/control/scan", { qr, phoneNumber: `49151${String(10000000 + i)}` });
+    if (scan.status !== 200) throw new Error(`scan failed: ${JSON.stringify(scan.body)}`);
     await waitFor(async () => (await state(s.id, s.apiKey)).state === "ready", 30_000, "ready");
     toReady.push(performance.now() - t1);
     for (let j = 0; j < 5; j++) {

@@ -7,10 +7,12 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
 import { generateKey, hashKey } from "../src/auth/keys";
 import { openDatabase } from "../src/db/client";
 import { SessionRepository } from "../src/db/session-repository";
+import { createTestDatabase } from "../test/support/databases";
+import { waitFor } from "../test/support/env";
+import { freePort } from "../test/support/net";
 
 const which = process.argv[2] ?? "both";
 const seconds = Number(process.argv[3] ?? 5);
@@ -61,18 +63,9 @@ async function api(backend: "pglite" | "postgres"): Promise<LoadResult> {
   if (backend === "postgres") {
     const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
     if (!adminUrl) throw new Error("postgres needs BENCH_DATABASE_URL or TEST_DATABASE_URL");
-    const name = `wa_bench_${randomUUID().slice(0, 8)}`;
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    await admin.end();
-    const u = new URL(adminUrl);
-    u.pathname = `/${name}`;
-    databaseUrl = u.toString();
-    dropDb = async () => {
-      const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      await a.unsafe(`drop database if exists ${name} with (force)`);
-      await a.end();
-    };
+    const created = await createTestDatabase(adminUrl, "wa_bench");
+    databaseUrl = created.url;
+    dropDb = created.drop;
   }
   // The session row is written before the API starts: status reads only Postgres, so the
   // figure is the HTTP, auth and database path, with no container involved.
@@ -110,21 +103,7 @@ async function api(backend: "pglite" | "postgres"): Promise<LoadResult> {
   }
 }
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
-async function waitForHealth(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await Bun.sleep(100);
-  }
-  throw new Error("the API did not become healthy");
-}
+const waitForHealth = (url: string) => waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), 30_000, "the API to answer /health");
 
 const fmt = (r: LoadResult) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`;
 const base = await bare();

@@ -8,7 +8,7 @@ import { inspectContainer } from "../../src/runtime/podman/containers";
 import { volumeExists } from "../../src/runtime/podman/volumes";
 import type { RunningEmulator } from "../emulator";
 import { startTestApi, type TestApi } from "../support/api";
-import { startEmulatorForContainers } from "../support/emulator";
+import { emulatorControl, startEmulatorForContainers } from "../support/emulator";
 import { waitFor } from "../support/env";
 
 const PHONE = "4915112340001";
@@ -22,10 +22,7 @@ describe("a session's whole life, end to end", () => {
   let key = "";
   const states: string[] = [];
 
-  const control = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(emu.controlUrl + path, { method, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const control = (method: string, path: string, body?: unknown) => emulatorControl(emu)(method, path, body);
   const status = async () => {
     const res = await t.call("GET", `/sessions/${id}/status`, { key });
     expect(res.status).toBe(200);

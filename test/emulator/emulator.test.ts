@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEmulator, trustRoot, type RunningEmulator } from ".";
 import { connectClient, type TestClient } from "./test-client";
+import { emulatorControl } from "../support/emulator";
 
 const realRoot = Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY);
 let emu: RunningEmulator;
@@ -14,10 +15,7 @@ const clients: TestClient[] = [];
 let phoneSeq = 0;
 const newPhone = () => `49151${String(Date.now()).slice(-6)}${String(phoneSeq++).padStart(2, "0")}`;
 
-async function control(method: string, path: string, body?: unknown) {
-  const res = await fetch(emu.controlUrl + path, { method, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as any };
-}
+const control = (method: string, path: string, body?: unknown) => emulatorControl(emu)(method, path, body);
 
 async function client(opts: Parameters<typeof connectClient>[1] = {}) {
   const c = await connectClient(emu.wsUrl, opts);

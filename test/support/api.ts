@@ -12,6 +12,7 @@ import { startApi, type RunningApi } from "../../src/api";
 import type { Subprocess } from "bun";
 import { createTestDatabase } from "./databases";
 import { requireEnv, waitFor } from "./env";
+import { freePort } from "./net";
 
 export type Backend = "pglite" | "postgres";
 export const backends: Backend[] = ["pglite", "postgres"];
@@ -46,13 +47,6 @@ export interface TestApiOptions {
   process?: boolean;
   /** In process mode, keep what the API writes to stdout (see TestApi.stdout). */
   captureStdout?: boolean;
-}
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
 }
 
 export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: TestApiOptions = {}): Promise<TestApi> {

@@ -3,9 +3,11 @@
 import postgres from "postgres";
 import { requireEnv } from "./env";
 
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const adminUrl = requireEnv("TEST_DATABASE_URL");
-  const name = `wa_test_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
+export async function createTestDatabase(
+  adminUrl: string = requireEnv("TEST_DATABASE_URL"),
+  prefix = "wa_test",
+): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();

@@ -11,3 +11,11 @@ export async function startEmulatorForContainers(opts: Omit<EmulatorOptions, "so
   chmodSync(dir, 0o755);
   return startEmulator({ logLevel: "warn", ...opts, socketPath: join(dir, "wa.sock") });
 }
+
+/** The emulator's control API (scan a QR, add numbers, set a phone's history), answers parsed. */
+export function emulatorControl(emu: Pick<RunningEmulator, "controlUrl">) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const res = await fetch(emu.controlUrl + path, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: res.status, body: await res.json() };
+  };
+}
