@@ -61,6 +61,13 @@ for (const backend of backends) {
       expect(JSON.stringify(list.body)).not.toContain("wask_");
     });
 
+    test("session ids are case-insensitive for the session's own key and the admin key alike", async () => {
+      const s = await t.createSession();
+      const upper = s.id.toUpperCase();
+      expect((await t.call("GET", `/sessions/${upper}/status`, { key: s.apiKey })).body.session.id).toBe(s.id);
+      expect((await t.call("GET", `/sessions/${upper}/status`)).body.session.id).toBe(s.id);
+    });
+
     test("a duplicate name gets 409 and leaves the first session alone", async () => {
       const first = await t.createSession("dup-name");
       expectError(await t.call("POST", "/sessions/create", { body: { name: "dup-name" } }), 409, "SESSION_NAME_TAKEN");

@@ -87,6 +87,36 @@ describe("self-service create", () => {
     expect(capped.body.code).toBe("SESSION_LIMIT_REACHED");
   });
 
+  test("each client address has its own allowance; a create that fails costs none; X-Forwarded-For counts only with TRUST_PROXY", async () => {
+    const open = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2" });
+    const proxied = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "1", TRUST_PROXY: "true" });
+    // curl binds its side to another loopback address (fetch cannot choose one).
+    const create = async (t: TestApi, address: string, name: string, forwardedFor?: string) => {
+      const args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--interface", address, "-H", "content-type: application/json"];
+      if (forwardedFor) args.push("-H", `x-forwarded-for: ${forwardedFor}`);
+      const proc = Bun.spawn([...args, "-d", JSON.stringify({ name }), `${t.url}/sessions/create`], { stdout: "pipe" });
+      return Number(await new Response(proc.stdout).text());
+    };
+    try {
+      expect(await create(open, "127.0.0.2", "dup")).toBe(201);
+      // Failed creates (the name is taken) give their unit back.
+      for (let i = 0; i < 3; i++) expect(await create(open, "127.0.0.2", "dup")).toBe(409);
+      expect(await create(open, "127.0.0.2", "second")).toBe(201);
+      expect(await create(open, "127.0.0.2", "third")).toBe(429);
+      // Another address has its own allowance; a made-up X-Forwarded-For buys none.
+      expect(await create(open, "127.0.0.3", "other-1", "198.51.100.1")).toBe(201);
+      expect(await create(open, "127.0.0.3", "other-2", "198.51.100.2")).toBe(201);
+      expect(await create(open, "127.0.0.3", "other-3", "198.51.100.3")).toBe(429);
+      // Behind a proxy, every client arrives from the proxy; the entry it added tells them apart.
+      expect(await create(proxied, "127.0.0.4", "p-1", "203.0.113.7")).toBe(201);
+      expect(await create(proxied, "127.0.0.4", "p-2", "203.0.113.7")).toBe(429);
+      expect(await create(proxied, "127.0.0.4", "p-3", "198.51.100.9, 203.0.113.8")).toBe(201);
+    } finally {
+      await open.close();
+      await proxied.close();
+    }
+  });
+
   test("without OPEN_SESSION_CREATE, create needs the admin key", async () => {
     const closed = await startTestApi("pglite");
     try {
@@ -130,4 +160,5 @@ describe("webhooks", () => {
     }
   });
 });
+
 
