@@ -27,7 +27,7 @@ export class ChannelTokens {
   }
 
   sign(sessionId: string, launchId: string, ttlSeconds = TOKEN_TTL_SECONDS): Promise<string> {
-    if (!LAUNCH_ID.test(launchId)) return Promise.reject(new TypeError("a channel token needs a launch id"));
+    if (typeof launchId !== "string" || !LAUNCH_ID.test(launchId)) return Promise.reject(new TypeError("a channel token needs a launch id"));
     return new SignJWT({ lid: launchId })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject(sessionId)

@@ -25,7 +25,7 @@ function lastById<T extends { id: string }>(items: T[]): T[] {
 
 /**
  * Rows per upsert statement: PostgreSQL takes at most 65,535 bind parameters per statement, and
- * a contact or chat row binds 7, so one statement per 1,000 rows stays well within it.
+ * a contact or chat row binds at most 7, so one statement per 1,000 rows stays well within it.
  */
 const UPSERT_CHUNK = 1000;
 

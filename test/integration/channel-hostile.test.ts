@@ -324,7 +324,10 @@ describe("the sandbox's end", () => {
         token: "a.b.c",
         tokenFile,
         log: quiet,
-        onRequest: async (req) => void handled.push(req) ?? {},
+        onRequest: async (req) => {
+          handled.push(req);
+          return {};
+        },
       });
       client.start();
       await waitFor(() => sockets.length === 1);

@@ -41,6 +41,8 @@ describe("channel tokens", () => {
     expect(await tokens.verify(await claims({ lid: "x".repeat(65) }).sign(key), a)).toBeNull();
     expect(await tokens.verify(await claims({ lid: "a b" }).sign(key), a)).toBeNull();
     await expect(tokens.sign(a, "")).rejects.toBeInstanceOf(TypeError);
+    // A caller not yet passing a launch (JavaScript, or a cast) gets an error, not a token without one.
+    await expect(tokens.sign(a, undefined as unknown as string)).rejects.toBeInstanceOf(TypeError);
   });
 
   test("an expired token is refused", async () => {
