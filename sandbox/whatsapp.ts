@@ -12,7 +12,7 @@ import makeWASocket, {
   type WASocket,
 } from "@whiskeysockets/baileys";
 import pino from "pino";
-import type { ChatReport, ContactReport, NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
+import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { enforceSignatureChecks } from "./verify-signatures";
 import type { SandboxLog } from "./log";
@@ -31,7 +31,6 @@ export interface WhatsAppOptions {
   onFinished: (reason: string) => void;
 }
 
-const BATCH = 500;
 const MAX_BACKOFF_MS = 30_000;
 
 export function userPhone(jid: string | undefined | null): string | null {
@@ -145,9 +144,10 @@ export class WhatsAppSession {
     this.sock = null;
   }
 
+  /** A history sync of a large account holds tens of thousands of rows: one report per MAX_SYNC_BATCH. */
   private batch(type: "contacts" | "chats", items: (ContactReport | ChatReport)[]): void {
-    for (let i = 0; i < items.length; i += BATCH) {
-      const slice = items.slice(i, i + BATCH);
+    for (let i = 0; i < items.length; i += MAX_SYNC_BATCH) {
+      const slice = items.slice(i, i + MAX_SYNC_BATCH);
       this.opts.report(type === "contacts" ? { type, contacts: slice as ContactReport[] } : { type, chats: slice as ChatReport[] });
     }
   }

@@ -1,76 +1,268 @@
 // The channel's wire format, imported by both the API and the sandbox so they cannot drift.
-// One JSON object per WebSocket text frame.
+// One JSON object per WebSocket text frame. Each frame is a TypeBox schema and its type is
+// derived from it: the sandbox runs next to the internet, so the API believes nothing a frame
+// says until it matches, and every field is bounded so one frame cannot cost much to store.
+import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 
 export const CHANNEL_AUDIENCE = "wa-sandbox-channel";
 export const CHANNEL_ISSUER = "wa-session-api";
 /** The sandbox connects to `${CHANNEL_PATH}/${sessionId}` with `Authorization: Bearer <jwt>`. */
 export const CHANNEL_PATH = "/channel";
 
-export interface ContactReport {
-  id: string;
-  name: string | null;
-  notify: string | null;
-  verifiedName: string | null;
-  phone: string | null;
-}
+/** Largest frame either end accepts (the WebSocket server's maxPayloadLength too). */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/** Most contacts or chats in one report; the sandbox splits larger lists. */
+export const MAX_SYNC_BATCH = 1000;
+/** Most numbers in one check-number request. */
+export const MAX_CHECK_PHONES = 50;
 
-export interface ChatReport {
-  id: string;
-  name: string | null;
-  isGroup: boolean;
-  /** null when the report does not know it (a partial update): the stored count stays. */
-  unreadCount: number | null;
-  timestamp: number | null;
-}
+export const MAX_ID_LENGTH = 256;
+export const MAX_NAME_LENGTH = 1024;
+export const MAX_QR_LENGTH = 2048;
+export const MAX_REASON_LENGTH = 1024;
+export const MAX_ERROR_MESSAGE_LENGTH = 1024;
+export const MAX_UNREAD_COUNT = 1_000_000;
+
+const closed = { additionalProperties: false } as const;
+
+/** A JID or similar identifier: printable ASCII, no spaces. */
+const Jid = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: "^[\\x21-\\x7e]+$" });
+/** Human text (names, reasons). No NUL: PostgreSQL refuses it in text and would wedge the report queue. */
+const text = (maxLength: number) => Type.String({ maxLength, pattern: "^[^\\u0000]*$" });
+const Phone = Type.String({ pattern: "^[0-9]{1,20}$" });
+/** Short tokens of our own making: sandbox boot ids, request ids, error codes. */
+const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$" });
+const Seq = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+const Timestamp = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Jwt = Type.String({ maxLength: 4096, pattern: "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$" });
+
+export const ContactReportSchema = Type.Object(
+  {
+    id: Jid,
+    name: Type.Union([text(MAX_NAME_LENGTH), Type.Null()]),
+    notify: Type.Union([text(MAX_NAME_LENGTH), Type.Null()]),
+    verifiedName: Type.Union([text(MAX_NAME_LENGTH), Type.Null()]),
+    phone: Type.Union([Phone, Type.Null()]),
+  },
+  closed,
+);
+export type ContactReport = Static<typeof ContactReportSchema>;
+
+export const ChatReportSchema = Type.Object(
+  {
+    id: Jid,
+    name: Type.Union([text(MAX_NAME_LENGTH), Type.Null()]),
+    isGroup: Type.Boolean(),
+    /** null when the report does not know it (a partial update): the stored count stays. */
+    unreadCount: Type.Union([Type.Integer({ minimum: 0, maximum: MAX_UNREAD_COUNT }), Type.Null()]),
+    /** Seconds since the epoch of the chat's last message. */
+    timestamp: Type.Union([Timestamp, Type.Null()]),
+  },
+  closed,
+);
+export type ChatReport = Static<typeof ChatReportSchema>;
+
+const reportMembers = {
+  qr: Type.Object({ type: Type.Literal("qr"), qr: Type.String({ minLength: 1, maxLength: MAX_QR_LENGTH, pattern: "^[\\x20-\\x7e]+$" }) }, closed),
+  connecting: Type.Object({ type: Type.Literal("connecting") }, closed),
+  ready: Type.Object({ type: Type.Literal("ready"), phoneNumber: Phone, pushName: Type.Union([text(MAX_NAME_LENGTH), Type.Null()]) }, closed),
+  disconnected: Type.Object({ type: Type.Literal("disconnected"), reason: text(MAX_REASON_LENGTH) }, closed),
+  logged_out: Type.Object({ type: Type.Literal("logged_out"), reason: text(MAX_REASON_LENGTH) }, closed),
+  failed: Type.Object({ type: Type.Literal("failed"), reason: text(MAX_REASON_LENGTH) }, closed),
+  contacts: Type.Object({ type: Type.Literal("contacts"), contacts: Type.Array(ContactReportSchema, { maxItems: MAX_SYNC_BATCH }) }, closed),
+  chats: Type.Object({ type: Type.Literal("chats"), chats: Type.Array(ChatReportSchema, { maxItems: MAX_SYNC_BATCH }) }, closed),
+};
 
 /** What a sandbox tells the API, each numbered so none is lost across a channel reconnect. */
-export type Report =
-  | { type: "qr"; qr: string }
-  | { type: "connecting" }
-  | { type: "ready"; phoneNumber: string; pushName: string | null }
-  | { type: "disconnected"; reason: string }
-  | { type: "logged_out"; reason: string }
-  | { type: "failed"; reason: string }
-  | { type: "contacts"; contacts: ContactReport[] }
-  | { type: "chats"; chats: ChatReport[] };
+export const ReportSchema = Type.Union([
+  reportMembers.qr,
+  reportMembers.connecting,
+  reportMembers.ready,
+  reportMembers.disconnected,
+  reportMembers.logged_out,
+  reportMembers.failed,
+  reportMembers.contacts,
+  reportMembers.chats,
+]);
+export type Report = Static<typeof ReportSchema>;
 
-export type SandboxRequest =
-  | { type: "check-number"; phones: string[] }
-  | { type: "logout" }
-  | { type: "pairing-code"; phoneNumber: string };
+const requestMembers = {
+  "check-number": Type.Object(
+    { type: Type.Literal("check-number"), phones: Type.Array(Phone, { minItems: 1, maxItems: MAX_CHECK_PHONES }) },
+    closed,
+  ),
+  logout: Type.Object({ type: Type.Literal("logout") }, closed),
+  "pairing-code": Type.Object({ type: Type.Literal("pairing-code"), phoneNumber: Phone }, closed),
+};
+export const SandboxRequestSchema = Type.Union([requestMembers["check-number"], requestMembers.logout, requestMembers["pairing-code"]]);
+export type SandboxRequest = Static<typeof SandboxRequestSchema>;
 
-export interface NumberCheck {
-  phone: string;
-  exists: boolean;
-  jid: string | null;
-}
+export const NumberCheckSchema = Type.Object(
+  { phone: Phone, exists: Type.Boolean(), jid: Type.Union([Jid, Type.Null()]) },
+  closed,
+);
+export type NumberCheck = Static<typeof NumberCheckSchema>;
 
-export type SandboxResponse<R extends SandboxRequest> = R extends { type: "check-number" }
-  ? { results: NumberCheck[] }
-  : R extends { type: "pairing-code" }
-    ? { code: string }
-    : Record<string, never>;
+/** The answer each request type must get. */
+export const ResultSchemas = {
+  "check-number": Type.Object({ results: Type.Array(NumberCheckSchema, { maxItems: MAX_CHECK_PHONES }) }, closed),
+  "pairing-code": Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9-]+$" }) }, closed),
+  logout: Type.Object({}, closed),
+};
+export type SandboxResponse<R extends SandboxRequest> = Static<(typeof ResultSchemas)[R["type"]]>;
+
+const ErrorSchema = Type.Object({ code: Tag, message: text(MAX_ERROR_MESSAGE_LENGTH) }, closed);
+export type ChannelFailure = Static<typeof ErrorSchema>;
+
+const ReportEnvelope = { kind: Type.Literal("report"), seq: Seq, boot: Tag };
+const ReportFrameSchema = Type.Object({ ...ReportEnvelope, report: ReportSchema }, closed);
+const OkResponseSchema = Type.Object({ kind: Type.Literal("response"), id: Tag, ok: Type.Literal(true), result: Type.Unknown() }, closed);
+const ErrorResponseSchema = Type.Object({ kind: Type.Literal("response"), id: Tag, ok: Type.Literal(false), error: ErrorSchema }, closed);
 
 /** Sandbox -> API frames. */
-export type SandboxFrame =
-  | { kind: "report"; seq: number; boot: string; report: Report }
-  | { kind: "response"; id: string; ok: true; result: unknown }
-  | { kind: "response"; id: string; ok: false; error: { code: string; message: string } };
+export const SandboxFrameSchema = Type.Union([ReportFrameSchema, OkResponseSchema, ErrorResponseSchema]);
+export type SandboxFrame = Static<typeof SandboxFrameSchema>;
+
+/** Everything up to and including `seq` of boot `boot` is stored; the sandbox may forget it. */
+const AckFrameSchema = Type.Object({ kind: Type.Literal("ack"), boot: Tag, seq: Seq }, closed);
+const RequestFrameSchema = Type.Object({ kind: Type.Literal("request"), id: Tag, request: SandboxRequestSchema }, closed);
+/** A fresh token before the current one expires; the sandbox uses it for its next connect. */
+const TokenFrameSchema = Type.Object({ kind: Type.Literal("token"), token: Jwt }, closed);
 
 /** API -> sandbox frames. */
-export type ApiFrame =
-  /** Everything up to and including `seq` of boot `boot` is stored; the sandbox may forget it. */
-  | { kind: "ack"; boot: string; seq: number }
-  | { kind: "request"; id: string; request: SandboxRequest }
-  /** A fresh token before the current one expires; the sandbox uses it for its next connect. */
-  | { kind: "token"; token: string };
+export const ApiFrameSchema = Type.Union([AckFrameSchema, RequestFrameSchema, TokenFrameSchema]);
+export type ApiFrame = Static<typeof ApiFrameSchema>;
 
-export function parseFrame<T>(data: string | Buffer | ArrayBuffer | Uint8Array): T | null {
+// ---- checking -------------------------------------------------------------------------------
+
+type Explain = (value: unknown) => string | null;
+
+function compile<T extends TSchema>(schema: T): TypeCheck<T> {
+  return TypeCompiler.Compile(schema);
+}
+
+/** The first mismatch as `path: message`; TypeBox messages name the rule, never the value. */
+function firstError(check: TypeCheck<TSchema>, prefix = ""): Explain {
+  return (value) => {
+    if (check.Check(value)) return null;
+    const e = check.Errors(value).First();
+    return e ? `${prefix}${e.path || "/"}: ${e.message}` : `${prefix}/: invalid`;
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A short, printable rendering of a tag a peer sent, safe to put in a log line. */
+function shortTag(value: unknown): string {
+  if (typeof value !== "string") return typeof value;
+  return JSON.stringify(value.length > 32 ? value.slice(0, 32) + "…" : value);
+}
+
+/** Explains a union by its discriminating field, so a reason names the member's own mismatch. */
+function byTag(key: string, members: Record<string, Explain>, where = ""): Explain {
+  return (value) => {
+    if (!isObject(value)) return `${where || "/"}: expected an object`;
+    const tag = value[key];
+    const explain = typeof tag === "string" && Object.hasOwn(members, tag) ? members[tag] : undefined;
+    return explain ? explain(value) : `${where}/${key}: unexpected ${key} ${shortTag(tag)}`;
+  };
+}
+
+function explainers(members: Record<string, TObject>, prefix: string): Record<string, Explain> {
+  return Object.fromEntries(Object.entries(members).map(([k, s]) => [k, firstError(compile(s), prefix)]));
+}
+
+const explainReport = byTag("type", explainers(reportMembers, "/report"), "/report");
+const explainRequest = byTag("type", explainers(requestMembers, "/request"), "/request");
+const reportEnvelope = firstError(compile(Type.Object({ ...ReportEnvelope, report: Type.Unknown() }, closed)));
+const requestEnvelope = firstError(compile(Type.Object({ kind: Type.Literal("request"), id: Tag, request: Type.Unknown() }, closed)));
+const okResponse = firstError(compile(OkResponseSchema));
+const errorResponse = firstError(compile(ErrorResponseSchema));
+
+const explainSandboxFrame = byTag("kind", {
+  report: (v) => reportEnvelope(v) ?? explainReport((v as { report: unknown }).report),
+  response: (v) => {
+    const ok = (v as { ok?: unknown }).ok;
+    return ok === true ? okResponse(v) : ok === false ? errorResponse(v) : "/ok: expected true or false";
+  },
+});
+const explainApiFrame = byTag("kind", {
+  ack: firstError(compile(AckFrameSchema)),
+  request: (v) => requestEnvelope(v) ?? explainRequest((v as { request: unknown }).request),
+  token: firstError(compile(TokenFrameSchema)),
+});
+
+const sandboxFrameCheck = compile(SandboxFrameSchema);
+const apiFrameCheck = compile(ApiFrameSchema);
+const resultChecks = Object.fromEntries(
+  Object.entries(ResultSchemas).map(([type, schema]) => [type, firstError(compile(schema), "/result")]),
+) as Record<SandboxRequest["type"], Explain>;
+
+/** The checked frame, or why it was refused (short, without the frame's content). */
+export type FrameCheck<F> = { ok: true; frame: F } | { ok: false; reason: string; value?: unknown };
+
+function read<F>(data: unknown, check: TypeCheck<TSchema>, explain: Explain): FrameCheck<F> {
   try {
-    const text = typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer);
-    const value = JSON.parse(text);
-    return value && typeof value === "object" && typeof value.kind === "string" ? (value as T) : null;
-  } catch {
-    return null;
+    if (typeof data !== "string") return { ok: false, reason: "not a text frame" };
+    // A string's UTF-8 size is between its length and three times it; count only when it matters.
+    if (data.length > MAX_FRAME_BYTES || (data.length > MAX_FRAME_BYTES / 3 && Buffer.byteLength(data, "utf8") > MAX_FRAME_BYTES)) {
+      return { ok: false, reason: `frame larger than ${MAX_FRAME_BYTES} bytes` };
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      return { ok: false, reason: "not JSON" };
+    }
+    if (check.Check(value)) return { ok: true, frame: value as F };
+    return { ok: false, reason: clip(explain(value) ?? "invalid frame", 200), value };
+  } catch (err) {
+    // Never throws: a checker failure is one more refusal (a stack overflow on absurd nesting).
+    return { ok: false, reason: `unreadable frame (${err instanceof Error ? err.name : "error"})` };
   }
+}
+
+/** Checks a raw frame a sandbox sent to the API. */
+export function readSandboxFrame(data: unknown): FrameCheck<SandboxFrame> {
+  return read(data, sandboxFrameCheck, explainSandboxFrame);
+}
+
+/** Checks a raw frame the API sent to a sandbox. */
+export function readApiFrame(data: unknown): FrameCheck<ApiFrame> {
+  return read(data, apiFrameCheck, explainApiFrame);
+}
+
+/** Why a frame about to be sent to a sandbox is malformed, or null when it is fine. */
+export function apiFrameError(frame: unknown): string | null {
+  return apiFrameCheck.Check(frame) ? null : (explainApiFrame(frame) ?? "invalid frame");
+}
+
+/** Why a frame about to be sent to the API is malformed, or null when it is fine. */
+export function sandboxFrameError(frame: unknown): string | null {
+  return sandboxFrameCheck.Check(frame) ? null : (explainSandboxFrame(frame) ?? "invalid frame");
+}
+
+/** Why a result does not answer a request of this type, or null when it does. */
+export function resultError(type: SandboxRequest["type"], result: unknown): string | null {
+  const explain = resultChecks[type];
+  return explain ? explain(result) : `no result schema for ${shortTag(type)}`;
+}
+
+const contactCheck = compile(ContactReportSchema);
+const chatCheck = compile(ChatReportSchema);
+export const isContactReport = (value: unknown): value is ContactReport => contactCheck.Check(value);
+export const isChatReport = (value: unknown): value is ChatReport => chatCheck.Check(value);
+
+/**
+ * Cuts text to `max` UTF-16 units without splitting a surrogate pair, and drops NULs (which
+ * PostgreSQL refuses in text).
+ */
+export function clip(value: string, max: number): string {
+  const s = value.includes("\u0000") ? value.replaceAll("\u0000", "") : value;
+  if (s.length <= max) return s;
+  const code = s.charCodeAt(max - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }

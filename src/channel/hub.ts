@@ -1,13 +1,21 @@
 // The API's end of the channel: sandboxes connect over WebSocket (TCP or a unix socket), prove
-// who they are with a JWT, and send numbered reports that are acknowledged only once stored.
-// The API sends requests over the same connection and renews the token before it expires.
+// who they are with a JWT naming their session and launch, and send numbered reports that are
+// acknowledged only once stored. The API sends requests over the same connection and renews the
+// token before it expires, as long as the launch is still admitted.
+//
+// A sandbox faces the internet, so everything it sends is checked against the frame schemas
+// before it moves anything, and nothing it sends can throw out of a handler (an exception in a
+// Bun WebSocket handler takes the whole API process down).
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log";
-import { SandboxTimeout, SandboxUnavailable, type SandboxLink } from "./link";
+import { ChannelError, SandboxProtocolError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "./link";
 import {
+  apiFrameError,
   CHANNEL_PATH,
-  parseFrame,
+  MAX_FRAME_BYTES,
+  readSandboxFrame,
+  resultError,
   type ApiFrame,
   type Report,
   type SandboxFrame,
@@ -16,16 +24,30 @@ import {
 } from "./frames";
 import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
+export { ChannelError, MAX_FRAME_BYTES };
+
+/** Bytes of reports a connection may have waiting to be stored before it is cut off. */
+export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
 export interface ChannelSocketData {
   sessionId: string;
+  /** The container launch the connection's token names. */
   launchId: string;
   /** Set when a report could not be stored: later ones on this connection are not acked either. */
   broken?: boolean;
+  /** Size of the reports received and not yet stored. */
+  queuedBytes: number;
 }
 
 type Socket = ServerWebSocket<ChannelSocketData>;
+type ReportFrame = Extract<SandboxFrame, { kind: "report" }>;
+type ResponseFrame = Extract<SandboxFrame, { kind: "response" }>;
 
 interface Pending {
+  sessionId: string;
+  ws: Socket;
+  /** What was asked, so the answer is checked against that request's result schema. */
+  type: SandboxRequest["type"];
   resolve(value: unknown): void;
   reject(err: Error): void;
   timer: ReturnType<typeof setTimeout>;
@@ -34,20 +56,20 @@ interface Pending {
 export interface ChannelHubOptions {
   tokens: ChannelTokens;
   log: Logger;
-  /** Stores a report; the sandbox gets its ack only after this resolves. */
+  /** Stores a report of the sandbox of launch `launchId`; the sandbox gets its ack only after this resolves. */
   onReport: (sessionId: string, launchId: string, report: Report) => Promise<void>;
-  /** Whether the session's current launch is `launchId` (a stopped or replaced sandbox is not). */
+  /**
+   * Whether this launch of the session may use the channel now (the session exists, is live,
+   * and `launchId` is its current launch). Asked at every connect and before every renewal.
+   */
   admits: (sessionId: string, launchId: string) => Promise<boolean>;
   renewEveryMs?: number;
 }
 
-export class ChannelError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
+const refusal = (status: number, error: string, code: string) => Response.json({ success: false, error, code }, { status });
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
 export class ChannelHub implements SandboxLink {
@@ -59,18 +81,24 @@ export class ChannelHub implements SandboxLink {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly renewTimer: ReturnType<typeof setInterval>;
 
-  /** A Bun `fetch` handler serving the channel, and `fallback` for every other request. */
-  handler(fallback: (req: Request, server: Server<ChannelSocketData>) => Response | Promise<Response>) {
-    return async (req: Request, server: Server<ChannelSocketData>): Promise<Response | undefined> => {
-      const result = await this.upgrade(req, server);
-      if (result === "upgraded") return undefined;
-      return result === "not-channel" ? fallback(req, server) : result;
-    };
-  }
-
   constructor(private readonly opts: ChannelHubOptions) {
     this.renewTimer = setInterval(() => void this.renewAll(), opts.renewEveryMs ?? (TOKEN_TTL_SECONDS * 1000) / 3);
     this.renewTimer.unref?.();
+  }
+
+  /** A Bun `fetch` handler serving the channel, and `fallback` for every other request. */
+  handler(fallback: (req: Request, server: Server<ChannelSocketData>) => Response | Promise<Response>) {
+    return async (req: Request, server: Server<ChannelSocketData>): Promise<Response | undefined> => {
+      let result: Awaited<ReturnType<ChannelHub["upgrade"]>>;
+      try {
+        result = await this.upgrade(req, server);
+      } catch (err) {
+        this.opts.log.error("channel upgrade failed", { error: errorText(err) });
+        return refusal(500, "Channel error", "INTERNAL_ERROR");
+      }
+      if (result === "upgraded") return undefined;
+      return result === "not-channel" ? fallback(req, server) : result;
+    };
   }
 
   /**
@@ -80,42 +108,71 @@ export class ChannelHub implements SandboxLink {
   async upgrade(req: Request, server: Server<ChannelSocketData>): Promise<Response | "upgraded" | "not-channel"> {
     const url = new URL(req.url);
     if (!url.pathname.startsWith(CHANNEL_PATH + "/")) return "not-channel";
-    const sessionId = decodeURIComponent(url.pathname.slice(CHANNEL_PATH.length + 1));
+    let sessionId: string;
+    try {
+      sessionId = decodeURIComponent(url.pathname.slice(CHANNEL_PATH.length + 1));
+    } catch {
+      return refusal(401, "Invalid channel token", "INVALID_CHANNEL_TOKEN");
+    }
     const auth = req.headers.get("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-    const verified = token ? await this.opts.tokens.verify(token, sessionId) : null;
-    if (!verified || !(await this.opts.admits(sessionId, verified.launchId))) {
-      this.opts.log.warn("channel connection refused", { sessionId, reason: token ? "invalid token" : "no token" });
-      return Response.json({ success: false, error: "Invalid channel token", code: "INVALID_CHANNEL_TOKEN" }, { status: 401 });
+    const claims = token ? await this.opts.tokens.verify(token, sessionId) : null;
+    if (!claims) {
+      this.opts.log.warn("channel connection refused", { sessionId: sessionId.slice(0, 64), reason: token ? "invalid token" : "no token" });
+      return refusal(401, "Invalid channel token", "INVALID_CHANNEL_TOKEN");
     }
-    if (server.upgrade(req, { data: { sessionId, launchId: verified.launchId } })) return "upgraded";
-    return Response.json({ success: false, error: "Expected a WebSocket upgrade", code: "UPGRADE_REQUIRED" }, { status: 426 });
+    let admitted: boolean;
+    try {
+      admitted = await this.opts.admits(claims.sessionId, claims.launchId);
+    } catch (err) {
+      this.opts.log.error("channel admission check failed", { sessionId, error: errorText(err) });
+      return refusal(503, "Channel unavailable", "CHANNEL_UNAVAILABLE");
+    }
+    if (!admitted) {
+      this.opts.log.warn("channel connection refused", { sessionId, launchId: claims.launchId, reason: "launch not admitted" });
+      return refusal(403, "This sandbox launch is not admitted to the channel", "CHANNEL_NOT_ADMITTED");
+    }
+    const data: ChannelSocketData = { sessionId: claims.sessionId, launchId: claims.launchId, queuedBytes: 0 };
+    if (server.upgrade(req, { data })) return "upgraded";
+    return refusal(426, "Expected a WebSocket upgrade", "UPGRADE_REQUIRED");
   }
 
   readonly websocket: WebSocketHandler<ChannelSocketData> = {
+    // Bun closes a connection whose frame is larger (code 1009) before buffering all of it.
+    maxPayloadLength: MAX_FRAME_BYTES,
     open: (ws) => {
-      const { sessionId } = ws.data;
-      const previous = this.sockets.get(sessionId);
-      this.sockets.set(sessionId, ws);
-      // A sandbox has one connection: a newer one replaces an older (half-dead) one.
-      if (previous && previous !== ws) previous.close(4000, "replaced by a newer connection");
-      this.opts.log.info("sandbox connected to channel", { sessionId });
-      void this.renew(sessionId);
+      try {
+        const { sessionId } = ws.data;
+        const previous = this.sockets.get(sessionId);
+        this.sockets.set(sessionId, ws);
+        // A sandbox has one connection: a newer one replaces an older (half-dead) one.
+        if (previous && previous !== ws) previous.close(4000, "replaced by a newer connection");
+        this.opts.log.info("sandbox connected to channel", { sessionId });
+        void this.renew(sessionId);
+      } catch (err) {
+        this.opts.log.error("channel open failed", { sessionId: ws.data.sessionId, error: errorText(err) });
+      }
     },
     message: (ws, data) => {
-      const frame = parseFrame<SandboxFrame>(data as string);
-      if (!frame) {
-        this.opts.log.warn("malformed channel frame", { sessionId: ws.data.sessionId });
-        return;
+      try {
+        this.receive(ws, data);
+      } catch (err) {
+        this.opts.log.error("channel frame failed", { sessionId: ws.data.sessionId, error: errorText(err) });
       }
-      if (frame.kind === "report") this.enqueue(ws, frame);
-      else if (frame.kind === "response") this.settle(frame);
     },
     close: (ws, code) => {
-      const { sessionId } = ws.data;
-      if (this.sockets.get(sessionId) === ws) {
-        this.sockets.delete(sessionId);
-        this.opts.log.info("sandbox left channel", { sessionId, code });
+      try {
+        const { sessionId } = ws.data;
+        if (this.sockets.get(sessionId) === ws) {
+          this.sockets.delete(sessionId);
+          this.opts.log.info("sandbox left channel", { sessionId, code });
+        }
+        // Requests sent on this connection can no longer be answered.
+        for (const [id, p] of this.pending) {
+          if (p.ws === ws) this.take(ws, id)?.reject(new SandboxUnavailable(`sandbox of ${sessionId} left the channel before answering ${p.type}`));
+        }
+      } catch (err) {
+        this.opts.log.error("channel close failed", { sessionId: ws.data.sessionId, error: errorText(err) });
       }
     },
   };
@@ -128,13 +185,19 @@ export class ChannelHub implements SandboxLink {
     const ws = this.sockets.get(sessionId);
     if (!ws) return Promise.reject(new SandboxUnavailable(`sandbox of ${sessionId} is not connected`));
     const id = randomUUID();
+    const frame: ApiFrame = { kind: "request", id, request: req };
+    const problem = apiFrameError(frame);
+    if (problem) {
+      this.opts.log.error("malformed request not sent to sandbox", { sessionId, reason: problem });
+      return Promise.reject(new ChannelError("INVALID_REQUEST", `request not sent: ${problem}`));
+    }
     return new Promise<SandboxResponse<R>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new SandboxTimeout(`sandbox of ${sessionId} did not answer ${req.type} in ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      this.send(ws, { kind: "request", id, request: req });
+      this.pending.set(id, { sessionId, ws, type: req.type, resolve: resolve as (v: unknown) => void, reject, timer });
+      if (!this.send(ws, frame)) this.take(ws, id)?.reject(new SandboxUnavailable(`sandbox of ${sessionId} is not connected`));
     });
   }
 
@@ -151,17 +214,47 @@ export class ChannelHub implements SandboxLink {
     this.sockets.clear();
   }
 
-  private enqueue(ws: Socket, frame: Extract<SandboxFrame, { kind: "report" }>): void {
+  private receive(ws: Socket, data: string | Buffer): void {
     const { sessionId } = ws.data;
-    const prev = this.queues.get(sessionId) ?? Promise.resolve();
-    const next = prev.then(() => this.store(ws, frame));
-    this.queues.set(sessionId, next);
-    void next.finally(() => {
-      if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
-    });
+    const checked = readSandboxFrame(data);
+    if (!checked.ok) {
+      this.opts.log.warn("channel frame refused", { sessionId, reason: checked.reason });
+      // A malformed answer to a pending request fails that request now, not at its timeout.
+      const v = checked.value as { kind?: unknown; id?: unknown } | undefined;
+      if (v && typeof v === "object" && v.kind === "response" && typeof v.id === "string") {
+        const pending = this.take(ws, v.id);
+        pending?.reject(new SandboxProtocolError(`sandbox of ${sessionId} answered ${pending.type} with a malformed frame (${checked.reason})`));
+      }
+      return;
+    }
+    const { frame } = checked;
+    if (frame.kind === "report") this.enqueue(ws, frame, data.length);
+    else this.settle(ws, frame);
   }
 
-  private async store(ws: Socket, frame: Extract<SandboxFrame, { kind: "report" }>): Promise<void> {
+  private enqueue(ws: Socket, frame: ReportFrame, size: number): void {
+    const { sessionId } = ws.data;
+    if (ws.data.broken) return;
+    ws.data.queuedBytes += size;
+    if (ws.data.queuedBytes > MAX_QUEUED_BYTES) {
+      // A sandbox sending faster than the database stores would hold the API's memory.
+      ws.data.broken = true;
+      ws.close(1008, "too many reports waiting to be stored");
+      this.opts.log.warn("channel closed: too many reports waiting", { sessionId, queuedBytes: ws.data.queuedBytes });
+      return;
+    }
+    const prev = this.queues.get(sessionId) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.store(ws, frame))
+      .catch((err) => this.opts.log.error("report queue failed", { sessionId, error: errorText(err) }))
+      .finally(() => {
+        ws.data.queuedBytes -= size;
+        if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
+      });
+    this.queues.set(sessionId, next);
+  }
+
+  private async store(ws: Socket, frame: ReportFrame): Promise<void> {
     const { sessionId } = ws.data;
     if (ws.data.broken) return;
     const last = this.lastSeq.get(sessionId);
@@ -177,30 +270,78 @@ export class ChannelHub implements SandboxLink {
       // connection, and the sandbox resends everything from this report on, in order.
       ws.data.broken = true;
       ws.close(1011, "report not stored");
-      this.opts.log.error("could not store sandbox report", { sessionId, type: frame.report.type, error: String(err) });
+      this.opts.log.error("could not store sandbox report", { sessionId, type: frame.report.type, error: errorText(err) });
     }
   }
 
-  private settle(frame: Extract<SandboxFrame, { kind: "response" }>): void {
-    const pending = this.pending.get(frame.id);
-    if (!pending) return;
-    this.pending.delete(frame.id);
-    clearTimeout(pending.timer);
-    if (frame.ok) pending.resolve(frame.result);
-    else pending.reject(new ChannelError(frame.error.code, frame.error.message));
+  private settle(ws: Socket, frame: ResponseFrame): void {
+    const { sessionId } = ws.data;
+    const pending = this.take(ws, frame.id);
+    if (!pending) {
+      this.opts.log.warn("channel frame refused", { sessionId, reason: "response to no pending request" });
+      return;
+    }
+    if (!frame.ok) {
+      pending.reject(new ChannelError(frame.error.code, frame.error.message));
+      return;
+    }
+    const problem = resultError(pending.type, frame.result);
+    if (problem) {
+      this.opts.log.warn("channel frame refused", { sessionId, reason: `${pending.type} result: ${problem}` });
+      pending.reject(new SandboxProtocolError(`sandbox of ${sessionId} answered ${pending.type} with a malformed result (${problem})`));
+    } else {
+      pending.resolve(frame.result);
+    }
   }
 
+  /** The pending request `id`, if this connection's session asked it; removed from the table. */
+  private take(ws: Socket, id: string): Pending | undefined {
+    const pending = this.pending.get(id);
+    // Another session's sandbox cannot settle (or fail) this session's requests.
+    if (!pending || pending.sessionId !== ws.data.sessionId) return undefined;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    return pending;
+  }
+
+  /** Sends a fresh token for the connection's launch, or closes it once that launch is no longer admitted. */
   private async renew(sessionId: string): Promise<void> {
     const ws = this.sockets.get(sessionId);
-    if (!ws || !(await this.opts.admits(sessionId, ws.data.launchId))) return;
-    this.send(ws, { kind: "token", token: await this.opts.tokens.sign(sessionId, ws.data.launchId) });
+    if (!ws) return;
+    const { launchId } = ws.data;
+    try {
+      const admitted = await this.opts.admits(sessionId, launchId);
+      if (this.sockets.get(sessionId) !== ws) return;
+      if (!admitted) {
+        this.opts.log.warn("channel closed: launch no longer admitted", { sessionId, launchId });
+        this.sockets.delete(sessionId);
+        ws.close(4003, "launch not admitted");
+        return;
+      }
+      this.send(ws, { kind: "token", token: await this.opts.tokens.sign(sessionId, launchId) });
+    } catch (err) {
+      // The current token stays valid for a while; the next renewal tries again.
+      this.opts.log.warn("channel token not renewed", { sessionId, error: errorText(err) });
+    }
   }
 
   private async renewAll(): Promise<void> {
     await Promise.all([...this.sockets.keys()].map((id) => this.renew(id)));
   }
 
-  private send(ws: Socket, frame: ApiFrame): void {
-    ws.send(JSON.stringify(frame));
+  /** Sends a checked frame; false when it was not sent (malformed, or the connection is gone). */
+  private send(ws: Socket, frame: ApiFrame): boolean {
+    const problem = apiFrameError(frame);
+    if (problem) {
+      this.opts.log.error("malformed frame not sent to sandbox", { sessionId: ws.data.sessionId, kind: frame.kind, reason: problem });
+      return false;
+    }
+    try {
+      // Bun answers 0 for a frame it dropped (closed connection), -1 for one queued.
+      return ws.send(JSON.stringify(frame)) !== 0;
+    } catch (err) {
+      this.opts.log.warn("channel send failed", { sessionId: ws.data.sessionId, error: errorText(err) });
+      return false;
+    }
   }
 }

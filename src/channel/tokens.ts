@@ -1,6 +1,8 @@
 // Channel tokens: HS256 JWTs that only this API can sign (the key never leaves it), valid for
-// one session (`sub`), one audience, and a short time. Verification pins the algorithm, so
-// `alg: none` and tokens signed with anything else are refused.
+// one session (`sub`), one container launch of it (`lid`), one audience, and a short time.
+// Verification pins the algorithm, so `alg: none` and tokens signed with anything else are
+// refused. Whether the launch is still the session's current one is the domain's to say (the
+// channel hub asks it at every connect and renewal).
 import { SignJWT, jwtVerify } from "jose";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -8,6 +10,14 @@ import { join } from "node:path";
 import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "./frames";
 
 export const TOKEN_TTL_SECONDS = 15 * 60;
+
+/** Launch ids are ours (UUIDs in practice); anything else in a token is refused. */
+const LAUNCH_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export interface ChannelClaims {
+  sessionId: string;
+  launchId: string;
+}
 
 export class ChannelTokens {
   private readonly key: Uint8Array;
@@ -17,6 +27,7 @@ export class ChannelTokens {
   }
 
   sign(sessionId: string, launchId: string, ttlSeconds = TOKEN_TTL_SECONDS): Promise<string> {
+    if (typeof launchId !== "string" || !LAUNCH_ID.test(launchId)) return Promise.reject(new TypeError("a channel token needs a launch id"));
     return new SignJWT({ lid: launchId })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject(sessionId)
@@ -27,17 +38,18 @@ export class ChannelTokens {
       .sign(this.key);
   }
 
-  /** The session and launch the token is for, or null for any invalid token. */
-  async verify(token: string, expectedSessionId: string): Promise<{ sessionId: string; launchId: string } | null> {
+  /** Resolves to the session and launch the token is for, or null for any invalid token. */
+  async verify(token: string, expectedSessionId: string): Promise<ChannelClaims | null> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ["HS256"],
         audience: CHANNEL_AUDIENCE,
         issuer: CHANNEL_ISSUER,
         subject: expectedSessionId,
-        requiredClaims: ["exp", "iat", "sub"],
+        requiredClaims: ["exp", "iat", "sub", "lid"],
       });
-      return payload.sub && typeof payload.lid === "string" ? { sessionId: payload.sub, launchId: payload.lid } : null;
+      const { sub, lid } = payload;
+      return sub === expectedSessionId && typeof lid === "string" && LAUNCH_ID.test(lid) ? { sessionId: sub, launchId: lid } : null;
     } catch {
       return null;
     }

@@ -26,6 +26,16 @@ function lastById<T extends { id: string }>(items: T[]): T[] {
   return [...new Map(items.map((i) => [i.id, i])).values()];
 }
 
+/**
+ * Rows per upsert statement: PostgreSQL takes at most 65,535 bind parameters per statement, and
+ * a contact or chat row binds at most 7, so one statement per 1,000 rows stays well within it.
+ */
+const UPSERT_CHUNK = 1000;
+
+function* chunks<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
 /** Writes one state change, inside the transaction that made it, so events keep its order. */
 function recordEvent(tx: Pick<Db, "insert">, sessionId: string, from: SessionState | null, to: SessionState, reason: string | null) {
   return tx.insert(sessionEvents).values({ sessionId, fromState: from, toState: to, reason });
@@ -163,27 +173,32 @@ export class SessionRepository {
   }
 
 
+  /** Writes reported contacts; a partial update (say, only `notify`) keeps what was known before. */
   async upsertContacts(sessionId: string, reported: ContactInput[]): Promise<void> {
     const items = lastById(reported);
     if (items.length === 0) return;
-    await this.db
-      .insert(contacts)
-      .values(items.map((c) => ({ ...c, sessionId })))
-      .onConflictDoUpdate({
-        target: [contacts.sessionId, contacts.id],
-        // A partial update (say, only `notify`) must not erase what was known before.
-        set: {
-          name: sql`coalesce(excluded.name, ${contacts.name})`,
-          notify: sql`coalesce(excluded.notify, ${contacts.notify})`,
-          verifiedName: sql`coalesce(excluded.verified_name, ${contacts.verifiedName})`,
-          phone: sql`coalesce(excluded.phone, ${contacts.phone})`,
-          updatedAt: sql`now()`,
-        },
-      });
+    await this.db.transaction(async (tx) => {
+      for (const chunk of chunks(items, UPSERT_CHUNK)) {
+        await tx
+          .insert(contacts)
+          .values(chunk.map((c) => ({ ...c, sessionId })))
+          .onConflictDoUpdate({
+            target: [contacts.sessionId, contacts.id],
+            set: {
+              name: sql`coalesce(excluded.name, ${contacts.name})`,
+              notify: sql`coalesce(excluded.notify, ${contacts.notify})`,
+              verifiedName: sql`coalesce(excluded.verified_name, ${contacts.verifiedName})`,
+              phone: sql`coalesce(excluded.phone, ${contacts.phone})`,
+              updatedAt: sql`now()`,
+            },
+          });
+      }
+    });
   }
 
   async upsertChats(sessionId: string, reported: ChatInput[]): Promise<void> {
     const items = lastById(reported);
+    if (items.length === 0) return;
     const known = items.filter((c) => c.unreadCount !== null);
     const partial = items.filter((c) => c.unreadCount === null);
     const common = {
@@ -192,18 +207,20 @@ export class SessionRepository {
       timestamp: sql`coalesce(excluded.timestamp, ${chats.timestamp})`,
       updatedAt: sql`now()`,
     };
-    if (known.length > 0) {
-      await this.db
-        .insert(chats)
-        .values(known.map((c) => ({ ...c, unreadCount: c.unreadCount ?? 0, sessionId })))
-        .onConflictDoUpdate({ target: [chats.sessionId, chats.id], set: { ...common, unreadCount: sql`excluded.unread_count` } });
-    }
-    if (partial.length > 0) {
-      await this.db
-        .insert(chats)
-        .values(partial.map((c) => ({ ...c, unreadCount: 0, sessionId })))
-        .onConflictDoUpdate({ target: [chats.sessionId, chats.id], set: common });
-    }
+    await this.db.transaction(async (tx) => {
+      for (const chunk of chunks(known, UPSERT_CHUNK)) {
+        await tx
+          .insert(chats)
+          .values(chunk.map((c) => ({ ...c, unreadCount: c.unreadCount ?? 0, sessionId })))
+          .onConflictDoUpdate({ target: [chats.sessionId, chats.id], set: { ...common, unreadCount: sql`excluded.unread_count` } });
+      }
+      for (const chunk of chunks(partial, UPSERT_CHUNK)) {
+        await tx
+          .insert(chats)
+          .values(chunk.map((c) => ({ ...c, unreadCount: 0, sessionId })))
+          .onConflictDoUpdate({ target: [chats.sessionId, chats.id], set: common });
+      }
+    });
   }
 
   async contacts(sessionId: string): Promise<ContactRow[]> {

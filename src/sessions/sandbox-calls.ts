@@ -1,9 +1,7 @@
 // Calls that need WhatsApp now: they go to the session's sandbox over the channel, with a
 // timeout, a per-session limit where WhatsApp punishes bulk use, and clear errors.
-import { ChannelError } from "../channel/hub";
-import type { NumberCheck } from "../channel/frames";
-import { SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
-import type { SandboxRequest, SandboxResponse } from "../channel/frames";
+import type { NumberCheck, SandboxRequest, SandboxResponse } from "../channel/frames";
+import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { SessionRow } from "../db/schema";
 import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
