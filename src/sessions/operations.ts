@@ -1,6 +1,7 @@
 // What users do to a session: create, start, stop, delete, log out. Each runs in the session's
 // queue, so overlapping calls on one session take turns, and the state moves only once the
 // runtime did what the state says.
+import { Type, type Static } from "@sinclair/typebox";
 import { randomUUID } from "node:crypto";
 import { generateKey, hashKey } from "../auth/keys";
 import type { SandboxLink } from "../channel/link";
@@ -14,11 +15,16 @@ import type { SessionLocks } from "./session-lock";
 import type { SessionState } from "./state-machine";
 import type { Transitions } from "./transitions";
 
-export interface CreateInput {
-  name: string;
-  webhookUrl?: string;
-  metadata?: Record<string, unknown>;
-}
+/** What a session is created from; the create route's body is this schema. */
+export const CreateInputSchema = Type.Object(
+  {
+    name: Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
+    webhookUrl: Type.Optional(Type.String({ description: "http or https URL that receives webhook events" })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "JSON object, at most 16 KiB" })),
+  },
+  { additionalProperties: false },
+);
+export type CreateInput = Static<typeof CreateInputSchema>;
 
 export interface OperationDeps {
   repo: SessionRepository;

@@ -1,25 +1,18 @@
 // TypeBox schemas of the sessions routes: they validate requests, type handlers and document
 // the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
+import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
+import { CreateInputSchema } from "../../sessions/operations";
 import { sessionStates } from "../../sessions/state-machine";
 
-export const NAME_PATTERN = "^[A-Za-z0-9._-]{1,64}$";
 export const MAX_METADATA_BYTES = 16 * 1024;
 
 const State = t.UnionEnum([...sessionStates], { description: "Session state" });
 const IsoDate = t.String({ format: "date-time", examples: ["2026-01-28T10:00:00.000Z"] });
 const Metadata = t.Nullable(t.Record(t.String(), t.Unknown(), { description: "Custom metadata given at create" }));
 
-export const CreateBody = t.Object(
-  {
-    name: t.String({ pattern: NAME_PATTERN, description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
-    webhookUrl: t.Optional(t.String({ description: "http or https URL that receives webhook events" })),
-    metadata: t.Optional(t.Record(t.String(), t.Unknown(), { description: "JSON object, at most 16 KiB" })),
-  },
-  { additionalProperties: false },
-);
+export const CreateBody = CreateInputSchema;
 
-/** Every route under /sessions/:id; routes with more params add theirs (so more are allowed here). */
 export const SessionIdParams = t.Object({ id: t.String({ description: "Session id (UUID)" }) }, { additionalProperties: true });
 export const CheckNumberParams = t.Object({
   id: t.String({ description: "Session id (UUID)" }),
@@ -61,30 +54,13 @@ export const QrResponse = t.Object({ success: t.Literal(true), qr: t.String() })
 export const CheckNumberResponse = t.Object({ success: t.Literal(true), exists: t.Boolean(), jid: t.Nullable(t.String()) });
 export const PairingCodeResponse = t.Object({ success: t.Literal(true), code: t.String() });
 
-export const ContactsResponse = t.Object({
-  success: t.Literal(true),
-  contacts: t.Array(
-    t.Object({
-      id: t.String(),
-      name: t.Nullable(t.String()),
-      notify: t.Nullable(t.String()),
-      verifiedName: t.Nullable(t.String()),
-      phone: t.Nullable(t.String()),
-    }),
-  ),
-});
+/** Contacts and chats answer what the sandbox reported, in the channel's own shapes. */
+export const ContactsResponse = t.Object({ success: t.Literal(true), contacts: t.Array(ContactReportSchema) });
 
+/** A stored chat always has a count (a report may leave it unknown). */
 export const ChatsResponse = t.Object({
   success: t.Literal(true),
-  chats: t.Array(
-    t.Object({
-      id: t.String(),
-      name: t.Nullable(t.String()),
-      isGroup: t.Boolean(),
-      unreadCount: t.Integer(),
-      timestamp: t.Nullable(t.Integer()),
-    }),
-  ),
+  chats: t.Array(t.Composite([t.Omit(ChatReportSchema, ["unreadCount"]), t.Object({ unreadCount: t.Integer() })])),
 });
 
 export const EventsResponse = t.Object({
