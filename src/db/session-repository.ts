@@ -12,7 +12,7 @@ import {
   type SessionEventRow,
   type SessionRow,
 } from "./schema";
-import type { SessionState } from "../sessions/state-machine";
+import type { SessionState } from "./schema";
 
 /** Fields that change with the state or beside it. */
 export type SessionFields = Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr" | "launchId">>;
