@@ -10,19 +10,12 @@ import type { Report } from "../../src/channel/frames";
 import { ChannelHub, type ChannelSocketData } from "../../src/channel/hub";
 import { ChannelTokens } from "../../src/channel/tokens";
 import { silentLogger } from "../../src/log";
+import { waitFor } from "../support/env";
 import { ChannelClient } from "../../sandbox/channel-client";
 import { SandboxTimeout, SandboxUnavailable } from "../../src/channel/link";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const tokens = new ChannelTokens("k".repeat(40));
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await Bun.sleep(10);
-  }
-}
 
 function serve(channel: ChannelHub, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): Server<ChannelSocketData> {
   return Bun.serve<ChannelSocketData>({

@@ -11,13 +11,9 @@ import type { Logger, LogFields } from "../../src/log";
 
 export const quiet = { info() {}, warn() {}, error() {} };
 
-export async function waitFor(cond: () => boolean, ms = 5000, what = "condition"): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met in ${ms} ms`);
-    await Bun.sleep(10);
-  }
-}
+import { waitFor } from "./env";
+
+export { waitFor };
 
 export interface LogRecord {
   level: string;
