@@ -18,7 +18,10 @@ import type { Logger } from "./log";
 import type { SessionRuntime } from "./runtime/types";
 import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/launch";
+import { DeliveryRepository } from "./db/delivery-repository";
+import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
+import { WebhookSecrets } from "./webhooks/secrets";
 
 export interface RunningApi {
   url: string;
@@ -46,7 +49,19 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
   const effective: Config = { ...config, channelSocket };
-  const webhooks = new WebhookDispatcher({ secret: config.webhookSecret, log });
+  const deliveries = new DeliveryRepository(database.db);
+  const secrets = new WebhookSecrets(loadKey(config.webhookSecret, config.dataDir, "webhook.key"));
+  const dispatcher = new WebhookDispatcher({
+    deliveries,
+    session: (id) => repo.byId(id),
+    secrets,
+    log,
+    retryHours: config.webhookRetryHours,
+    keepDays: config.webhookKeepDays,
+    backoffMs: config.webhookBackoffMs,
+    timeoutMs: config.webhookTimeoutMs,
+    allowPrivate: config.webhookAllowPrivate,
+  });
   let sessions!: Sessions;
   const channel = new ChannelHub({
     tokens,
@@ -56,16 +71,15 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   });
   sessions = createSessions({
     repo,
+    deliveries,
+    secrets,
     runtime,
     link: channel,
     launch: makeLaunch(effective, tokens),
     config,
     log,
-    listener: {
-      stateChanged: ({ session, from, to, reason }) =>
-        webhooks.send(session, "session.state", { state: to, previousState: from, reason, phoneNumber: session.phoneNumber }),
-      synced: (session, kind, count) => webhooks.send(session, `session.${kind}`, { count }),
-    },
+    // Events are in the outbox with each change; the dispatcher only needs waking.
+    listener: { written: (id) => dispatcher.wake(id) },
   });
 
   let runningAtStart = new Set<string>();
@@ -80,6 +94,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const recovery = setTimeout(() => {
     sessions.runtimeSync.restartSilentSandboxes(runningAtStart).catch((err) => log.error("channel recovery failed", { error: String(err) }));
   }, config.channelGraceSeconds * 1000);
+  dispatcher.start();
   const unwatch = runtime.watch((event) => {
     sessions.runtimeSync
       .onEvent(event)
@@ -137,6 +152,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     async stop() {
       clearTimeout(recovery);
       unwatch();
+      await dispatcher.stop();
       channel.close();
       http.stop(true);
       unixServer?.stop(true);

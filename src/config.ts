@@ -17,6 +17,16 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return n;
 }
 
+/** A positive number, decimals allowed (hours and days that tests shorten to seconds). */
+function num(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]?.toLowerCase();
   if (raw === undefined || raw === "") return fallback;
@@ -72,6 +82,10 @@ export function loadConfig(env: Env = process.env) {
   if (channelSecret !== undefined && channelSecret.length < 32) {
     throw new ConfigError("CHANNEL_SECRET must be at least 32 characters");
   }
+  const webhookSecret = env.WEBHOOK_SECRET || undefined;
+  if (webhookSecret !== undefined && webhookSecret.length < 32) {
+    throw new ConfigError("WEBHOOK_SECRET must be at least 32 characters");
+  }
   const trustRoot = env.WA_TRUST_ROOT || undefined;
   if (trustRoot !== undefined && !/^[0-9a-fA-F]{64}$/.test(trustRoot)) {
     throw new ConfigError("WA_TRUST_ROOT must be a 32-byte public key in hex (64 digits)");
@@ -115,7 +129,17 @@ export function loadConfig(env: Env = process.env) {
     qrTimeoutSeconds: env.QR_TIMEOUT_SECONDS ? int(env, "QR_TIMEOUT_SECONDS", 20, 1, 600) : undefined,
     checkNumberPerMinute: int(env, "CHECK_NUMBER_PER_MINUTE", 30, 1, 100000),
     requestTimeoutMs: int(env, "SANDBOX_REQUEST_TIMEOUT_MS", 10000, 100, 600000),
-    webhookSecret: env.WEBHOOK_SECRET || undefined,
+    /** Key the sessions' webhook secrets are derived from; unset: one kept in DATA_DIR/webhook.key. */
+    webhookSecret,
+    /** How long a failing delivery is retried before it is `dead`. */
+    webhookRetryHours: num(env, "WEBHOOK_RETRY_HOURS", 24, 0.0001, 24 * 30),
+    /** How long delivered rows are kept. */
+    webhookKeepDays: num(env, "WEBHOOK_KEEP_DAYS", 7, 0.0001, 3650),
+    /** First retry delay; each next one doubles (with jitter), up to an hour. */
+    webhookBackoffMs: int(env, "WEBHOOK_BACKOFF_MS", 5000, 10, 3_600_000),
+    webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+    /** Let webhook URLs reach loopback and private addresses (tests, or a receiver on the same host). */
+    webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
   };
 }
 

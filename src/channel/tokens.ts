@@ -4,9 +4,7 @@
 // refused. Whether the launch is still the session's current one is the domain's to say (the
 // channel hub asks it at every connect and renewal).
 import { SignJWT, jwtVerify } from "jose";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { loadKey } from "../key-file";
 import { CHANNEL_AUDIENCE, CHANNEL_ISSUER } from "./frames";
 
 export const TOKEN_TTL_SECONDS = 15 * 60;
@@ -56,17 +54,7 @@ export class ChannelTokens {
   }
 }
 
-/**
- * The signing key: CHANNEL_SECRET when set, else a random key kept in DATA_DIR (mode 0600) so
- * that sandboxes' tokens stay valid when the API restarts.
- */
+/** The channel's signing key: CHANNEL_SECRET, or one kept in DATA_DIR so tokens outlive restarts. */
 export function loadChannelKey(secret: string | undefined, dataDir: string): Uint8Array {
-  if (secret) return new TextEncoder().encode(secret);
-  const file = join(dataDir, "channel.key");
-  if (existsSync(file)) return new Uint8Array(Buffer.from(readFileSync(file, "utf8").trim(), "hex"));
-  mkdirSync(dataDir, { recursive: true });
-  const key = randomBytes(32);
-  writeFileSync(file, key.toString("hex"), { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return new Uint8Array(key);
+  return loadKey(secret, dataDir, "channel.key");
 }

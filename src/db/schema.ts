@@ -2,6 +2,7 @@
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  bigserial,
   boolean,
   index,
   integer,
@@ -39,6 +40,12 @@ export const sessions = pgTable("sessions", {
   /** The current container launch; channel tokens name it, so a stopped or replaced sandbox's tokens stop working. */
   launchId: text("launch_id"),
   webhookUrl: text("webhook_url"),
+  /** Events the webhook receives; null for all of them. */
+  webhookEvents: text("webhook_events").array(),
+  /** Random per-session input of the webhook secret; the secret itself needs a key kept outside the database. */
+  webhookSecretSalt: text("webhook_secret_salt"),
+  /** Why deliveries stopped (the receiver answered 410 Gone); cleared when the URL is set again. */
+  webhookDisabledReason: text("webhook_disabled_reason"),
   metadata: jsonb("metadata").$type<Record<string, unknown>>(),
   phoneNumber: text("phone_number"),
   pushName: text("push_name"),
@@ -108,8 +115,41 @@ export const chats = pgTable(
   (t) => [primaryKey({ columns: [t.sessionId, t.id] })],
 );
 
+export const deliveryStatuses = ["pending", "delivered", "failed", "dead"] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+/**
+ * The webhook outbox: one row per event for a session with a webhook, written in the transaction
+ * of the change that caused it, delivered in `seq` order per session, kept for a while after.
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    /** Also the `webhook-id` header and the body's `id`: receivers deduplicate by it. */
+    id: text("id").primaryKey(),
+    seq: bigserial("seq", { mode: "number" }).notNull(),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    event: text("event").notNull(),
+    /** The JSON body as it is sent, so every attempt sends the same bytes. */
+    body: text("body").notNull(),
+    status: text("status").$type<DeliveryStatus>().notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /** When a dead delivery was sent again by hand: its retry window starts anew. */
+    retriedAt: timestamp("retried_at", { withTimezone: true, mode: "date" }),
+    deliveredAt: timestamp("delivered_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [index("webhook_deliveries_open_idx").on(t.sessionId, t.seq).where(sql`status in ('pending', 'failed')`), index("webhook_deliveries_session_idx").on(t.sessionId, t.seq)],
+);
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type NewSessionRow = typeof sessions.$inferInsert;
 export type ContactRow = typeof contacts.$inferSelect;
 export type ChatRow = typeof chats.$inferSelect;
 export type SessionEventRow = typeof sessionEvents.$inferSelect;
+export type DeliveryRow = typeof webhookDeliveries.$inferSelect;

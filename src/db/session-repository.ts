@@ -1,6 +1,7 @@
 // Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
 import { and, asc, count, desc, eq, sql } from "drizzle-orm";
 import type { Db } from "./client";
+import { enqueueIn, type OutboxEvents } from "./outbox";
 import {
   chats,
   contacts,
@@ -79,10 +80,13 @@ export class SessionRepository {
     this.cache.delete(id);
   }
 
-  async insert(row: NewSessionRow): Promise<SessionRow | null> {
+  async insert(row: NewSessionRow, events?: OutboxEvents): Promise<SessionRow | null> {
     const inserted = await this.db.transaction(async (tx) => {
       const [created] = await tx.insert(sessions).values(row).onConflictDoNothing().returning();
-      if (created) await recordEvent(tx, created.id, null, created.state, null);
+      if (created) {
+        await recordEvent(tx, created.id, null, created.state, null);
+        await enqueueIn(tx, created, events);
+      }
       return created;
     });
     return this.remember(inserted);
@@ -122,7 +126,7 @@ export class SessionRepository {
     to: SessionState,
     reason: string | null,
     extra: SessionFields = {},
-    opts: { clearSynced?: boolean } = {},
+    opts: { clearSynced?: boolean; events?: OutboxEvents } = {},
   ): Promise<SessionRow | null> {
     const now = new Date();
     // One transaction: the row stays locked until its event is written, so events are in the
@@ -136,6 +140,7 @@ export class SessionRepository {
       if (updated[0]) {
         await recordEvent(tx, id, from, to, reason);
         if (opts.clearSynced) await clearSyncedIn(tx, id);
+        await enqueueIn(tx, updated[0], opts.events);
       }
       return updated[0];
     });
@@ -150,13 +155,27 @@ export class SessionRepository {
   async update(
     id: string,
     fields: SessionFields & Partial<Pick<SessionRow, "qrUpdatedAt" | "stateReason">>,
+    events?: OutboxEvents,
   ): Promise<SessionRow | null> {
-    const updated = await this.db
-      .update(sessions)
-      .set({ ...fields, lastActivity: new Date() })
-      .where(eq(sessions.id, id))
-      .returning();
-    return this.remember(updated[0]);
+    const updated = await this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(sessions)
+        .set({ ...fields, lastActivity: new Date() })
+        .where(eq(sessions.id, id))
+        .returning();
+      if (row) await enqueueIn(tx, row, events);
+      return row;
+    });
+    return this.remember(updated);
+  }
+
+  /** Changes what the owner manages (webhook, metadata); no state, no event. */
+  async updateSettings(
+    id: string,
+    fields: Partial<Pick<SessionRow, "webhookUrl" | "webhookEvents" | "webhookDisabledReason" | "webhookSecretSalt" | "metadata">>,
+  ): Promise<SessionRow | null> {
+    const [row] = await this.db.update(sessions).set(fields).where(eq(sessions.id, id)).returning();
+    return this.remember(row);
   }
 
   async touch(id: string): Promise<void> {
@@ -174,10 +193,12 @@ export class SessionRepository {
 
 
   /** Writes reported contacts; a partial update (say, only `notify`) keeps what was known before. */
-  async upsertContacts(sessionId: string, reported: ContactInput[]): Promise<void> {
+  async upsertContacts(session: SessionRow, reported: ContactInput[], events?: OutboxEvents): Promise<void> {
+    const sessionId = session.id;
     const items = lastById(reported);
     if (items.length === 0) return;
     await this.db.transaction(async (tx) => {
+      await enqueueIn(tx, session, events);
       for (const chunk of chunks(items, UPSERT_CHUNK)) {
         await tx
           .insert(contacts)
@@ -196,7 +217,8 @@ export class SessionRepository {
     });
   }
 
-  async upsertChats(sessionId: string, reported: ChatInput[]): Promise<void> {
+  async upsertChats(session: SessionRow, reported: ChatInput[], events?: OutboxEvents): Promise<void> {
+    const sessionId = session.id;
     const items = lastById(reported);
     if (items.length === 0) return;
     const known = items.filter((c) => c.unreadCount !== null);
@@ -208,6 +230,7 @@ export class SessionRepository {
       updatedAt: sql`now()`,
     };
     await this.db.transaction(async (tx) => {
+      await enqueueIn(tx, session, events);
       for (const chunk of chunks(known, UPSERT_CHUNK)) {
         await tx
           .insert(chats)

@@ -33,6 +33,9 @@ const statusOf: Record<SessionErrorCode, number> = {
   SANDBOX_IMAGE_MISSING: 503,
   RUNTIME_FAILED: 503,
   SANDBOX_TIMEOUT: 504,
+  VALIDATION_ERROR: 400,
+  DELIVERY_NOT_FOUND: 404,
+  INVALID_DELIVERY_STATE: 409,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

@@ -14,7 +14,10 @@ export type SessionErrorCode =
   | "SANDBOX_ERROR"
   | "RUNTIME_UNAVAILABLE"
   | "SANDBOX_IMAGE_MISSING"
-  | "RUNTIME_FAILED";
+  | "RUNTIME_FAILED"
+  | "VALIDATION_ERROR"
+  | "DELIVERY_NOT_FOUND"
+  | "INVALID_DELIVERY_STATE";
 
 export class SessionError extends Error {
   constructor(

@@ -1,6 +1,7 @@
 // The session domain, assembled: one queue per session shared by every part that changes a
 // session, one transition engine, and the parts the HTTP layer and the channel call.
 import type { SandboxLink } from "../channel/link";
+import type { DeliveryRepository } from "../db/delivery-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
@@ -11,13 +12,17 @@ import { RuntimeSync } from "./runtime-sync";
 import { SandboxCalls } from "./sandbox-calls";
 import { SessionLocks } from "./session-lock";
 import { Transitions, type SessionListener } from "./transitions";
+import type { WebhookSecrets } from "../webhooks/secrets";
+import { WebhookSettings } from "./webhook-settings";
 
 export interface SessionsDeps {
   repo: SessionRepository;
+  deliveries: DeliveryRepository;
+  secrets: WebhookSecrets;
   runtime: SessionRuntime;
   link: SandboxLink;
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
-  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number };
+  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean };
   log: Logger;
   listener?: SessionListener;
 }
@@ -28,6 +33,7 @@ export interface Sessions {
   calls: SandboxCalls;
   reports: ReportIngest;
   runtimeSync: RuntimeSync;
+  webhooks: WebhookSettings;
   /** How long logout waits for the sandbox to unlink at WhatsApp. */
   requestTimeoutMs: number;
 }
@@ -38,6 +44,13 @@ export function createSessions(deps: SessionsDeps): Sessions {
   const transitions = new Transitions(repo, log, deps.listener);
   const queries = new SessionQueries(repo);
   const calls = new SandboxCalls({ link, log, ...deps.config });
+  const webhooks = new WebhookSettings({
+    repo,
+    deliveries: deps.deliveries,
+    secrets: deps.secrets,
+    allowPrivate: deps.config.webhookAllowPrivate,
+    onRequeued: (id) => deps.listener?.written?.(id),
+  });
   const operations = new SessionOperations({
     repo,
     runtime,
@@ -47,6 +60,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     launch,
     log,
     maxSessions: deps.config.maxSessions,
+    webhooks,
     onDeleted: (id) => {
       queries.forget(id);
       calls.forget(id);
@@ -58,6 +72,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     calls,
     reports: new ReportIngest({ repo, locks, transitions, log }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, locks, transitions, launch, log }),
+    webhooks,
     requestTimeoutMs: deps.config.requestTimeoutMs,
   };
 }

@@ -13,7 +13,8 @@ import { SessionError, sessionErrors } from "./errors";
 import { runtimeFailure } from "./runtime-errors";
 import type { SessionLocks } from "./session-lock";
 import type { SessionState } from "./state-machine";
-import type { Transitions } from "./transitions";
+import { stateEvents, type Transitions } from "./transitions";
+import type { WebhookSettings } from "./webhook-settings";
 
 /** What a session is created from; the create route's body is this schema. */
 export const CreateInputSchema = Type.Object(
@@ -35,6 +36,7 @@ export interface OperationDeps {
   /** What a container of this launch is given (its channel token names the launch). */
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
   maxSessions: number;
+  webhooks: WebhookSettings;
   log: Logger;
   /** Called when a session is gone, so per-session memory elsewhere can be dropped. */
   onDeleted?: (sessionId: string) => void;
@@ -46,27 +48,33 @@ const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
 export class SessionOperations {
   constructor(private readonly d: OperationDeps) {}
 
-  async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string }> {
+  async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string; webhookSecret: string }> {
     const { repo, runtime, transitions, log } = this.d;
     if ((await repo.count()) >= this.d.maxSessions) {
       throw new SessionError("SESSION_LIMIT_REACHED", `This server allows at most ${this.d.maxSessions} sessions`);
     }
+    const webhookUrl = input.webhookUrl === undefined ? null : await this.d.webhooks.checkUrl(input.webhookUrl);
     // Refuse before anything is written, so a missing image or engine leaves no session behind.
     await this.checkRuntime();
     const id = randomUUID();
     const apiKey = generateKey("session");
+    const webhook = this.d.webhooks.newSecret(id);
     // The queue is taken before the row exists: nothing can act on the session half-made.
     return this.d.locks.run(id, async () => {
       const launchId = randomUUID();
-      const row = await repo.insert({
+      const row = await repo.insert(
+        {
         id,
         name: input.name,
         state: "creating",
         keyHash: hashKey(apiKey),
         launchId,
-        webhookUrl: input.webhookUrl ?? null,
+        webhookUrl,
+        webhookSecretSalt: webhook.salt,
         metadata: input.metadata ?? null,
-      });
+        },
+        (created) => stateEvents(created, null, "creating", null),
+      );
       if (!row) throw new SessionError("SESSION_NAME_TAKEN", `A session named "${input.name}" already exists`);
       transitions.announce({ session: row, from: null, to: "creating", reason: null });
       log.info("session created", { sessionId: id, name: input.name });
@@ -79,7 +87,7 @@ export class SessionOperations {
         await transitions.moveTo(id, "failed", `container could not be created (${failure.code})`, { launchId: null });
         throw failure;
       }
-      return { session: starting, apiKey };
+      return { session: starting, apiKey, webhookSecret: webhook.secret };
     });
   }
 

@@ -35,7 +35,7 @@ export class ReportIngest {
       }
       switch (report.type) {
         case "qr":
-          if (session.state === "qr_ready") await repo.update(sessionId, { qr: report.qr, qrUpdatedAt: new Date() });
+          if (session.state === "qr_ready") await transitions.refreshQr(session, report.qr);
           else await transitions.moveTo(sessionId, "qr_ready", null, { qr: report.qr }, session);
           return;
         case "connecting":
@@ -60,10 +60,13 @@ export class ReportIngest {
             log.warn("sync report refused in this state", { sessionId, type: report.type, state: session.state });
             return;
           }
-          const count = report.type === "contacts" ? report.contacts.length : report.chats.length;
-          if (report.type === "contacts") await repo.upsertContacts(sessionId, report.contacts);
-          else await repo.upsertChats(sessionId, report.chats);
-          transitions.synced(session, report.type, count);
+          // The webhook carries what changed, written in the same transaction as the rows.
+          if (report.type === "contacts") {
+            await repo.upsertContacts(session, report.contacts, [{ event: "session.contacts", data: { count: report.contacts.length, contacts: report.contacts } }]);
+          } else {
+            await repo.upsertChats(session, report.chats, [{ event: "session.chats", data: { count: report.chats.length, chats: report.chats } }]);
+          }
+          transitions.synced(session, report.type, report.type === "contacts" ? report.contacts.length : report.chats.length);
           return;
         }
       }

@@ -1,6 +1,7 @@
 // The transition engine: every state write goes through here, is checked against the state
 // machine, written with its event in one transaction, logged, and announced to listeners.
 import type { SessionRow } from "../db/schema";
+import type { OutboxEvent } from "../db/outbox";
 import type { SessionRepository, SessionFields } from "../db/session-repository";
 import type { Logger } from "../log";
 import { canTransition, type SessionState } from "./state-machine";
@@ -12,10 +13,19 @@ export interface StateChange {
   reason: string | null;
 }
 
-/** Who hears about what happened to sessions (webhooks, later metrics). */
+/** Who hears, after the commit, about what happened to sessions (metrics; the outbox's dispatcher). */
 export interface SessionListener {
   stateChanged?(change: StateChange): void;
   synced?(session: SessionRow, kind: "contacts" | "chats", count: number): void;
+  /** Something was committed that may have put events in the webhook outbox. */
+  written?(sessionId: string): void;
+}
+
+/** The webhook events of a state change, written with it. */
+export function stateEvents(row: SessionRow, from: SessionState | null, to: SessionState, reason: string | null): OutboxEvent[] {
+  const events: OutboxEvent[] = [{ event: "session.state", data: { state: to, previousState: from, reason, phoneNumber: row.phoneNumber } }];
+  if (to === "qr_ready" && row.qr) events.push({ event: "session.qr", data: { qr: row.qr } });
+  return events;
 }
 
 export class Transitions {
@@ -43,14 +53,15 @@ export class Transitions {
         if (opts.clearSynced) await this.repo.clearSynced(id);
         return this.repo.update(id, { ...extra, stateReason: reason });
       }
+      const from: SessionState = current.state;
       if (!canTransition(current.state, to)) {
         this.log.warn("state change refused", { sessionId: id, from: current.state, to, reason });
         return null;
       }
-      const moved = await this.repo.transition(id, current.state, to, reason, extra, opts);
+      const moved = await this.repo.transition(id, from, to, reason, extra, { ...opts, events: (row) => stateEvents(row, from, to, reason) });
       if (moved) {
-        this.log.info("session state changed", { sessionId: id, from: current.state, to, reason });
-        this.announce({ session: moved, from: current.state, to, reason });
+        this.log.info("session state changed", { sessionId: id, from, to, reason });
+        this.announce({ session: moved, from, to, reason });
         return moved;
       }
       current = await this.repo.byId(id); // another writer moved it first; decide again
@@ -58,13 +69,25 @@ export class Transitions {
     return null;
   }
 
-  /** Tells listeners; a listener's failure is logged and never reaches the caller. */
+  /** A new QR while the state stays `qr_ready`: stored with its webhook event. */
+  async refreshQr(session: SessionRow, qr: string): Promise<void> {
+    await this.repo.update(session.id, { qr, qrUpdatedAt: new Date() }, [{ event: "session.qr", data: { qr } }]);
+    this.safely(session.id, () => this.listener.written?.(session.id));
+  }
+
+  /** Tells listeners of a committed change; a listener's failure is logged and never reaches the caller. */
   announce(change: StateChange): void {
-    this.safely(change.session.id, () => this.listener.stateChanged?.(change));
+    this.safely(change.session.id, () => {
+      this.listener.stateChanged?.(change);
+      this.listener.written?.(change.session.id);
+    });
   }
 
   synced(session: SessionRow, kind: "contacts" | "chats", count: number): void {
-    this.safely(session.id, () => this.listener.synced?.(session, kind, count));
+    this.safely(session.id, () => {
+      this.listener.synced?.(session, kind, count);
+      this.listener.written?.(session.id);
+    });
   }
 
   private safely(sessionId: string, call: () => void): void {

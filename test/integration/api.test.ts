@@ -33,10 +33,11 @@ for (const backend of backends) {
 
     test("create answers the contract's shape and the key once; status and list show it", async () => {
       const res = await t.call("POST", "/sessions/create", {
-        body: { name: "my-session", webhookUrl: "https://example.invalid/hook", metadata: { userId: "123", plan: "premium" } },
+        body: { name: "my-session", webhookUrl: "http://127.0.0.1:9/hook", metadata: { userId: "123", plan: "premium" } },
       });
       expect(res.status).toBe(201);
-      expect(Object.keys(res.body).sort()).toEqual(["apiKey", "session", "success", "warning"]);
+      expect(Object.keys(res.body).sort()).toEqual(["apiKey", "session", "success", "warning", "webhookSecret"]);
+      expect(res.body.webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
       expect(res.body.success).toBe(true);
       expect(res.body.apiKey).toMatch(/^wask_[0-9a-f]{48}$/);
       expect(res.body.warning).toBe("IMPORTANT: Save this API key securely! It will NOT be shown again.");

@@ -47,8 +47,9 @@ for (const backend of ["pglite", "postgres"] as const) {
       repo = new SessionRepository(database.db);
       t = serveHub({
         onReport: async (sessionId, _launchId, report: Report) => {
-          if (report.type === "contacts") await repo.upsertContacts(sessionId, report.contacts);
-          else if (report.type === "chats") await repo.upsertChats(sessionId, report.chats);
+          const session = (await repo.byId(sessionId))!;
+          if (report.type === "contacts") await repo.upsertContacts(session, report.contacts);
+          else if (report.type === "chats") await repo.upsertChats(session, report.chats);
         },
       });
     });
@@ -67,8 +68,9 @@ for (const backend of ["pglite", "postgres"] as const) {
 
     test("one upsert of 13,000 contacts (more bind parameters than one statement takes) is stored", async () => {
       const id = await newSession();
-      await repo.upsertContacts(id, Array.from({ length: 13_000 }, (_, i) => contact(i)));
-      await repo.upsertChats(id, Array.from({ length: 13_000 }, (_, i) => chat(i)));
+      const session = (await repo.byId(id))!;
+      await repo.upsertContacts(session, Array.from({ length: 13_000 }, (_, i) => contact(i)));
+      await repo.upsertChats(session, Array.from({ length: 13_000 }, (_, i) => chat(i)));
       expect((await repo.contacts(id)).length).toBe(13_000);
       expect((await repo.chats(id)).length).toBe(13_000);
     });

@@ -2,7 +2,9 @@
 // played in memory (real Podman and the real channel are the integration tests' business).
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/client";
+import { DeliveryRepository } from "../../src/db/delivery-repository";
 import { SessionRepository } from "../../src/db/session-repository";
+import { WebhookSecrets } from "../../src/webhooks/secrets";
 import { silentLogger } from "../../src/log";
 import { createSessions, SessionError, type Sessions, type StateChange } from "../../src/sessions";
 import { MemoryLink, MemoryRuntime } from "../support/memory-runtime";
@@ -22,10 +24,12 @@ beforeEach(async () => {
   changes = [];
   sessions = createSessions({
     repo,
+    deliveries: new DeliveryRepository(db.db),
+    secrets: new WebhookSecrets(new Uint8Array(32)),
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200 },
+    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });

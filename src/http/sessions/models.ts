@@ -31,7 +31,18 @@ export const CreateResponse = t.Object({
   session: CreatedSession,
   apiKey: t.String({ pattern: "^wask_[0-9a-f]{48}$" }),
   warning: t.String(),
+  /** An addition to the contract: the session's webhook signing secret, shown once like the key. */
+  webhookSecret: t.String({ pattern: "^whsec_", description: "Standard Webhooks secret of this session's webhooks (shown once)" }),
 });
+
+export const SessionPatchBody = t.Object(
+  {
+    webhookUrl: t.Optional(t.Nullable(t.String({ description: "http or https URL; null removes the webhook" }))),
+    webhookEvents: t.Optional(t.Array(t.String(), { maxItems: 32, description: "Events to receive; all when never set" })),
+    metadata: t.Optional(t.Record(t.String(), t.Unknown(), { description: "JSON object, at most 16 KiB; replaces the old one" })),
+  },
+  { additionalProperties: false },
+);
 
 const summaryFields = {
   id: t.String({ format: "uuid" }),
@@ -45,6 +56,31 @@ const summaryFields = {
 /** A session in the list; its status adds when it was last active. */
 export const SessionSummary = t.Object(summaryFields);
 export const SessionStatus = t.Object({ ...summaryFields, lastActivity: IsoDate });
+/** What PATCH answers: the status plus the webhook's settings. */
+export const SessionSettings = t.Object({
+  ...summaryFields,
+  lastActivity: IsoDate,
+  webhookUrl: t.Nullable(t.String()),
+  webhookEvents: t.Nullable(t.Array(t.String(), { description: "null: every event" })),
+  webhookDisabledReason: t.Nullable(t.String({ description: "Why deliveries stopped (410 Gone); cleared by setting webhookUrl" })),
+});
+export const SessionSettingsResponse = t.Object({ success: t.Literal(true), session: SessionSettings });
+export const WebhookSecretResponse = t.Object({ success: t.Literal(true), webhookSecret: t.String({ pattern: "^whsec_" }) });
+
+const Delivery = t.Object({
+  id: t.String(),
+  event: t.String(),
+  status: t.UnionEnum(["pending", "delivered", "failed", "dead"]),
+  attempts: t.Integer(),
+  lastStatus: t.Nullable(t.Integer({ description: "HTTP status of the last attempt" })),
+  lastError: t.Nullable(t.String()),
+  nextAttemptAt: t.Nullable(IsoDate),
+  createdAt: IsoDate,
+});
+export const DeliveriesResponse = t.Object({ success: t.Literal(true), deliveries: t.Array(Delivery) });
+export const DeliveryResponse = t.Object({ success: t.Literal(true), delivery: Delivery });
+export const DeliveriesQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 50 })) });
+export const DeliveryParams = t.Object({ id: t.String(), deliveryId: t.String({ maxLength: 64 }) }, { additionalProperties: true });
 
 export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
 export const ListResponse = t.Object({ success: t.Literal(true), sessions: t.Array(SessionSummary) });

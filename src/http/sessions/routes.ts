@@ -16,6 +16,10 @@ import {
   ContactsResponse,
   CreateBody,
   CreateResponse,
+  DeliveriesQuery,
+  DeliveriesResponse,
+  DeliveryParams,
+  DeliveryResponse,
   ErrorResponse,
   EventsResponse,
   ListResponse,
@@ -26,9 +30,12 @@ import {
   QrQuery,
   QrResponse,
   SessionIdParams,
+  SessionPatchBody,
+  SessionSettingsResponse,
   StatusResponse,
+  WebhookSecretResponse,
 } from "./models";
-import { chatView, contactView, createdView, eventView, statusView, summaryView } from "./views";
+import { chatView, contactView, createdView, deliveryView, eventView, settingsView, statusView, summaryView } from "./views";
 
 export type SessionsRoutesOptions = Omit<AuthOptions, "queries"> & {
   sessions: Sessions;
@@ -38,17 +45,9 @@ export type SessionsRoutesOptions = Omit<AuthOptions, "queries"> & {
 
 const KEY_WARNING = "IMPORTANT: Save this API key securely! It will NOT be shown again.";
 
-function validateCreate(body: { webhookUrl?: string; metadata?: Record<string, unknown> }): void {
-  if (body.webhookUrl !== undefined) {
-    let url: URL | null = null;
-    try {
-      url = new URL(body.webhookUrl);
-    } catch {}
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw errors.validation("webhookUrl", "must be an http or https URL");
-    }
-  }
-  if (body.metadata !== undefined && Buffer.byteLength(JSON.stringify(body.metadata)) > MAX_METADATA_BYTES) {
+/** What the schema cannot say of metadata (the webhook URL is the domain's to check: it resolves it). */
+function validateMetadata(metadata: Record<string, unknown> | undefined): void {
+  if (metadata !== undefined && Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
     throw errors.validation("metadata", `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
   }
 }
@@ -82,18 +81,18 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
     .post(
       "/create",
       async ({ body, set, caller, request }) => {
-        validateCreate(body);
+        validateMetadata(body.metadata);
         // Keyless creates are limited per client address; a create that fails costs nothing.
         const address = caller.kind === "admin" ? null : clientAddress(request, opts.trustProxy);
         if (address !== null && !createLimiter.take(address)) {
           throw errors.rateLimited(`At most ${opts.createRateLimitPerMinute} sessions a minute from one address`);
         }
-        const { session, apiKey } = await sessions.operations.create(body).catch((err) => {
+        const { session, apiKey, webhookSecret } = await sessions.operations.create(body).catch((err) => {
           if (address !== null) createLimiter.refund(address);
           throw err;
         });
         set.status = 201;
-        return { success: true as const, session: createdView(session), apiKey, warning: KEY_WARNING };
+        return { success: true as const, session: createdView(session), apiKey, warning: KEY_WARNING, webhookSecret };
       },
       {
         auth: { role: "create", body: true },
@@ -177,6 +176,47 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
       response: { 200: ChatsResponse, ...authErrors },
       detail: { summary: "Get all chats" },
     })
+    .patch(
+      "/:id",
+      async ({ session, body }) => {
+        validateMetadata(body.metadata);
+        return { success: true as const, session: settingsView(await sessions.webhooks.update(session, body)) };
+      },
+      {
+        session: { body: true },
+        body: SessionPatchBody,
+        response: { 200: SessionSettingsResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors },
+        detail: {
+          summary: "Change a session's webhook or metadata",
+          description: "Sets the webhook URL (null removes it; setting it again re-enables a webhook disabled by a 410), the events it receives, and the metadata.",
+        },
+      },
+    )
+    .post("/:id/webhook/secret", async ({ session }) => ({ success: true as const, webhookSecret: await sessions.webhooks.rotateSecret(session) }), {
+      session: { body: false },
+      response: { 200: WebhookSecretResponse, ...authErrors },
+      detail: { summary: "Rotate the webhook secret", description: "Answers the new secret once; deliveries from now on are signed with it." },
+    })
+    .get(
+      "/:id/webhook/deliveries",
+      async ({ session, query }) => ({ success: true as const, deliveries: (await sessions.webhooks.deliveries(session, query.limit ?? 50)).map(deliveryView) }),
+      {
+        session: { body: false },
+        query: DeliveriesQuery,
+        response: { 200: DeliveriesResponse, ...authErrors },
+        detail: { summary: "List webhook deliveries", description: "Newest first: pending, delivered, failed (retrying) or dead." },
+      },
+    )
+    .post(
+      "/:id/webhook/deliveries/:deliveryId/retry",
+      async ({ session, params }) => ({ success: true as const, delivery: deliveryView(await sessions.webhooks.retry(session, params.deliveryId)) }),
+      {
+        session: { body: false },
+        params: DeliveryParams,
+        response: { 200: DeliveryResponse, ...authErrors },
+        detail: { summary: "Send a dead delivery again", description: "Queues a dead delivery again with a fresh retry window." },
+      },
+    )
     .get("/:id/events", async ({ session }) => ({ success: true as const, events: (await sessions.queries.events(session)).map(eventView) }), {
       session: { body: false },
       response: { 200: EventsResponse, ...authErrors },

@@ -1,5 +1,5 @@
 // Rows to the contract's shapes: one mapper per view, so each field is named once here.
-import type { ChatRow, ContactRow, SessionEventRow, SessionRow } from "../../db/schema";
+import type { ChatRow, ContactRow, DeliveryRow, SessionEventRow, SessionRow } from "../../db/schema";
 
 export function createdView(s: SessionRow) {
   return { id: s.id, name: s.name, state: s.state, createdAt: s.createdAt.toISOString() };
@@ -23,4 +23,22 @@ export function chatView(c: ChatRow) {
 
 export function eventView(e: SessionEventRow) {
   return { from: e.fromState, to: e.toState, reason: e.reason, at: e.at.toISOString() };
+}
+
+export function settingsView(s: SessionRow) {
+  return { ...statusView(s), webhookUrl: s.webhookUrl, webhookEvents: s.webhookEvents, webhookDisabledReason: s.webhookDisabledReason };
+}
+
+export function deliveryView(d: DeliveryRow) {
+  const open = d.status === "pending" || d.status === "failed";
+  return {
+    id: d.id,
+    event: d.event,
+    status: d.status,
+    attempts: d.attempts,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError,
+    nextAttemptAt: open ? d.nextAttemptAt.toISOString() : null,
+    createdAt: d.createdAt.toISOString(),
+  };
 }

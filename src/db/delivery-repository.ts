@@ -1,0 +1,111 @@
+// The webhook outbox's reads and updates: the open deliveries of a session in order, what
+// became of each attempt, and pruning. Writes of new events live in outbox.ts.
+import { and, asc, desc, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import type { Db } from "./client";
+import { sessions, webhookDeliveries, type DeliveryRow } from "./schema";
+
+const open = inArray(webhookDeliveries.status, ["pending", "failed"]);
+
+export class DeliveryRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The session's undelivered events, oldest first. */
+  openOf(sessionId: string, limit: number): Promise<DeliveryRow[]> {
+    return this.db
+      .select()
+      .from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.sessionId, sessionId), open))
+      .orderBy(asc(webhookDeliveries.seq))
+      .limit(limit);
+  }
+
+  /** Sessions with an undelivered event due by now. */
+  async sessionsDue(now = new Date()): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ sessionId: webhookDeliveries.sessionId })
+      .from(webhookDeliveries)
+      .where(and(open, lte(webhookDeliveries.nextAttemptAt, now)));
+    return rows.map((r) => r.sessionId);
+  }
+
+  /** When the next undelivered event anywhere is due (null when there is none). */
+  async nextDue(): Promise<Date | null> {
+    const [row] = await this.db.select({ at: sql<string | null>`min(${webhookDeliveries.nextAttemptAt})` }).from(webhookDeliveries).where(open);
+    return row?.at ? new Date(row.at) : null;
+  }
+
+  delivered(id: string, status: number): Promise<unknown> {
+    return this.db
+      .update(webhookDeliveries)
+      .set({ status: "delivered", lastStatus: status, lastError: null, attempts: sql`${webhookDeliveries.attempts} + 1`, deliveredAt: new Date() })
+      .where(eq(webhookDeliveries.id, id));
+  }
+
+  /** An attempt failed: retried at `nextAttemptAt`, or `dead` when it is null. */
+  failed(id: string, outcome: { status: number | null; error: string | null; nextAttemptAt: Date | null }): Promise<unknown> {
+    return this.db
+      .update(webhookDeliveries)
+      .set({
+        status: outcome.nextAttemptAt ? "failed" : "dead",
+        lastStatus: outcome.status,
+        lastError: outcome.error,
+        attempts: sql`${webhookDeliveries.attempts} + 1`,
+        ...(outcome.nextAttemptAt ? { nextAttemptAt: outcome.nextAttemptAt } : {}),
+      })
+      .where(eq(webhookDeliveries.id, id));
+  }
+
+  /** The receiver is gone (410): its webhook is disabled and nothing more is sent to it. */
+  async disable(sessionId: string, reason: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.update(sessions).set({ webhookDisabledReason: reason }).where(eq(sessions.id, sessionId));
+      await tx
+        .update(webhookDeliveries)
+        .set({ status: "dead", lastError: reason })
+        .where(and(eq(webhookDeliveries.sessionId, sessionId), open));
+    });
+  }
+
+  /** Open deliveries of a session whose webhook is gone are dead: nobody will take them. */
+  async abandon(sessionId: string, reason: string): Promise<void> {
+    await this.db.update(webhookDeliveries).set({ status: "dead", lastError: reason }).where(and(eq(webhookDeliveries.sessionId, sessionId), open));
+  }
+
+  list(sessionId: string, limit: number): Promise<DeliveryRow[]> {
+    return this.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.sessionId, sessionId)).orderBy(desc(webhookDeliveries.seq)).limit(limit);
+  }
+
+  /** A dead delivery goes out again now, with a fresh retry window; null when there is no such dead one. */
+  async retry(sessionId: string, id: string): Promise<DeliveryRow | null> {
+    const now = new Date();
+    const [row] = await this.db
+      .update(webhookDeliveries)
+      .set({ status: "pending", nextAttemptAt: now, retriedAt: now })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.sessionId, sessionId), eq(webhookDeliveries.status, "dead")))
+      .returning();
+    return row ?? null;
+  }
+
+  byId(sessionId: string, id: string): Promise<DeliveryRow | undefined> {
+    return this.db
+      .select()
+      .from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.sessionId, sessionId)))
+      .then((r) => r[0]);
+  }
+
+  /** Delivered rows older than `before` go. */
+  async prune(before: Date): Promise<number> {
+    const gone = await this.db
+      .delete(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.status, "delivered"), lt(webhookDeliveries.deliveredAt, before)))
+      .returning({ id: webhookDeliveries.id });
+    return gone.length;
+  }
+
+  /** Counts by status, for operators. */
+  async counts(): Promise<Record<string, number>> {
+    const rows = await this.db.select({ status: webhookDeliveries.status, n: sql<number>`count(*)::int` }).from(webhookDeliveries).groupBy(webhookDeliveries.status);
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}

@@ -1,0 +1,81 @@
+// A session's webhook as its owner manages it: where it goes and which events, its secret
+// (shown once, rotated on request), and what became of its deliveries.
+import type { DeliveryRepository } from "../db/delivery-repository";
+import { webhookEvents, type WebhookEvent } from "../db/outbox";
+import type { DeliveryRow, SessionRow } from "../db/schema";
+import type { SessionRepository } from "../db/session-repository";
+import { checkWebhookUrl } from "../webhooks/address-guard";
+import { newSecretSalt, type WebhookSecrets } from "../webhooks/secrets";
+import { SessionError } from "./errors";
+
+export interface WebhookSettingsDeps {
+  repo: SessionRepository;
+  deliveries: DeliveryRepository;
+  secrets: WebhookSecrets;
+  allowPrivate: boolean;
+  /** A delivery was queued again: the dispatcher should look. */
+  onRequeued?: (sessionId: string) => void;
+}
+
+export interface SessionPatch {
+  webhookUrl?: string | null;
+  webhookEvents?: string[];
+  metadata?: Record<string, unknown>;
+}
+
+export class WebhookSettings {
+  constructor(private readonly d: WebhookSettingsDeps) {}
+
+  /** The URL if it is one we may send to (http(s), and not an internal address unless allowed). */
+  async checkUrl(raw: string): Promise<string> {
+    const checked = await checkWebhookUrl(raw, this.d.allowPrivate);
+    if (!checked.ok) throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookUrl": ${checked.reason}`, { field: "webhookUrl" });
+    return raw;
+  }
+
+  /** A new salt for a new session, and the secret it makes (shown to the creator once). */
+  newSecret(sessionId: string): { salt: string; secret: string } {
+    const salt = newSecretSalt();
+    return { salt, secret: this.d.secrets.secretOf(sessionId, salt) };
+  }
+
+  async update(session: SessionRow, patch: SessionPatch): Promise<SessionRow> {
+    const fields: Partial<Pick<SessionRow, "webhookUrl" | "webhookEvents" | "webhookDisabledReason" | "metadata">> = {};
+    if (patch.webhookUrl !== undefined) {
+      fields.webhookUrl = patch.webhookUrl === null ? null : await this.checkUrl(patch.webhookUrl);
+      fields.webhookDisabledReason = null; // a URL set again is a receiver to try again
+    }
+    if (patch.webhookEvents !== undefined) {
+      const unknown = patch.webhookEvents.filter((e) => !(webhookEvents as readonly string[]).includes(e));
+      if (unknown.length > 0) {
+        throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookEvents": unknown event "${unknown[0]}" (known: ${webhookEvents.join(", ")})`, {
+          field: "webhookEvents",
+        });
+      }
+      fields.webhookEvents = [...new Set(patch.webhookEvents as WebhookEvent[])];
+    }
+    if (patch.metadata !== undefined) fields.metadata = patch.metadata;
+    return (await this.d.repo.updateSettings(session.id, fields)) ?? session;
+  }
+
+  async rotateSecret(session: SessionRow): Promise<string> {
+    const { salt, secret } = this.newSecret(session.id);
+    await this.d.repo.updateSettings(session.id, { webhookSecretSalt: salt });
+    return secret;
+  }
+
+  deliveries(session: SessionRow, limit: number): Promise<DeliveryRow[]> {
+    return this.d.deliveries.list(session.id, limit);
+  }
+
+  async retry(session: SessionRow, deliveryId: string): Promise<DeliveryRow> {
+    const row = await this.d.deliveries.retry(session.id, deliveryId);
+    if (!row) {
+      const existing = await this.d.deliveries.byId(session.id, deliveryId);
+      if (!existing) throw new SessionError("DELIVERY_NOT_FOUND", `No delivery with id "${deliveryId}" for this session`);
+      throw new SessionError("INVALID_DELIVERY_STATE", `Only a dead delivery can be retried; this one is "${existing.status}"`, { status: existing.status });
+    }
+    this.d.onRequeued?.(session.id);
+    return row;
+  }
+}
