@@ -8,7 +8,8 @@ import { packageVersion } from "../config";
 import type { Database } from "../db/client";
 import type { Authenticator } from "./auth";
 import { ApiError, errorBody } from "./errors";
-import type { Logger } from "../log";
+import { describeError, type Logger } from "../log";
+import { isDatabaseUnavailable } from "../db/errors";
 import { sessionsModule } from "./sessions/routes";
 import type { SessionService } from "../sessions/service";
 
@@ -67,11 +68,14 @@ export function createApp(deps: AppDeps) {
       const cause = (error as { cause?: unknown }).cause;
       if (error instanceof ApiError) err = error;
       else if (cause instanceof ApiError) err = cause;
-      else if (code === "VALIDATION") err = validationError(error);
+      else if (isDatabaseUnavailable(error)) {
+        log.error("database unavailable", { requestId: requests.get(request)?.id, error: describeError(error) });
+        err = new ApiError(503, "DATABASE_UNAVAILABLE", "The database is not reachable right now; try again shortly");
+      } else if (code === "VALIDATION") err = validationError(error);
       else if (code === "PARSE") err = new ApiError(400, "INVALID_JSON", "The request body could not be parsed");
       else if (code === "NOT_FOUND") err = new ApiError(404, "ROUTE_NOT_FOUND", "No such route");
       else {
-        log.error("unhandled error", { requestId: requests.get(request)?.id, error: error instanceof Error ? error.message : String(error) });
+        log.error("unhandled error", { requestId: requests.get(request)?.id, error: describeError(error) });
         err = new ApiError(500, "INTERNAL_ERROR", "Internal server error");
       }
       set.status = err.status;
