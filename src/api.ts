@@ -40,7 +40,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   log.info("database ready", { kind: database.kind });
   const repo = new SessionRepository(database.db);
   const adminKeys = new AdminKeyRepository(database.db);
-  await ensureAdminKey(adminKeys, config.adminApiKey, printAdminKey);
+  await ensureAdminKey(adminKeys, config.adminApiKey, { dataDir: config.dataDir, log, print: printAdminKey });
 
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
