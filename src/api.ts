@@ -12,6 +12,7 @@ import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/client";
 import { Authenticator } from "./http/auth";
 import type { Logger } from "./log";
+import { claimInstance } from "./runtime/instance-identity";
 import type { SessionRuntime } from "./runtime/types";
 import { makeLaunch } from "./sessions/launch";
 import { AdminKeyRepository } from "./db/admin-key-repository";
@@ -41,6 +42,11 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const repo = new SessionRepository(database.db);
   const adminKeys = new AdminKeyRepository(database.db);
   await ensureAdminKey(adminKeys, config.adminApiKey, { dataDir: config.dataDir, log, print: printAdminKey });
+  // Before any reconcile: refuses an INSTANCE_ID whose containers another installation made.
+  await claimInstance(database.db, runtime, config.instanceId, log).catch(async (err) => {
+    await database.close();
+    throw err;
+  });
 
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));

@@ -27,8 +27,11 @@ export interface Config {
   sandboxNetwork: string | undefined;
   sandboxPids: number;
   sandboxCpuShares: number;
-  /** Identifies this API instance in container labels, so two APIs on one host never fight. */
-  instanceId: string;
+  /**
+   * Identifies this API instance in container labels, so two APIs on one host never fight.
+   * Unset: derived at start from the installation's id (src/runtime/instance-identity.ts).
+   */
+  instanceId: string | undefined;
   waWsUrl: string | undefined;
   waTrustRoot: string | undefined;
   /** How long each QR code is shown before the next (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */
@@ -107,8 +110,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (trustRoot !== undefined && !/^[0-9a-fA-F]{64}$/.test(trustRoot)) {
     throw new ConfigError("WA_TRUST_ROOT must be a 32-byte public key in hex (64 digits)");
   }
-  const instanceId = env.INSTANCE_ID || "default";
-  if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(instanceId)) {
+  const instanceId = env.INSTANCE_ID || undefined;
+  if (instanceId !== undefined && !/^[a-zA-Z0-9_.-]{1,64}$/.test(instanceId)) {
     throw new ConfigError("INSTANCE_ID must be 1 to 64 letters, digits, '.', '_' or '-'");
   }
   const port = int(env, "PORT", 3000, 0, 65535);
