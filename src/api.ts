@@ -11,6 +11,7 @@ import { ChannelTokens, loadChannelKey } from "./channel/tokens";
 import type { Config } from "./config";
 import { openDatabase, type Database } from "./db/client";
 import { Authenticator } from "./http/auth";
+import { SERVER_MAX_BODY_BYTES } from "./http/json-body";
 import type { Logger } from "./log";
 import { claimInstance } from "./runtime/instance-identity";
 import type { SessionRuntime } from "./runtime/types";
@@ -95,8 +96,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     hostname: config.host,
     fetch: channel.handler((req) => app.handle(req)),
     websocket: channel.websocket,
-    // Our own reader answers 413 in the API's error shape; this is only the hard stop.
-    maxRequestBodySize: 8 * 1024 * 1024,
+    // Our own reader answers 413 in the API's error shape, after auth; this is only the hard stop.
+    maxRequestBodySize: SERVER_MAX_BODY_BYTES,
     // Stopping or deleting a session waits for its container (up to its stop timeout).
     idleTimeout: 60,
   });

@@ -5,6 +5,13 @@
 import { ApiError } from "./errors";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Bun.serve's own limit. Past it Bun answers a bare 413 (no body, before any route runs, so
+ * before authentication) as soon as Content-Length says so; below it bodies stream to us and
+ * readJsonBody answers 413 in our shape after the caller is known. Bun does not buffer a body
+ * nobody reads (it drains it), so the limit only bounds how long a connection may be kept busy.
+ */
+export const SERVER_MAX_BODY_BYTES = 1024 * 1024 * 1024;
 /** Deepest nesting of objects and arrays a request body may have. */
 export const MAX_JSON_DEPTH = 32;
 
