@@ -14,7 +14,9 @@ import { openDatabase, type Database } from "./db/client";
 import { SessionRepository } from "./db/session-repository";
 import { createApp } from "./http/app";
 import { rememberAddress } from "./http/client-address";
+import { SERVER_MAX_BODY_BYTES } from "./http/json-body";
 import type { Logger } from "./log";
+import { claimInstance } from "./runtime/instance-identity";
 import type { SessionRuntime } from "./runtime/types";
 import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/launch";
@@ -44,7 +46,12 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   log.info("database ready", { kind: database.kind });
   const repo = new SessionRepository(database.db);
   const adminKeys = new AdminKeyRepository(database.db);
-  await ensureAdminKey(adminKeys, config.adminApiKey, printAdminKey);
+  await ensureAdminKey(adminKeys, config.adminApiKey, { dataDir: config.dataDir, log, print: printAdminKey });
+  // Before any reconcile: refuses an INSTANCE_ID whose containers another installation made.
+  await claimInstance(database.db, runtime, config.instanceId, log).catch(async (err) => {
+    await database.close();
+    throw err;
+  });
 
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
@@ -120,8 +127,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     hostname: config.host,
     // The channel is served on the REST port only when sandboxes are told to reach it there.
     ...(config.channelUrl ? { fetch: channel.handler(handle), websocket: channel.websocket } : { fetch: handle }),
-    // Our own reader answers 413 in the API's error shape; this is only the hard stop.
-    maxRequestBodySize: 8 * 1024 * 1024,
+    // Our own reader answers 413 in the API's error shape, after auth; this is only the hard stop.
+    maxRequestBodySize: SERVER_MAX_BODY_BYTES,
     // Stopping or deleting a session waits for its container (up to its stop timeout).
     idleTimeout: 60,
   });

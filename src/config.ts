@@ -90,8 +90,8 @@ export function loadConfig(env: Env = process.env) {
   if (trustRoot !== undefined && !/^[0-9a-fA-F]{64}$/.test(trustRoot)) {
     throw new ConfigError("WA_TRUST_ROOT must be a 32-byte public key in hex (64 digits)");
   }
-  const instanceId = env.INSTANCE_ID || "default";
-  if (!/^[a-zA-Z0-9_.-]{1,64}$/.test(instanceId)) {
+  const instanceId = env.INSTANCE_ID || undefined;
+  if (instanceId !== undefined && !/^[a-zA-Z0-9_.-]{1,64}$/.test(instanceId)) {
     throw new ConfigError("INSTANCE_ID must be 1 to 64 letters, digits, '.', '_' or '-'");
   }
   const port = int(env, "PORT", 3000, 0, 65535);

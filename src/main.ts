@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from "./config";
 import { createLogger } from "./log";
 import { PodmanRuntime } from "./runtime/podman-runtime";
 import { startApi } from "./api";
+import { InstanceClaimedError } from "./runtime/instance-identity";
 
 let config;
 try {
@@ -18,7 +19,17 @@ try {
 
 const log = createLogger(config.logLevel);
 const runtime = new PodmanRuntime(config, log);
-const api = await startApi({ config, log, runtime });
+let api;
+try {
+  api = await startApi({ config, log, runtime });
+} catch (err) {
+  if (err instanceof InstanceClaimedError) {
+    log.error("refusing to start", { code: err.code, error: err.message });
+    process.stderr.write(`Refusing to start: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

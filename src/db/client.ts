@@ -29,7 +29,8 @@ const migrationsFolder = join(import.meta.dir, "..", "..", "drizzle");
 export async function openDatabase(opts: { databaseUrl?: string; dataDir: string | null }): Promise<Database> {
   if (opts.databaseUrl) {
     // Postgres notices ("relation already exists, skipping") are noise in JSON logs.
-    const client = postgres(opts.databaseUrl, { max: 10, onnotice: () => {} });
+    // connect_timeout: a server that does not answer fails requests in seconds, not postgres.js' 30.
+    const client = postgres(opts.databaseUrl, { max: 10, onnotice: () => {}, connect_timeout: 5 });
     const db = drizzlePostgres(client, { schema }) as unknown as Db;
     await migratePostgres(db as never, { migrationsFolder });
     return {
@@ -55,11 +56,17 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
   };
 }
 
+/** Health checks must answer quickly: a database that takes longer than this is "not answering". */
+export const PING_TIMEOUT_MS = 2000;
+
 async function ping(db: Db): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+  });
   try {
-    await db.execute(sql`select 1`);
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([db.execute(sql`select 1`).then(() => true, () => false), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -6,7 +6,8 @@ import { Elysia } from "elysia";
 import { randomUUID } from "node:crypto";
 import { packageVersion } from "../config";
 import type { Database } from "../db/client";
-import type { Logger } from "../log";
+import { isDatabaseUnavailable } from "../db/errors";
+import { describeError, type Logger } from "../log";
 import { ApiError, errorBody, toApiError } from "./errors";
 import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions/routes";
 
@@ -60,9 +61,10 @@ export function createApp(deps: AppDeps) {
         toApiError(error) ??
         // Errors thrown while parsing reach us wrapped in Elysia's ParseError.
         toApiError((error as { cause?: unknown }).cause) ??
+        databaseUnavailable(error, (e) => log.error("database unavailable", { requestId: requests.get(request)?.id, error: describeError(e) })) ??
         elysiaError(code, error);
       if (!err) {
-        log.error("unhandled error", { requestId: requests.get(request)?.id, error: error instanceof Error ? error.message : String(error) });
+        log.error("unhandled error", { requestId: requests.get(request)?.id, error: describeError(error) });
         err = new ApiError(500, "INTERNAL_ERROR", "Internal server error");
       }
       set.status = err.status;
@@ -91,6 +93,13 @@ export function createApp(deps: AppDeps) {
       { detail: { summary: "Health", description: "Whether the database answers. No key needed.", tags: ["System"] } },
     )
     .use(sessionsRoutes(deps));
+}
+
+/** Clients should retry, not give up: 503, and the log says why (without query parameters). */
+function databaseUnavailable(error: unknown, logIt: (error: unknown) => void): ApiError | null {
+  if (!isDatabaseUnavailable(error)) return null;
+  logIt(error);
+  return new ApiError(503, "DATABASE_UNAVAILABLE", "The database is not reachable right now; try again shortly");
 }
 
 /** Elysia's own refusals in our shape; null for anything that is not a client's mistake. */

@@ -1,9 +1,19 @@
 // Reads a JSON body ourselves so the answers are ours: 415 for a body that is not JSON, 413 past
 // the size limit (checked while reading, not trusted from Content-Length alone), 400 for JSON
-// that does not parse.
+// that does not parse, and 400 for JSON nested deeper than any request needs (a 50,000-deep
+// body overflowed the stack; an 8,000-deep one was stored), found before JSON.parse runs.
 import { ApiError } from "./errors";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Bun.serve's own limit. Past it Bun answers a bare 413 (no body, before any route runs, so
+ * before authentication) as soon as Content-Length says so; below it bodies stream to us and
+ * readJsonBody answers 413 in our shape after the caller is known. Bun does not buffer a body
+ * nobody reads (it drains it), so the limit only bounds how long a connection may be kept busy.
+ */
+export const SERVER_MAX_BODY_BYTES = 1024 * 1024 * 1024;
+/** Deepest nesting of objects and arrays a request body may have. */
+export const MAX_JSON_DEPTH = 32;
 
 export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
   const type = request.headers.get("content-type") ?? "";
@@ -15,6 +25,9 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   if (declared > limit) throw tooLarge(limit);
   const text = await readLimited(request, limit);
   if (text.trim() === "") throw new ApiError(400, "INVALID_JSON", "The request body is empty; a JSON object is required");
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new ApiError(400, "INVALID_JSON", `The request body is nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`);
+  }
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -42,4 +55,49 @@ async function readLimited(request: Request, limit: number): Promise<string> {
 
 function tooLarge(limit: number): ApiError {
   return new ApiError(413, "PAYLOAD_TOO_LARGE", `The request body is larger than ${limit} bytes`);
+}
+
+/**
+ * How deeply objects and arrays nest in JSON text, counting brackets outside strings; the scan
+ * stops once past `stopAbove`. Malformed text is left to JSON.parse to refuse.
+ */
+export function jsonTextDepth(text: string, stopAbove = Infinity): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest) {
+        deepest = depth;
+        if (deepest > stopAbove) return deepest;
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
+}
+
+/**
+ * How deeply objects and arrays nest in a parsed value (a scalar is 0, `{}` is 1), without
+ * recursion; the walk stops once past `stopAbove`. Routes use it to bound fields such as metadata.
+ */
+export function jsonDepth(value: unknown, stopAbove = Infinity): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, level] = stack.pop()!;
+    if (current === null || typeof current !== "object") continue;
+    if (level > deepest) {
+      deepest = level;
+      if (deepest > stopAbove) return deepest;
+    }
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (child !== null && typeof child === "object") stack.push([child, level + 1]);
+    }
+  }
+  return deepest;
 }

@@ -16,12 +16,15 @@ import {
 import { PodmanError, PodmanNotFoundError, PodmanUnavailableError } from "./podman/errors";
 import { followEvents } from "./podman/events";
 import { imageExists } from "./podman/images";
-import { enableHint, ping } from "./podman/system";
-import { createVolume, removeVolume, volumeExists } from "./podman/volumes";
+import { enableHint, info, ping, unenforcedLimits } from "./podman/system";
+import { createVolume, listVolumes, removeVolume, volumeExists } from "./podman/volumes";
+import { InstanceClaimedError, type InstanceIdentity } from "./instance-identity";
 import { RuntimeError, type RuntimeEvent, type RuntimeSandbox, type SandboxLaunch, type SessionRuntime } from "./types";
 
 export const SESSION_LABEL = "wa.session-id";
 export const INSTANCE_LABEL = "wa.instance";
+/** The installation that made a container or volume (see instance-identity.ts). */
+export const INSTALL_LABEL = "wa.install";
 /** The sandbox image's non-root user (see sandbox/Containerfile). */
 export const SANDBOX_USER = "10001:10001";
 const STOP_TIMEOUT_S = 10;
@@ -37,6 +40,10 @@ export const volumeName = (sessionId: string) => `wa-session-${sessionId}-data`;
 export class PodmanRuntime implements SessionRuntime {
   readonly client: PodmanClient;
   private imageCheckedAt = 0;
+  private identity: InstanceIdentity | undefined;
+  /** The claim could not be checked at start (no engine): check() does it once the engine answers. */
+  private claimUnchecked = false;
+  private hostChecked = false;
 
   constructor(
     private readonly config: PodmanRuntimeConfig,
@@ -46,8 +53,44 @@ export class PodmanRuntime implements SessionRuntime {
     this.client = client ?? new PodmanClient(config.podmanSocket);
   }
 
+  /** This API's instance id: the claimed identity's, else INSTANCE_ID (undefined before a claim without it). */
+  get instanceId(): string | undefined {
+    return this.identity?.instanceId ?? this.config.instanceId;
+  }
+
+  async claim(identity: InstanceIdentity): Promise<void> {
+    this.identity = identity;
+    try {
+      await this.verifyClaim(identity);
+    } catch (err) {
+      if (!(err instanceof PodmanUnavailableError)) throw err;
+      this.claimUnchecked = true;
+    }
+  }
+
+  /** Refuses an instance id whose containers or volumes another installation made. */
+  private async verifyClaim(identity: InstanceIdentity): Promise<void> {
+    const label = [`${INSTANCE_LABEL}=${identity.instanceId}`];
+    const [boxes, volumes] = await Promise.all([
+      listContainers(this.client, { all: true, labels: label }),
+      listVolumes(this.client, { labels: label }),
+    ]);
+    const others = new Set<string>();
+    for (const labels of [...boxes.map((b) => b.Labels), ...volumes.map((v) => v.Labels)]) {
+      const owner = labels?.[INSTALL_LABEL];
+      if (owner !== undefined && owner !== identity.installId) others.add(owner);
+    }
+    if (others.size > 0) throw new InstanceClaimedError(identity.instanceId, [...others]);
+    this.claimUnchecked = false;
+  }
+
   async check(): Promise<void> {
     if (!(await ping(this.client))) throw new RuntimeError(enableHint(this.config.podmanSocket), "RUNTIME_UNAVAILABLE");
+    if (this.claimUnchecked && this.identity) await this.verifyClaim(this.identity);
+    if (!this.hostChecked) {
+      this.hostChecked = true;
+      await this.warnIfLimitsUnenforced();
+    }
     // The image rarely disappears; a positive answer is trusted for a few seconds.
     if (Date.now() - this.imageCheckedAt < 5000) return;
     if (!(await imageExists(this.client, this.config.sandboxImage))) {
@@ -113,9 +156,9 @@ export class PodmanRuntime implements SessionRuntime {
   }
 
   async list(): Promise<RuntimeSandbox[]> {
-    const boxes = await listContainers(this.client, { all: true, labels: [`${INSTANCE_LABEL}=${this.config.instanceId}`] });
+    const boxes = await listContainers(this.client, { all: true, labels: [this.instanceFilter()] });
     return boxes
-      .filter((b) => b.Labels?.[SESSION_LABEL])
+      .filter((b) => b.Labels?.[SESSION_LABEL] && this.isOurs(b.Labels))
       .map((b) => ({ sessionId: b.Labels![SESSION_LABEL]!, containerId: b.Id, running: b.State === "running", state: b.State }));
   }
 
@@ -147,14 +190,14 @@ export class PodmanRuntime implements SessionRuntime {
               if (lost) onEvent({ kind: "resumed" });
               lost = false;
             },
-            filters: { type: ["container"], label: [`${INSTANCE_LABEL}=${this.config.instanceId}`], event: ["died", "remove", "start"] },
+            filters: { type: ["container"], label: [this.instanceFilter()], event: ["died", "remove", "start"] },
             since,
             signal: abort.signal,
             onEvent: (e) => {
               if (e.timeNano !== undefined && BigInt(e.timeNano) < startedNs) return;
               since = Math.max(since, e.time ?? since);
               const sessionId = e.Actor?.Attributes?.[SESSION_LABEL];
-              if (!sessionId) return;
+              if (!sessionId || !this.isOurs(e.Actor.Attributes)) return;
               const action = e.Action ?? e.status;
               if (action === "died") {
                 const code = Number(e.Actor.Attributes.containerExitCode);
@@ -217,7 +260,41 @@ export class PodmanRuntime implements SessionRuntime {
   }
 
   private labels(sessionId: string): Record<string, string> {
-    return { [SESSION_LABEL]: sessionId, [INSTANCE_LABEL]: this.config.instanceId };
+    const labels: Record<string, string> = { [SESSION_LABEL]: sessionId, [INSTANCE_LABEL]: this.requireInstanceId() };
+    if (this.identity) labels[INSTALL_LABEL] = this.identity.installId;
+    return labels;
+  }
+
+  private requireInstanceId(): string {
+    const id = this.instanceId;
+    if (!id) throw new RuntimeError("The API's instance identity is not resolved yet (claim() runs at start)", "RUNTIME_FAILED");
+    return id;
+  }
+
+  private instanceFilter(): string {
+    return `${INSTANCE_LABEL}=${this.requireInstanceId()}`;
+  }
+
+  /** Containers made before installs were labelled carry no install label and stay ours. */
+  private isOurs(labels: Record<string, string> | null | undefined): boolean {
+    const owner = labels?.[INSTALL_LABEL];
+    return !this.identity || owner === undefined || owner === this.identity.installId;
+  }
+
+  /** One warning per process where the engine cannot enforce the limits we set. */
+  private async warnIfLimitsUnenforced(): Promise<void> {
+    try {
+      const { host } = await info(this.client);
+      const unenforced = unenforcedLimits(host);
+      if (unenforced.length === 0) return;
+      this.log.warn(
+        "container resource limits are not enforced on this host: SANDBOX_MEMORY, SANDBOX_PIDS and SANDBOX_CPU_SHARES have no effect; " +
+          "run rootless Podman on cgroup v2 with the memory, pids and cpu controllers delegated to this user",
+        { cgroupVersion: host.cgroupVersion, rootless: host.security.rootless, unenforced },
+      );
+    } catch (err) {
+      this.log.debug("could not read the engine's cgroup setup", { error: err });
+    }
   }
 
   private wrap(err: unknown, what: string): RuntimeError {

@@ -1,5 +1,6 @@
 // The seam between the session service and whatever runs sandboxes. The service decides
 // *what* should happen to a session; a runtime only makes containers match that.
+import type { InstanceIdentity } from "./instance-identity";
 
 export interface SandboxLaunch {
   /** Environment of the sandbox process (session id, channel address and token, WhatsApp URL). */
@@ -34,6 +35,12 @@ export class RuntimeError extends Error {
 }
 
 export interface SessionRuntime {
+  /**
+   * Adopts this API's identity (labels of what it creates, filter of what it lists) at start.
+   * Throws InstanceClaimedError when the engine holds this instance's containers made by another
+   * installation; when the engine does not answer, that check waits for the next check().
+   */
+  claim(identity: InstanceIdentity): Promise<void>;
   /** Checks that the engine answers and the sandbox image exists; throws RuntimeError otherwise. */
   check(): Promise<void>;
   /** Creates the session's volume and container and starts it; leaves nothing behind on failure. */

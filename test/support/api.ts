@@ -160,8 +160,9 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
         running = false;
       }
       // Anything a test left behind without the API (a restarted instance) goes too; an API
-      // pointed at no Podman on purpose has nothing there.
-      if (await ping(runtime.client)) {
+      // pointed at no Podman on purpose has nothing there, and one with a derived INSTANCE_ID
+      // (unknown to this runtime) removed its sessions through the API above.
+      if (runtime.instanceId && (await ping(runtime.client))) {
         for (const box of await runtime.list()) await runtime.remove(box.sessionId);
       }
       await db?.drop();

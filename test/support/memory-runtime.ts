@@ -32,6 +32,8 @@ export class MemoryRuntime implements SessionRuntime {
     return work();
   }
 
+  async claim(): Promise<void> {}
+
   async check(): Promise<void> {
     if (this.down) throw new RuntimeError("engine socket /run/secret/podman.sock does not answer", "RUNTIME_UNAVAILABLE");
   }

@@ -10,6 +10,9 @@ describe("configuration", () => {
     expect(c.openSessionCreate).toBe(false);
     expect(c.sandboxMemory).toBe(256 * 1024 * 1024);
     expect(c.sandboxImage).toMatch(/^localhost\/wa-sandbox:\d+\.\d+\.\d+/);
+    // Derived from the installation's id at start, never a shared "default".
+    expect(c.instanceId).toBeUndefined();
+    expect(loadConfig({ INSTANCE_ID: "prod-1" }).instanceId).toBe("prod-1");
   });
 
   const bad: [Record<string, string>, RegExp][] = [
@@ -25,6 +28,7 @@ describe("configuration", () => {
     [{ SANDBOX_MEMORY: "lots" }, /SANDBOX_MEMORY must be a size/],
     [{ WA_TRUST_ROOT: "zz" }, /WA_TRUST_ROOT must be/],
     [{ CHANNEL_SECRET: "short" }, /CHANNEL_SECRET must be at least 32/],
+    [{ INSTANCE_ID: "a b" }, /INSTANCE_ID must be/],
   ];
   for (const [env, message] of bad) {
     test(`refuses ${JSON.stringify(env)} with a message naming the variable`, () => {

@@ -9,6 +9,32 @@ export interface VersionInfo {
   Arch: string;
 }
 
+/** The fields of libpod's `GET /info` we read. */
+export interface HostInfo {
+  host: {
+    cgroupVersion: string;
+    cgroupControllers: string[] | null;
+    security: { rootless: boolean };
+  };
+}
+
+export async function info(client: PodmanClient): Promise<HostInfo> {
+  return client.json<HostInfo>("GET", "/info");
+}
+
+/**
+ * Which of the limits we set (memory, pids, CPU shares) the engine cannot enforce: rootless
+ * Podman on cgroup v1 drops them all, and on cgroup v2 it has only the controllers delegated to
+ * the user. Rootful Podman enforces them on both.
+ */
+export function unenforcedLimits(host: HostInfo["host"]): string[] {
+  const ours = ["memory", "pids", "cpu"];
+  if (!host.security.rootless) return [];
+  if (host.cgroupVersion !== "v2") return ours;
+  const delegated = host.cgroupControllers ?? [];
+  return ours.filter((c) => !delegated.includes(c));
+}
+
 export async function ping(client: PodmanClient): Promise<boolean> {
   try {
     return (await client.fetch("GET", "/_ping")).ok;

@@ -1,0 +1,40 @@
+// Whether an error means "the database cannot be reached right now" rather than "this query was
+// wrong": the first is a 503 the client may retry, the second a bug. Drivers wrap the cause
+// (Drizzle's DrizzleQueryError, Elysia's ParseError), so the whole `cause` chain is searched.
+
+/** Socket errors and postgres.js' own codes for a connection that failed or went away. */
+const connectionCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** SQLSTATEs of a server that is shutting down or not accepting connections yet. */
+const unavailableStates = new Set(["57P01", "57P02", "57P03"]);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; current !== null && current !== undefined && depth < 8; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string") {
+      if (connectionCodes.has(code) || unavailableStates.has(code)) return true;
+      // Class 08: connection exception (the server or the connection failed).
+      if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+    }
+    const message = (current as { message?: unknown }).message;
+    // PGlite after close() (its only "not there" failure: it runs in this process).
+    if (typeof message === "string" && /^PGlite is closed/.test(message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
