@@ -86,6 +86,8 @@ for (const backend of backends) {
         [{ name: "ok", webhookUrl: "ftp://example.invalid" }, "webhookUrl"],
         [{ name: "ok", webhookUrl: "not a url" }, "webhookUrl"],
         [{ name: "ok", metadata: [1, 2] }, "metadata"],
+        // Nine levels of objects: clients reading metadata back must not meet deep nesting.
+        [{ name: "ok", metadata: { a: { a: { a: { a: { a: { a: { a: { a: { a: 1 } } } } } } } } } }, "metadata"],
         [{ name: "ok", metadata: "text" }, "metadata"],
         [{ name: "ok", metadata: { big: "x".repeat(17 * 1024) } }, "metadata"],
         [{ name: "ok", surprise: true }, "surprise"],

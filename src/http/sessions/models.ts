@@ -6,6 +6,7 @@ import { CreateInputSchema } from "../../sessions/operations";
 import { sessionStates } from "../../sessions/state-machine";
 
 export const MAX_METADATA_BYTES = 16 * 1024;
+export const MAX_METADATA_DEPTH = 8;
 
 const State = t.UnionEnum([...sessionStates], { description: "Session state" });
 const IsoDate = t.String({ format: "date-time", examples: ["2026-01-28T10:00:00.000Z"] });

@@ -7,6 +7,7 @@ import type { Sessions } from "../../sessions";
 import { authPlugin, type AuthOptions } from "../auth";
 import { clientAddress } from "../client-address";
 import { errors } from "../errors";
+import { jsonDepth } from "../json-body";
 import { RateLimiter } from "../../sessions/rate-limit";
 import {
   authErrors,
@@ -24,6 +25,7 @@ import {
   EventsResponse,
   ListResponse,
   MAX_METADATA_BYTES,
+  MAX_METADATA_DEPTH,
   MessageResponse,
   PairingCodeBody,
   PairingCodeResponse,
@@ -47,7 +49,12 @@ const KEY_WARNING = "IMPORTANT: Save this API key securely! It will NOT be shown
 
 /** What the schema cannot say of metadata (the webhook URL is the domain's to check: it resolves it). */
 function validateMetadata(metadata: Record<string, unknown> | undefined): void {
-  if (metadata !== undefined && Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+  if (metadata === undefined) return;
+  // Clients read metadata back from GET /sessions: a deep object there would break them.
+  if (jsonDepth(metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH) {
+    throw errors.validation("metadata", `must nest at most ${MAX_METADATA_DEPTH} levels`);
+  }
+  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
     throw errors.validation("metadata", `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
   }
 }
