@@ -174,6 +174,7 @@ export class SessionRepository {
     id: string,
     fields: Partial<Pick<SessionRow, "webhookUrl" | "webhookEvents" | "webhookDisabledReason" | "webhookSecretSalt" | "metadata">>,
   ): Promise<SessionRow | null> {
+    if (Object.keys(fields).length === 0) return this.byId(id);
     const [row] = await this.db.update(sessions).set(fields).where(eq(sessions.id, id)).returning();
     return this.remember(row);
   }
