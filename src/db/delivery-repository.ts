@@ -34,11 +34,12 @@ export class DeliveryRepository {
     return row?.at ? new Date(row.at) : null;
   }
 
-  delivered(id: string, status: number): Promise<unknown> {
+  /** Marks deliveries that got `status` (a 2xx) as delivered. */
+  delivered(ids: string[], status: number): Promise<unknown> {
     return this.db
       .update(webhookDeliveries)
       .set({ status: "delivered", lastStatus: status, lastError: null, attempts: sql`${webhookDeliveries.attempts} + 1`, deliveredAt: new Date() })
-      .where(eq(webhookDeliveries.id, id));
+      .where(inArray(webhookDeliveries.id, ids));
   }
 
   /** An attempt failed: retried at `nextAttemptAt`, or `dead` when it is null. */

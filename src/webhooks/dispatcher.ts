@@ -7,7 +7,7 @@ import { Webhook } from "standardwebhooks";
 import type { DeliveryRepository } from "../db/delivery-repository";
 import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
-import { postPinned } from "./pinned-request";
+import { pinnedAgents, postPinned } from "./pinned-request";
 import type { WebhookSecrets } from "./secrets";
 
 export interface DispatcherOptions {
@@ -31,6 +31,15 @@ const MAX_BACKOFF_MS = 3_600_000;
 /** How often the outbox is swept for due retries and old rows, besides the timers. */
 const SWEEP_MS = 30_000;
 
+interface Failure {
+  status: number | null;
+  error: string;
+  next: "retry-later" | "dead" | "gone";
+  at: Date;
+  /** Until the next attempt, when there is one. */
+  delay?: number;
+}
+
 export interface AttemptOutcome {
   sessionId: string;
   event: string;
@@ -51,8 +60,11 @@ export class WebhookDispatcher {
   private readonly waiting: (() => void)[] = [];
   /** Called after every attempt (metrics, benchmarks). */
   onAttempt?: (outcome: AttemptOutcome) => void;
+  private readonly agents: ReturnType<typeof pinnedAgents>;
 
-  constructor(private readonly o: DispatcherOptions) {}
+  constructor(private readonly o: DispatcherOptions) {
+    this.agents = pinnedAgents(o.allowPrivate);
+  }
 
   /** Starts delivering what the outbox holds (events left by an earlier run go first). */
   start(): void {
@@ -69,6 +81,8 @@ export class WebhookDispatcher {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled([...this.workers.values()]);
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   /** Something was written for this session: deliver it (soon, after what is ahead of it). */
@@ -98,30 +112,47 @@ export class WebhookDispatcher {
   }
 
   private async work(sessionId: string): Promise<void> {
-    for (;;) {
-      if (this.stopped) return;
-      const rows = await this.o.deliveries.openOf(sessionId, BATCH);
-      if (rows.length === 0) return;
-      for (const row of rows) {
+    // Successes are marked in one statement per run of them (fewer round trips); an API that
+    // dies before the mark sends those again, which at-least-once allows (receivers dedupe by id).
+    const delivered = new Map<number, string[]>();
+    const flush = async () => {
+      for (const [status, ids] of delivered) await this.o.deliveries.delivered(ids, status);
+      delivered.clear();
+    };
+    try {
+      for (;;) {
         if (this.stopped) return;
-        const wait = row.nextAttemptAt.getTime() - Date.now();
-        // The oldest open event is not due yet: the later ones wait behind it (order per session).
-        if (wait > 0) return this.later(sessionId, wait);
-        const session = await this.o.session(sessionId);
-        if (!session?.webhookUrl || session.webhookDisabledReason) {
-          if (session) await this.o.deliveries.abandon(sessionId, session.webhookDisabledReason ?? "the session's webhook was removed");
-          return;
+        const rows = await this.o.deliveries.openOf(sessionId, BATCH);
+        if (rows.length === 0) return;
+        for (const row of rows) {
+          if (this.stopped) return;
+          const wait = row.nextAttemptAt.getTime() - Date.now();
+          // The oldest open event is not due yet: the later ones wait behind it (order per session).
+          if (wait > 0) return this.later(sessionId, wait);
+          const session = await this.o.session(sessionId);
+          if (!session?.webhookUrl || session.webhookDisabledReason) {
+            if (session) await this.o.deliveries.abandon(sessionId, session.webhookDisabledReason ?? "the session's webhook was removed");
+            return;
+          }
+          const outcome = await this.slot(() => this.attempt(session, row));
+          if (typeof outcome === "number") {
+            delivered.set(outcome, [...(delivered.get(outcome) ?? []), row.id]);
+            continue;
+          }
+          await flush();
+          await this.record(session, row, outcome);
+          if (outcome.next === "retry-later" || outcome.next === "gone") return; // a timer (or a new URL) wakes it again
         }
-        const outcome = await this.slot(() => this.attempt(session, row));
-        if (outcome === "retry-later") return; // a timer wakes the session again
-        if (outcome === "gone") return;
+        await flush();
+        if (rows.length < BATCH) return;
       }
-      if (rows.length < BATCH) return;
+    } finally {
+      await flush();
     }
   }
 
-  /** One attempt at one delivery; its outcome is stored before the next event is tried. */
-  private async attempt(session: SessionRow, row: DeliveryRow): Promise<"delivered" | "retry-later" | "dead" | "gone"> {
+  /** One attempt at one delivery: the 2xx status it got, or how it failed. */
+  private async attempt(session: SessionRow, row: DeliveryRow): Promise<number | Failure> {
     const attemptAt = new Date();
     const secret = this.o.secrets.secretOf(session.id, session.webhookSecretSalt ?? "");
     const headers = {
@@ -134,42 +165,46 @@ export class WebhookDispatcher {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      status = (await postPinned(new URL(session.webhookUrl!), row.body, headers, { timeoutMs: this.o.timeoutMs, allowPrivate: this.o.allowPrivate })).status;
+      status = (await postPinned(new URL(session.webhookUrl!), row.body, headers, { timeoutMs: this.o.timeoutMs, allowPrivate: this.o.allowPrivate, agents: this.agents })).status;
     } catch (err) {
       error = errorText(err);
     }
-    const report = (s: AttemptOutcome["status"]) =>
-      this.onAttempt?.({ sessionId: session.id, event: row.event, status: s, httpStatus: status, latencyMs: Date.now() - row.createdAt.getTime() });
     if (status !== null && status >= 200 && status < 300) {
-      await this.o.deliveries.delivered(row.id, status);
-      report("delivered");
-      return "delivered";
+      this.report(session, row, "delivered", status);
+      return status;
     }
-    if (status === 410) {
-      const reason = `the receiver answered 410 Gone at ${attemptAt.toISOString()}`;
-      await this.o.deliveries.failed(row.id, { status, error: "410 Gone", nextAttemptAt: null });
-      await this.o.deliveries.disable(session.id, reason);
-      this.o.log.warn("webhook disabled: the receiver is gone", { sessionId: session.id, event: row.event });
-      report("dead");
-      return "gone";
-    }
-    error ??= `the receiver answered ${status}`;
+    if (status === 410) return { status, error: "410 Gone", next: "gone", at: attemptAt };
     const windowStart = (row.retriedAt ?? row.createdAt).getTime();
     const delay = Math.min(this.o.backoffMs * 2 ** row.attempts, MAX_BACKOFF_MS) * (0.5 + Math.random());
-    const next = Date.now() + delay;
-    const dead = next > windowStart + this.o.retryHours * 3_600_000;
-    await this.o.deliveries.failed(row.id, { status, error, nextAttemptAt: dead ? null : new Date(next) });
-    this.o.log.warn(dead ? "webhook delivery dead after its retry window" : "webhook delivery failed; will retry", {
+    const dead = Date.now() + delay > windowStart + this.o.retryHours * 3_600_000;
+    return { status, error: error ?? `the receiver answered ${status}`, next: dead ? "dead" : "retry-later", at: attemptAt, delay };
+  }
+
+  /** Stores a failed attempt before anything after it is tried. */
+  private async record(session: SessionRow, row: DeliveryRow, f: Failure): Promise<void> {
+    if (f.next === "gone") {
+      const reason = `the receiver answered 410 Gone at ${f.at.toISOString()}`;
+      await this.o.deliveries.failed(row.id, { status: f.status, error: f.error, nextAttemptAt: null });
+      await this.o.deliveries.disable(session.id, reason);
+      this.o.log.warn("webhook disabled: the receiver is gone", { sessionId: session.id, event: row.event });
+      this.report(session, row, "dead", f.status);
+      return;
+    }
+    const next = f.next === "dead" ? null : new Date(Date.now() + f.delay!);
+    await this.o.deliveries.failed(row.id, { status: f.status, error: f.error, nextAttemptAt: next });
+    this.o.log.warn(next ? "webhook delivery failed; will retry" : "webhook delivery dead after its retry window", {
       sessionId: session.id,
       event: row.event,
       attempt: row.attempts + 1,
-      status,
-      error,
+      status: f.status,
+      error: f.error,
     });
-    report(dead ? "dead" : "failed");
-    if (dead) return "dead";
-    this.later(session.id, delay);
-    return "retry-later";
+    this.report(session, row, next ? "failed" : "dead", f.status);
+    if (next) this.later(session.id, f.delay!);
+  }
+
+  private report(session: SessionRow, row: DeliveryRow, status: AttemptOutcome["status"], httpStatus: number | null): void {
+    this.onAttempt?.({ sessionId: session.id, event: row.event, status, httpStatus, latencyMs: Date.now() - row.createdAt.getTime() });
   }
 
   private later(sessionId: string, ms: number): void {

@@ -11,6 +11,17 @@ import { isForbiddenAddress, isIpLiteralHost, resolveAllowed, systemResolver, ty
 export interface PinnedOptions {
   timeoutMs: number;
   allowPrivate: boolean;
+  /**
+   * Keep-alive agents to reuse connections (each made through the pinned lookup, so a pooled
+   * socket is one to an address that was checked when it was opened); a fresh socket without.
+   */
+  agents?: { http: http.Agent; https: https.Agent };
+}
+
+/** Keep-alive agents whose new connections go through the pinned lookup. */
+export function pinnedAgents(allowPrivate: boolean): { http: http.Agent; https: https.Agent } {
+  const options = { keepAlive: true, maxSockets: 8, lookup: pinnedLookup(allowPrivate) };
+  return { http: new http.Agent(options), https: new https.Agent(options) };
 }
 
 // The receiver's answer is not used; reading a little lets small replies finish cleanly
@@ -67,20 +78,18 @@ export function postPinned(url: URL, body: string, headers: Record<string, strin
         method: "POST",
         headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
         lookup: pinnedLookup(opts.allowPrivate),
-        // A fresh socket per delivery: nothing pooled outlives the check that approved it.
-        agent: false,
+        agent: opts.agents ? opts.agents[url.protocol === "https:" ? "https" : "http"] : false,
       },
       (res) => {
         let read = 0;
-        const done = () => {
-          res.destroy();
-          finish(null, res.statusCode ?? 0);
-        };
         res.on("data", (chunk: Buffer) => {
           read += chunk.length;
-          if (read >= MAX_BODY_BYTES) done();
+          if (read < MAX_BODY_BYTES) return;
+          res.destroy(); // too much to read: this connection is not reused
+          finish(null, res.statusCode ?? 0);
         });
-        res.on("end", done);
+        // A body read to its end leaves the connection reusable.
+        res.on("end", () => finish(null, res.statusCode ?? 0));
         res.on("error", (err) => finish(err));
       },
     );

@@ -221,10 +221,10 @@ describe("delivery that survives receivers and restarts", () => {
       expect(dead[0].attempts).toBeGreaterThanOrEqual(2);
       receiver.answer = () => 200;
       const first = dead.at(-1); // the oldest: `creating`
+      const before = receiver.received.filter((r) => r.id === first.id).length;
       const retried = await t.call("POST", `/sessions/${s.id}/webhook/deliveries/${first.id}/retry`, { key: s.apiKey });
       expect(retried.status).toBe(200);
       expect(retried.body.delivery).toMatchObject({ id: first.id, status: "pending" });
-      const before = receiver.received.filter((r) => r.id === first.id).length;
       await waitFor(async () => (await t.call("GET", `/sessions/${s.id}/webhook/deliveries`)).body.deliveries.find((d: any) => d.id === first.id).status === "delivered", 5_000, "the retried delivery");
       expect(receiver.received.filter((r) => r.id === first.id).length).toBe(before + 1);
       expect((await t.call("POST", `/sessions/${s.id}/webhook/deliveries/${first.id}/retry`)).body.code).toBe("INVALID_DELIVERY_STATE");
