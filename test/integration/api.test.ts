@@ -1,6 +1,8 @@
 // Every route of the contract over HTTP, on PGlite and on a real PostgreSQL server, with the
 // real Podman runtime behind it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ChannelTokens, loadChannelKey } from "../../src/channel/tokens";
+import { SessionRepository } from "../../src/db/session-repository";
 import { backends, startTestApi, type TestApi } from "../support/api";
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -60,6 +62,17 @@ for (const backend of backends) {
       const mine = list.body.sessions.find((s: any) => s.id === id);
       expect(mine).toMatchObject({ id, name: "my-session", phoneNumber: null, metadata: { userId: "123", plan: "premium" } });
       expect(JSON.stringify(list.body)).not.toContain("wask_");
+    });
+
+    test("the sandbox channel is not served on the REST port unless CHANNEL_URL says so", async () => {
+      const s = await t.createSession();
+      const row = await new SessionRepository(t.api.database.db).byId(s.id);
+      const token = await new ChannelTokens(loadChannelKey(undefined, t.dataDir)).sign(s.id, row!.launchId!);
+      const res = await fetch(`${t.url}/channel/${s.id}`, {
+        headers: { authorization: `Bearer ${token}`, upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" },
+      });
+      expect(res.status).toBe(404);
+      expect((await res.json()).code).toBe("ROUTE_NOT_FOUND");
     });
 
     test("session ids are case-insensitive for the session's own key and the admin key alike", async () => {
