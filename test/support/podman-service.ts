@@ -33,9 +33,12 @@ export async function startPodmanService(): Promise<PodmanService> {
     proc = Bun.spawn(
       ["runuser", "-u", user, "--", "env", `HOME=${home}`, `XDG_RUNTIME_DIR=${runtimeDir}`, `CONTAINERS_CONF=${home}/.config/containers/containers.conf`,
         "podman", "system", "service", "--time=0", `unix://${socket}`],
-      { stdout: "ignore", stderr: "ignore" },
+      { stdout: "ignore", stderr: Bun.file(join(dir, "service.log")) },
     );
-    await waitFor(() => ping(client), 20_000, "the second podman service to answer");
+    // Podman takes seconds to come up, more on a busy machine; its log says why when it does not.
+    await waitFor(() => ping(client), 60_000, "the second podman service to answer").catch(async (err) => {
+      throw new Error(`${err.message}; its log: ${await Bun.file(join(dir, "service.log")).text().catch(() => "")}`);
+    });
   };
   const stop = async () => {
     if (!proc) return;
