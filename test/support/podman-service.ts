@@ -33,7 +33,8 @@ export async function startPodmanService(): Promise<PodmanService> {
     proc = Bun.spawn(
       ["runuser", "-u", user, "--", "env", `HOME=${home}`, `XDG_RUNTIME_DIR=${runtimeDir}`, `CONTAINERS_CONF=${home}/.config/containers/containers.conf`,
         "podman", "system", "service", "--time=0", `unix://${socket}`],
-      { stdout: "ignore", stderr: Bun.file(join(dir, "service.log")) },
+      // cwd: the user cannot enter a checkout in root's private temp folder (as CI's is).
+      { cwd: "/", stdout: "ignore", stderr: Bun.file(join(dir, "service.log")) },
     );
     // Podman takes seconds to come up, more on a busy machine; its log says why when it does not.
     await waitFor(() => ping(client), 60_000, "the second podman service to answer").catch(async (err) => {
