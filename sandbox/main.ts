@@ -38,6 +38,7 @@ async function finish(reason: string, code = 0): Promise<never> {
 
 whatsapp = new WhatsAppSession({
   authDir: join(dataDir, "auth"),
+  sentLedgerFile: join(dataDir, "sent-messages"),
   wsUrl: process.env.WA_WS_URL || undefined,
   trustRoot: process.env.WA_TRUST_ROOT || undefined,
   qrTimeoutMs: Number(process.env.WA_QR_TIMEOUT_MS) || undefined,

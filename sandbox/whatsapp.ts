@@ -14,11 +14,14 @@ import makeWASocket, {
 import pino from "pino";
 import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
+import { sendOnce, SentLedger, toIncoming, toStatusReports } from "./messages";
 import { enforceSignatureChecks } from "./verify-signatures";
 import type { SandboxLog } from "./log";
 
 export interface WhatsAppOptions {
   authDir: string;
+  /** Where the ids of sent messages are kept (on the volume, beside the auth state). */
+  sentLedgerFile: string;
   /** WhatsApp's WebSocket URL (a local emulator in tests); Baileys' default when unset. */
   wsUrl?: string;
   /** Hex public key of the certificate root to trust instead of WhatsApp's own. */
@@ -75,8 +78,10 @@ export class WhatsAppSession {
   private backoffMs = 1000;
   private stopped = false;
   private readonly baileysLog = pino({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
+  private readonly ledger: SentLedger;
 
   constructor(private readonly opts: WhatsAppOptions) {
+    this.ledger = new SentLedger(opts.sentLedgerFile);
     enforceSignatureChecks();
     if (opts.trustRoot) WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(opts.trustRoot, "hex");
   }
@@ -115,6 +120,15 @@ export class WhatsAppSession {
     sock.ev.on("contacts.update", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map((c) => toContact(c as Contact))));
     sock.ev.on("chats.upsert", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c))));
     sock.ev.on("chats.update", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c as ChatLike))));
+    sock.ev.on("messages.upsert", ({ messages }) => {
+      for (const m of messages) {
+        const message = toIncoming(m);
+        if (message) this.opts.report({ type: "message", message });
+      }
+    });
+    sock.ev.on("messages.update", (updates) => {
+      for (const r of toStatusReports(updates)) this.opts.report(r);
+    });
   }
 
   async handle(req: SandboxRequest): Promise<unknown> {
@@ -134,6 +148,11 @@ export class WhatsAppSession {
         return { code: await sock.requestPairingCode(req.phoneNumber) };
       case "logout":
         await sock.logout();
+        return {};
+      case "send":
+        return sendOnce(sock, this.ledger, req.message);
+      case "read":
+        await sock.readMessages(req.ids.map((id) => ({ remoteJid: req.chatId, id, fromMe: false })));
         return {};
     }
   }

@@ -21,6 +21,7 @@ import type { SessionRuntime } from "./runtime/types";
 import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/launch";
 import { DeliveryRepository } from "./db/delivery-repository";
+import { MessageRepository } from "./db/message-repository";
 import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
@@ -75,10 +76,17 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     log,
     admits: (id, launchId) => sessions.reports.admits(id, launchId),
     onReport: (id, launchId, report) => sessions.reports.apply(id, launchId, report),
+    onConnected: (id) => {
+      void repo
+        .byId(id)
+        .then((s) => (s?.state === "ready" ? sessions.messaging.flush(s) : undefined))
+        .catch((err) => log.warn("pending messages not handed over", { sessionId: id, error: String(err) }));
+    },
   });
   sessions = createSessions({
     repo,
     deliveries,
+    messages: new MessageRepository(database.db),
     secrets,
     runtime,
     link: channel,

@@ -128,6 +128,8 @@ export function loadConfig(env: Env = process.env) {
     /** How long each QR code is shown (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */
     qrTimeoutSeconds: env.QR_TIMEOUT_SECONDS ? int(env, "QR_TIMEOUT_SECONDS", 20, 1, 600) : undefined,
     checkNumberPerMinute: int(env, "CHECK_NUMBER_PER_MINUTE", 30, 1, 100000),
+    /** Messages a minute per session: bulk sending gets numbers banned. */
+    sendPerMinute: int(env, "SEND_PER_MINUTE", 60, 1, 100000),
     requestTimeoutMs: int(env, "SANDBOX_REQUEST_TIMEOUT_MS", 10000, 100, 600000),
     /** Key the sessions' webhook secrets are derived from; unset: one kept in DATA_DIR/webhook.key. */
     webhookSecret,

@@ -23,6 +23,9 @@ export const MAX_QR_LENGTH = 2048;
 export const MAX_REASON_LENGTH = 1024;
 export const MAX_ERROR_MESSAGE_LENGTH = 1024;
 export const MAX_UNREAD_COUNT = 1_000_000;
+export const MAX_TEXT_LENGTH = 65_536;
+/** Most message ids in one read request. */
+export const MAX_READ_IDS = 1000;
 
 const closed = { additionalProperties: false } as const;
 
@@ -63,6 +66,35 @@ export const ChatReportSchema = Type.Object(
 );
 export type ChatReport = Static<typeof ChatReportSchema>;
 
+/** WhatsApp's message ids (ours are made by the API, theirs come from other devices). */
+const MessageId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
+/** Message kinds: text today; media, reactions and groups extend this union rather than replace it. */
+export const MessageTypeSchema = Type.Union([Type.Literal("text")]);
+export const MessageStatusSchema = Type.Union([Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("read"), Type.Literal("failed")]);
+
+/** A message the account received or its phone sent, as the sandbox saw it. */
+export const IncomingMessageSchema = Type.Object(
+  {
+    id: MessageId,
+    chatId: Jid,
+    fromMe: Type.Boolean(),
+    type: MessageTypeSchema,
+    text: text(MAX_TEXT_LENGTH),
+    /** Seconds since the epoch. */
+    timestamp: Timestamp,
+    replyTo: Type.Union([MessageId, Type.Null()]),
+  },
+  closed,
+);
+export type IncomingMessage = Static<typeof IncomingMessageSchema>;
+
+/** A message for the sandbox to send, under the id the API gave it. */
+export const OutgoingMessageSchema = Type.Object(
+  { id: MessageId, to: Jid, type: MessageTypeSchema, text: text(MAX_TEXT_LENGTH), replyTo: Type.Union([MessageId, Type.Null()]) },
+  closed,
+);
+export type OutgoingMessage = Static<typeof OutgoingMessageSchema>;
+
 const reportMembers = {
   qr: Type.Object({ type: Type.Literal("qr"), qr: Type.String({ minLength: 1, maxLength: MAX_QR_LENGTH, pattern: "^[\\x20-\\x7e]+$" }) }, closed),
   connecting: Type.Object({ type: Type.Literal("connecting") }, closed),
@@ -72,6 +104,8 @@ const reportMembers = {
   failed: Type.Object({ type: Type.Literal("failed"), reason: text(MAX_REASON_LENGTH) }, closed),
   contacts: Type.Object({ type: Type.Literal("contacts"), contacts: Type.Array(ContactReportSchema, { maxItems: MAX_SYNC_BATCH }) }, closed),
   chats: Type.Object({ type: Type.Literal("chats"), chats: Type.Array(ChatReportSchema, { maxItems: MAX_SYNC_BATCH }) }, closed),
+  message: Type.Object({ type: Type.Literal("message"), message: IncomingMessageSchema }, closed),
+  message_status: Type.Object({ type: Type.Literal("message_status"), id: MessageId, chatId: Jid, status: MessageStatusSchema }, closed),
 };
 
 /** What a sandbox tells the API, each numbered so none is lost across a channel reconnect. */
@@ -84,6 +118,8 @@ export const ReportSchema = Type.Union([
   reportMembers.failed,
   reportMembers.contacts,
   reportMembers.chats,
+  reportMembers.message,
+  reportMembers.message_status,
 ]);
 export type Report = Static<typeof ReportSchema>;
 
@@ -94,8 +130,16 @@ const requestMembers = {
   ),
   logout: Type.Object({ type: Type.Literal("logout") }, closed),
   "pairing-code": Type.Object({ type: Type.Literal("pairing-code"), phoneNumber: Phone }, closed),
+  send: Type.Object({ type: Type.Literal("send"), message: OutgoingMessageSchema }, closed),
+  read: Type.Object({ type: Type.Literal("read"), chatId: Jid, ids: Type.Array(MessageId, { minItems: 1, maxItems: MAX_READ_IDS }) }, closed),
 };
-export const SandboxRequestSchema = Type.Union([requestMembers["check-number"], requestMembers.logout, requestMembers["pairing-code"]]);
+export const SandboxRequestSchema = Type.Union([
+  requestMembers["check-number"],
+  requestMembers.logout,
+  requestMembers["pairing-code"],
+  requestMembers.send,
+  requestMembers.read,
+]);
 export type SandboxRequest = Static<typeof SandboxRequestSchema>;
 
 export const NumberCheckSchema = Type.Object(
@@ -109,6 +153,9 @@ export const ResultSchemas = {
   "check-number": Type.Object({ results: Type.Array(NumberCheckSchema, { maxItems: MAX_CHECK_PHONES }) }, closed),
   "pairing-code": Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9-]+$" }) }, closed),
   logout: Type.Object({}, closed),
+  /** Sent: WhatsApp's server took it (at `timestamp`, seconds). */
+  send: Type.Object({ timestamp: Timestamp }, closed),
+  read: Type.Object({}, closed),
 };
 export type SandboxResponse<R extends SandboxRequest> = Static<(typeof ResultSchemas)[R["type"]]>;
 

@@ -63,6 +63,8 @@ export interface ChannelHubOptions {
    * and `launchId` is its current launch). Asked at every connect and before every renewal.
    */
   admits: (sessionId: string, launchId: string) => Promise<boolean>;
+  /** A sandbox is connected (again): work that waited for it may go (pending messages). */
+  onConnected?: (sessionId: string) => void;
   renewEveryMs?: number;
 }
 
@@ -149,6 +151,7 @@ export class ChannelHub implements SandboxLink {
         if (previous && previous !== ws) previous.close(4000, "replaced by a newer connection");
         this.opts.log.info("sandbox connected to channel", { sessionId });
         void this.renew(sessionId);
+        this.opts.onConnected?.(sessionId);
       } catch (err) {
         this.opts.log.error("channel open failed", { sessionId: ws.data.sessionId, error: errorText(err) });
       }

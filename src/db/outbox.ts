@@ -5,7 +5,7 @@ import type { Db } from "./client";
 import { webhookDeliveries, type SessionRow } from "./schema";
 
 /** Events a webhook can receive (subscriptions name these). */
-export const webhookEvents = ["session.state", "session.qr", "session.contacts", "session.chats"] as const;
+export const webhookEvents = ["session.state", "session.qr", "session.contacts", "session.chats", "message.received", "message.status"] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
 export interface OutboxEvent {

@@ -12,6 +12,7 @@ import {
   serial,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
 
@@ -147,9 +148,43 @@ export const webhookDeliveries = pgTable(
   (t) => [index("webhook_deliveries_open_idx").on(t.sessionId, t.seq).where(sql`status in ('pending', 'failed')`), index("webhook_deliveries_session_idx").on(t.sessionId, t.seq)],
 );
 
+export const messageStatuses = ["pending", "sent", "delivered", "read", "failed"] as const;
+export type MessageStatus = (typeof messageStatuses)[number];
+
+/** Messages sent through the API and received by the account, under WhatsApp's own ids. */
+export const messages = pgTable(
+  "messages",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    id: text("id").notNull(),
+    chatId: text("chat_id").notNull(),
+    fromMe: boolean("from_me").notNull(),
+    /** `text` today; media, reactions and group messages add kinds, not tables. */
+    type: text("type").notNull().default("text"),
+    text: text("text"),
+    replyTo: text("reply_to"),
+    status: text("status").$type<MessageStatus>().notNull(),
+    /** Seconds since the epoch: when it was sent or received. */
+    timestamp: bigint("timestamp", { mode: "number" }).notNull(),
+    /** The client's Idempotency-Key of the send that made it (24 hours). */
+    idempotencyKey: text("idempotency_key"),
+    error: text("error"),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sessionId, t.id] }),
+    index("messages_chat_idx").on(t.sessionId, t.chatId, t.timestamp, t.id),
+    uniqueIndex("messages_idempotency_idx").on(t.sessionId, t.idempotencyKey).where(sql`idempotency_key is not null`),
+    index("messages_pending_idx").on(t.sessionId, t.createdAt).where(sql`status = 'pending'`),
+  ],
+);
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type NewSessionRow = typeof sessions.$inferInsert;
 export type ContactRow = typeof contacts.$inferSelect;
 export type ChatRow = typeof chats.$inferSelect;
 export type SessionEventRow = typeof sessionEvents.$inferSelect;
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+export type MessageRow = typeof messages.$inferSelect;

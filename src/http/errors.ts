@@ -36,6 +36,8 @@ const statusOf: Record<SessionErrorCode, number> = {
   VALIDATION_ERROR: 400,
   DELIVERY_NOT_FOUND: 404,
   INVALID_DELIVERY_STATE: 409,
+  MESSAGE_NOT_FOUND: 404,
+  NOT_ON_WHATSAPP: 422,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

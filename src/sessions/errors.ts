@@ -17,7 +17,9 @@ export type SessionErrorCode =
   | "RUNTIME_FAILED"
   | "VALIDATION_ERROR"
   | "DELIVERY_NOT_FOUND"
-  | "INVALID_DELIVERY_STATE";
+  | "INVALID_DELIVERY_STATE"
+  | "MESSAGE_NOT_FOUND"
+  | "NOT_ON_WHATSAPP";
 
 export class SessionError extends Error {
   constructor(

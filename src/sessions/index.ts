@@ -2,6 +2,7 @@
 // session, one transition engine, and the parts the HTTP layer and the channel call.
 import type { SandboxLink } from "../channel/link";
 import type { DeliveryRepository } from "../db/delivery-repository";
+import type { MessageRepository } from "../db/message-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
@@ -14,15 +15,17 @@ import { SessionLocks } from "./session-lock";
 import { Transitions, type SessionListener } from "./transitions";
 import type { WebhookSecrets } from "../webhooks/secrets";
 import { WebhookSettings } from "./webhook-settings";
+import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
   repo: SessionRepository;
   deliveries: DeliveryRepository;
+  messages: MessageRepository;
   secrets: WebhookSecrets;
   runtime: SessionRuntime;
   link: SandboxLink;
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
-  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean };
+  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean; sendPerMinute: number };
   log: Logger;
   listener?: SessionListener;
 }
@@ -34,6 +37,7 @@ export interface Sessions {
   reports: ReportIngest;
   runtimeSync: RuntimeSync;
   webhooks: WebhookSettings;
+  messaging: Messaging;
   /** How long logout waits for the sandbox to unlink at WhatsApp. */
   requestTimeoutMs: number;
 }
@@ -51,6 +55,14 @@ export function createSessions(deps: SessionsDeps): Sessions {
     allowPrivate: deps.config.webhookAllowPrivate,
     onRequeued: (id) => deps.listener?.written?.(id),
   });
+  const messaging = new Messaging({
+    messages: deps.messages,
+    link,
+    log,
+    sendPerMinute: deps.config.sendPerMinute,
+    requestTimeoutMs: deps.config.requestTimeoutMs,
+    onWritten: (id) => deps.listener?.written?.(id),
+  });
   const operations = new SessionOperations({
     repo,
     runtime,
@@ -64,15 +76,17 @@ export function createSessions(deps: SessionsDeps): Sessions {
     onDeleted: (id) => {
       queries.forget(id);
       calls.forget(id);
+      messaging.forget(id);
     },
   });
   return {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, locks, transitions, log }),
+    reports: new ReportIngest({ repo, locks, transitions, messaging, log }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, locks, transitions, launch, log }),
     webhooks,
+    messaging,
     requestTimeoutMs: deps.config.requestTimeoutMs,
   };
 }

@@ -6,12 +6,14 @@ import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SessionLocks } from "./session-lock";
 import { isLive } from "./state-machine";
+import type { Messaging } from "./messaging";
 import type { Transitions } from "./transitions";
 
 export interface ReportDeps {
   repo: SessionRepository;
   locks: SessionLocks;
   transitions: Transitions;
+  messaging: Messaging;
   log: Logger;
 }
 
@@ -41,9 +43,12 @@ export class ReportIngest {
         case "connecting":
           await transitions.moveTo(sessionId, "connecting", null, {}, session);
           return;
-        case "ready":
-          await transitions.moveTo(sessionId, "ready", null, { phoneNumber: report.phoneNumber, pushName: report.pushName, qr: null }, session);
+        case "ready": {
+          const ready = await transitions.moveTo(sessionId, "ready", null, { phoneNumber: report.phoneNumber, pushName: report.pushName, qr: null }, session);
+          // Messages queued while the session was away go now, outside this session's queue.
+          if (ready) setTimeout(() => void this.d.messaging.flush(ready).catch((err) => log.warn("pending messages not handed over", { sessionId, error: String(err) })), 0);
           return;
+        }
         case "disconnected":
         case "failed":
           await transitions.moveTo(sessionId, report.type, report.reason, {}, session);
@@ -53,6 +58,15 @@ export class ReportIngest {
           await transitions.moveTo(sessionId, "logged_out", report.reason, { phoneNumber: null, pushName: null, qr: null }, session, {
             clearSynced: true,
           });
+          return;
+        case "message":
+        case "message_status":
+          if (!isLive(session.state)) {
+            log.warn("message report refused in this state", { sessionId, type: report.type, state: session.state });
+            return;
+          }
+          if (report.type === "message") await this.d.messaging.received(session, report.message);
+          else await this.d.messaging.statusReported(session, report.id, report.chatId, report.status);
           return;
         case "contacts":
         case "chats": {

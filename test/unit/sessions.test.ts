@@ -3,6 +3,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { openDatabase, type Database } from "../../src/db/client";
 import { DeliveryRepository } from "../../src/db/delivery-repository";
+import { MessageRepository } from "../../src/db/message-repository";
 import { SessionRepository } from "../../src/db/session-repository";
 import { WebhookSecrets } from "../../src/webhooks/secrets";
 import { silentLogger } from "../../src/log";
@@ -25,11 +26,12 @@ beforeEach(async () => {
   sessions = createSessions({
     repo,
     deliveries: new DeliveryRepository(db.db),
+    messages: new MessageRepository(db.db),
     secrets: new WebhookSecrets(new Uint8Array(32)),
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true },
+    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3 },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });

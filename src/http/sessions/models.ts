@@ -2,6 +2,7 @@
 // the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
 import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
+import { SendInputSchema } from "../../sessions/messaging";
 import { CreateInputSchema } from "../../sessions/operations";
 import { sessionStates } from "../../sessions/state-machine";
 
@@ -131,3 +132,29 @@ export const authErrors = {
   429: ErrorResponse,
   503: ErrorResponse,
 } as const;
+
+export const SendBody = SendInputSchema;
+
+const Message = t.Object({
+  id: t.String({ description: "WhatsApp's id of the message" }),
+  chatId: t.String({ description: "The chat's jid" }),
+  fromMe: t.Boolean(),
+  type: t.String({ description: "text (media, reactions and more to come)" }),
+  text: t.Nullable(t.String()),
+  replyTo: t.Nullable(t.String()),
+  status: t.UnionEnum(["pending", "sent", "delivered", "read", "failed"]),
+  timestamp: t.Integer({ description: "Seconds since the epoch" }),
+});
+export const MessageResultResponse = t.Object({ success: t.Literal(true), message: Message });
+export const MessagesResponse = t.Object({
+  success: t.Literal(true),
+  messages: t.Array(Message),
+  nextCursor: t.Nullable(t.String({ description: "Pass as `before` for the next (older) page" })),
+});
+export const MessagesQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  before: t.Optional(t.String({ maxLength: 300 })),
+});
+export const MessageParams = t.Object({ id: t.String(), messageId: t.String({ maxLength: 128 }) }, { additionalProperties: true });
+export const ChatParams = t.Object({ id: t.String(), chatId: t.String({ maxLength: 128 }) }, { additionalProperties: true });
+export const ReadResponse = t.Object({ success: t.Literal(true), read: t.Integer({ description: "Incoming messages marked read" }) });

@@ -14,6 +14,13 @@ import {
   ChatsResponse,
   CheckNumberParams,
   CheckNumberResponse,
+  ChatParams,
+  MessageParams,
+  MessageResultResponse,
+  MessagesQuery,
+  MessagesResponse,
+  ReadResponse,
+  SendBody,
   ContactsResponse,
   CreateBody,
   CreateResponse,
@@ -37,7 +44,8 @@ import {
   StatusResponse,
   WebhookSecretResponse,
 } from "./models";
-import { chatView, contactView, createdView, deliveryView, eventView, settingsView, statusView, summaryView } from "./views";
+import { encodeCursor } from "../../sessions/messaging";
+import { chatView, contactView, createdView, deliveryView, eventView, messageView, settingsView, statusView, summaryView } from "./views";
 
 export type SessionsRoutesOptions = Omit<AuthOptions, "queries"> & {
   sessions: Sessions;
@@ -224,6 +232,53 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
         detail: { summary: "Send a dead delivery again", description: "Queues a dead delivery again with a fresh retry window." },
       },
     )
+    .post(
+      "/:id/messages",
+      async ({ session, body, request, set }) => {
+        const key = request.headers.get("idempotency-key");
+        if (key !== null && !/^[\x21-\x7e]{1,255}$/.test(key)) throw errors.validation("Idempotency-Key", "must be 1 to 255 printable characters");
+        const message = await sessions.messaging.send(session, body, key);
+        set.status = 201;
+        return { success: true as const, message: messageView(message) };
+      },
+      {
+        session: { body: true },
+        body: SendBody,
+        response: { 201: MessageResultResponse, 413: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, ...authErrors },
+        detail: {
+          summary: "Send a text message",
+          description:
+            "Stored as pending before the sandbox sends it; answers once WhatsApp's server took it (sent), or after SANDBOX_REQUEST_TIMEOUT_MS with the status it has then. In `disconnected` it is queued until the reconnect. An `Idempotency-Key` header answers the first message again for 24 hours. At most SEND_PER_MINUTE a minute.",
+        },
+      },
+    )
+    .get("/:id/messages/:messageId", async ({ session, params }) => ({ success: true as const, message: messageView(await sessions.messaging.get(session, params.messageId)) }), {
+      session: { body: false },
+      params: MessageParams,
+      response: { 200: MessageResultResponse, ...authErrors },
+      detail: { summary: "Get a message", description: "One message with its current status." },
+    })
+    .get(
+      "/:id/chats/:chatId/messages",
+      async ({ session, params, query }) => {
+        const limit = query.limit ?? 50;
+        const rows = await sessions.messaging.list(session, params.chatId, limit, query.before);
+        return { success: true as const, messages: rows.map(messageView), nextCursor: rows.length === limit ? encodeCursor(rows.at(-1)!) : null };
+      },
+      {
+        session: { body: false },
+        params: ChatParams,
+        query: MessagesQuery,
+        response: { 200: MessagesResponse, ...authErrors },
+        detail: { summary: "List a chat's messages", description: "Newest first, incoming and outgoing; `before` takes the `nextCursor` of the page before." },
+      },
+    )
+    .post("/:id/chats/:chatId/read", async ({ session, params }) => ({ success: true as const, read: await sessions.messaging.markRead(session, params.chatId) }), {
+      session: { body: false },
+      params: ChatParams,
+      response: { 200: ReadResponse, 502: ErrorResponse, 504: ErrorResponse, ...authErrors },
+      detail: { summary: "Mark a chat read", description: "Sends read receipts for the chat's unread incoming messages and sets its unreadCount to 0." },
+    })
     .get("/:id/events", async ({ session }) => ({ success: true as const, events: (await sessions.queries.events(session)).map(eventView) }), {
       session: { body: false },
       response: { 200: EventsResponse, ...authErrors },

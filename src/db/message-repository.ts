@@ -1,0 +1,138 @@
+// Messages in and out. A status only moves forward (pending -> sent -> delivered -> read; failed
+// from pending or sent), and every change is written with its webhook event; an incoming
+// message updates its chat in the same transaction.
+import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
+import type { Db } from "./client";
+import { enqueueIn, type OutboxEvents } from "./outbox";
+import { chats, messages, type MessageRow, type MessageStatus, type SessionRow } from "./schema";
+
+export type NewMessage = Omit<typeof messages.$inferInsert, "sessionId" | "createdAt">;
+
+const rank: Record<MessageStatus, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 1 };
+/** Statuses a message may be in for `to` to be a step forward. */
+function before(to: MessageStatus): MessageStatus[] {
+  if (to === "failed") return ["pending", "sent"];
+  return (Object.keys(rank) as MessageStatus[]).filter((s) => s !== "failed" && rank[s] < rank[to]);
+}
+
+export interface Cursor {
+  timestamp: number;
+  id: string;
+}
+
+export class MessageRepository {
+  constructor(private readonly db: Db) {}
+
+  /** A message to send, stored before anything leaves; null when its idempotency key is taken. */
+  async insertOutgoing(session: SessionRow, m: NewMessage): Promise<MessageRow | null> {
+    const [row] = await this.db
+      .insert(messages)
+      .values({ ...m, sessionId: session.id })
+      .onConflictDoNothing()
+      .returning();
+    return row ?? null;
+  }
+
+  byId(sessionId: string, id: string): Promise<MessageRow | undefined> {
+    return this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.id, id)))
+      .then((r) => r[0]);
+  }
+
+  /** The message an Idempotency-Key made; an older use of the key (before `since`) is forgotten. */
+  async byIdempotencyKey(sessionId: string, key: string, since: Date): Promise<MessageRow | undefined> {
+    const [row] = await this.db.select().from(messages).where(and(eq(messages.sessionId, sessionId), eq(messages.idempotencyKey, key)));
+    if (!row) return undefined;
+    if (row.createdAt >= since) return row;
+    await this.db.update(messages).set({ idempotencyKey: null }).where(and(eq(messages.sessionId, sessionId), eq(messages.id, row.id)));
+    return undefined;
+  }
+
+  /** Moves a message's status forward, with its event; the row after, or null when it was no step forward. */
+  async setStatus(
+    session: SessionRow,
+    id: string,
+    status: MessageStatus,
+    extra: { timestamp?: number; error?: string | null } = {},
+    events?: OutboxEvents,
+  ): Promise<MessageRow | null> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(messages)
+        .set({ status, ...extra })
+        .where(and(eq(messages.sessionId, session.id), eq(messages.id, id), inArray(messages.status, before(status))))
+        .returning();
+      if (row) await enqueueIn(tx, session, events);
+      return row ?? null;
+    });
+  }
+
+  /** Stores a message the account received (or its phone sent); false when it was already stored. */
+  async insertIncoming(session: SessionRow, m: NewMessage, events?: OutboxEvents): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(messages)
+        .values({ ...m, sessionId: session.id })
+        .onConflictDoNothing()
+        .returning({ id: messages.id });
+      if (!row) return false;
+      const unread = m.fromMe ? 0 : 1;
+      await tx
+        .insert(chats)
+        .values({ sessionId: session.id, id: m.chatId, name: null, isGroup: m.chatId.endsWith("@g.us"), unreadCount: unread, timestamp: m.timestamp })
+        .onConflictDoUpdate({
+          target: [chats.sessionId, chats.id],
+          set: {
+            timestamp: sql`greatest(coalesce(${chats.timestamp}, 0), excluded.timestamp)`,
+            unreadCount: sql`${chats.unreadCount} + ${unread}`,
+            updatedAt: sql`now()`,
+          },
+        });
+      await enqueueIn(tx, session, events);
+      return true;
+    });
+  }
+
+  /** A chat's messages, newest first, before the cursor. */
+  listChat(sessionId: string, chatId: string, limit: number, cursor: Cursor | null): Promise<MessageRow[]> {
+    const page = cursor
+      ? or(lt(messages.timestamp, cursor.timestamp), and(eq(messages.timestamp, cursor.timestamp), lt(messages.id, cursor.id)))
+      : undefined;
+    return this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.chatId, chatId), page))
+      .orderBy(desc(messages.timestamp), desc(messages.id))
+      .limit(limit);
+  }
+
+  /** Outgoing messages not yet taken by WhatsApp, oldest first. */
+  pendingOutgoing(sessionId: string): Promise<MessageRow[]> {
+    return this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.status, "pending"), eq(messages.fromMe, true)))
+      .orderBy(asc(messages.createdAt));
+  }
+
+  /** Incoming messages of a chat not marked read yet. */
+  async unreadIncoming(sessionId: string, chatId: string): Promise<string[]> {
+    const rows = await this.db
+      .select({ id: messages.id })
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.chatId, chatId), eq(messages.fromMe, false), ne(messages.status, "read")));
+    return rows.map((r) => r.id);
+  }
+
+  /** The chat is read: its incoming messages and its unread count say so. */
+  async markChatRead(sessionId: string, chatId: string, ids: string[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      if (ids.length > 0) {
+        await tx.update(messages).set({ status: "read" }).where(and(eq(messages.sessionId, sessionId), inArray(messages.id, ids)));
+      }
+      await tx.update(chats).set({ unreadCount: 0 }).where(and(eq(chats.sessionId, sessionId), eq(chats.id, chatId), gt(chats.unreadCount, 0)));
+    });
+  }
+}

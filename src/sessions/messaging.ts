@@ -1,0 +1,194 @@
+// Sending and receiving messages. A message is stored `pending` before the sandbox sees it, and
+// handed over now if the sandbox is there, else when its channel comes back; the sandbox sends
+// each id at most once. Receipts and incoming messages arrive as reports (see reports.ts).
+import { randomBytes } from "node:crypto";
+import { Type, type Static } from "@sinclair/typebox";
+import { MAX_TEXT_LENGTH, type IncomingMessage } from "../channel/frames";
+import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
+import type { Cursor, MessageRepository } from "../db/message-repository";
+import type { MessageRow, MessageStatus, SessionRow } from "../db/schema";
+import type { Logger } from "../log";
+import { SessionError, sessionErrors } from "./errors";
+import { RateLimiter } from "./rate-limit";
+import type { SessionState } from "./state-machine";
+
+export const SendInputSchema = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
+    text: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, description: "1 to 65,536 characters" }),
+    replyTo: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
+  },
+  { additionalProperties: false },
+);
+export type SendInput = Static<typeof SendInputSchema>;
+
+export interface MessagingDeps {
+  messages: MessageRepository;
+  link: SandboxLink;
+  log: Logger;
+  sendPerMinute: number;
+  requestTimeoutMs: number;
+  /** A status change or an incoming message was stored with its webhook event. */
+  onWritten?: (sessionId: string) => void;
+}
+
+const sendable: SessionState[] = ["ready", "disconnected"];
+const IDEMPOTENCY_MS = 24 * 3_600_000;
+const phone = /^\+?\d{7,15}$/;
+const jid = /^[0-9]{5,20}(@s\.whatsapp\.net|@lid)$|^[0-9-]{5,40}@g\.us$/;
+
+/** WhatsApp's own message ids look like this; ours are made so they cannot collide. */
+function newMessageId(): string {
+  return "3EB0" + randomBytes(10).toString("hex").toUpperCase();
+}
+
+/** A phone number or a jid, as the jid WhatsApp addresses. */
+export function chatJid(to: string, field = "to"): string {
+  if (phone.test(to)) return `${to.replace(/^\+/, "")}@s.whatsapp.net`;
+  if (jid.test(to)) return to;
+  throw sessionErrors.invalidPhone(field);
+}
+
+export function encodeCursor(m: MessageRow): string {
+  return Buffer.from(`${m.timestamp}:${m.id}`).toString("base64url");
+}
+
+export function decodeCursor(raw: string): Cursor {
+  const [ts, ...rest] = Buffer.from(raw, "base64url").toString().split(":");
+  const timestamp = Number(ts);
+  const id = rest.join(":");
+  if (!Number.isSafeInteger(timestamp) || !id) throw new SessionError("VALIDATION_ERROR", 'Invalid field "before": not a cursor this API gave', { field: "before" });
+  return { timestamp, id };
+}
+
+export class Messaging {
+  private readonly sendLimiter: RateLimiter;
+  /** Sessions whose pending messages are being handed over now. */
+  private readonly flushing = new Set<string>();
+
+  constructor(private readonly d: MessagingDeps) {
+    this.sendLimiter = new RateLimiter(d.sendPerMinute, 60_000);
+  }
+
+  async send(session: SessionRow, input: SendInput, idempotencyKey: string | null): Promise<MessageRow> {
+    const to = chatJid(input.to);
+    if (!sendable.includes(session.state)) throw sessionErrors.wrongState("send a message", session.state, sendable);
+    if (idempotencyKey) {
+      const earlier = await this.d.messages.byIdempotencyKey(session.id, idempotencyKey, new Date(Date.now() - IDEMPOTENCY_MS));
+      if (earlier) return earlier;
+    }
+    if (!this.sendLimiter.take(session.id)) {
+      throw new SessionError("RATE_LIMITED", `At most ${this.d.sendPerMinute} messages a minute per session`);
+    }
+    const row = await this.d.messages.insertOutgoing(session, {
+      id: newMessageId(),
+      chatId: to,
+      fromMe: true,
+      type: "text",
+      text: input.text,
+      replyTo: input.replyTo ?? null,
+      status: "pending",
+      timestamp: Math.floor(Date.now() / 1000),
+      idempotencyKey,
+    });
+    // Two sends with one key at once: the second finds the first's row.
+    if (!row) return (await this.d.messages.byIdempotencyKey(session.id, idempotencyKey!, new Date(0)))!;
+    if (!this.d.link.isConnected(session.id)) return row; // handed over when the channel is back
+    const after = await this.handOver(session, row);
+    if (after.status === "failed" && after.error === "NOT_ON_WHATSAPP") {
+      throw new SessionError("NOT_ON_WHATSAPP", `${to} is not on WhatsApp`, { messageId: row.id });
+    }
+    return after;
+  }
+
+  get(session: SessionRow, id: string): Promise<MessageRow> {
+    return this.d.messages.byId(session.id, id).then((m) => {
+      if (!m) throw new SessionError("MESSAGE_NOT_FOUND", `No message with id "${id}" in this session`);
+      return m;
+    });
+  }
+
+  list(session: SessionRow, chatId: string, limit: number, before: string | undefined) {
+    return this.d.messages.listChat(session.id, chatJid(chatId, "chatId"), limit, before ? decodeCursor(before) : null);
+  }
+
+  /** Sends read receipts for the chat's unread incoming messages and zeroes its unread count. */
+  async markRead(session: SessionRow, chatId: string): Promise<number> {
+    const chat = chatJid(chatId, "chatId");
+    const ids = await this.d.messages.unreadIncoming(session.id, chat);
+    if (ids.length > 0) {
+      if (session.state !== "ready") throw sessionErrors.wrongState("send read receipts", session.state, ["ready"]);
+      await this.ask(session.id, () => this.d.link.request(session.id, { type: "read", chatId: chat, ids: ids.slice(-1000) }, this.d.requestTimeoutMs));
+    }
+    await this.d.messages.markChatRead(session.id, chat, ids);
+    return ids.length;
+  }
+
+  /** Hands every pending message of the session to its sandbox, oldest first (channel back, session ready). */
+  async flush(session: SessionRow): Promise<void> {
+    if (this.flushing.has(session.id) || !this.d.link.isConnected(session.id)) return;
+    this.flushing.add(session.id);
+    try {
+      for (const m of await this.d.messages.pendingOutgoing(session.id)) {
+        const after = await this.handOver(session, m);
+        if (after.status === "pending") return; // the sandbox cannot send now; the next flush tries again
+      }
+    } finally {
+      this.flushing.delete(session.id);
+    }
+  }
+
+  /** An incoming message (or one the account's phone sent), stored once, with its chat and webhook. */
+  async received(session: SessionRow, m: IncomingMessage): Promise<void> {
+    const stored = await this.d.messages.insertIncoming(
+      session,
+      { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.fromMe ? "sent" : "delivered", timestamp: m.timestamp },
+      [{ event: "message.received", data: { ...m } }],
+    );
+    if (stored) this.d.onWritten?.(session.id);
+  }
+
+  /** A receipt for one of our messages. */
+  async statusReported(session: SessionRow, id: string, chatId: string, status: MessageStatus): Promise<void> {
+    const row = await this.d.messages.setStatus(session, id, status, {}, [{ event: "message.status", data: { id, chatId, status } }]);
+    if (row) this.d.onWritten?.(session.id);
+  }
+
+  forget(sessionId: string): void {
+    this.sendLimiter.forget(sessionId);
+  }
+
+  private async handOver(session: SessionRow, m: MessageRow): Promise<MessageRow> {
+    try {
+      const { timestamp } = await this.d.link.request(
+        session.id,
+        { type: "send", message: { id: m.id, to: m.chatId, type: "text", text: m.text ?? "", replyTo: m.replyTo } },
+        this.d.requestTimeoutMs,
+      );
+      return (await this.move(session, m, "sent", { timestamp })) ?? { ...m, status: "sent" };
+    } catch (err) {
+      if (err instanceof SandboxTimeout || err instanceof SandboxUnavailable) return m; // still pending; a report or the next flush settles it
+      const code = err instanceof ChannelError ? err.code : "SANDBOX_ERROR";
+      if (code === "NOT_CONNECTED" || code === "ACK_TIMEOUT") return m;
+      this.d.log.warn("message could not be sent", { sessionId: session.id, messageId: m.id, code });
+      return (await this.move(session, m, "failed", { error: code })) ?? m;
+    }
+  }
+
+  private async move(session: SessionRow, m: MessageRow, status: MessageStatus, extra: { timestamp?: number; error?: string }) {
+    const row = await this.d.messages.setStatus(session, m.id, status, extra, [{ event: "message.status", data: { id: m.id, chatId: m.chatId, status } }]);
+    if (row) this.d.onWritten?.(session.id);
+    return row;
+  }
+
+  private async ask<T>(sessionId: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof SandboxTimeout) throw new SessionError("SANDBOX_TIMEOUT", `The session's sandbox did not answer within ${this.d.requestTimeoutMs} ms`);
+      if (err instanceof SandboxUnavailable) throw new SessionError("SANDBOX_UNAVAILABLE", "The session's sandbox is not connected to the API right now; try again shortly");
+      this.d.log.warn("sandbox request failed", { sessionId, error: String(err).slice(0, 300) });
+      throw new SessionError("SANDBOX_ERROR", "The session's sandbox could not carry out the request");
+    }
+  }
+}
