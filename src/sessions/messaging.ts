@@ -108,7 +108,7 @@ export class Messaging {
     });
   }
 
-  list(session: SessionRow, chatId: string, limit: number, before: string | undefined) {
+  async list(session: SessionRow, chatId: string, limit: number, before: string | undefined): Promise<MessageRow[]> {
     return this.d.messages.listChat(session.id, chatJid(chatId, "chatId"), limit, before ? decodeCursor(before) : null);
   }
 

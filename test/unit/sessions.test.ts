@@ -1,16 +1,12 @@
 // The session domain's rules, directly: PGlite in memory and the runtime and channel seams
 // played in memory (real Podman and the real channel are the integration tests' business).
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { openDatabase, type Database } from "../../src/db/client";
-import { DeliveryRepository } from "../../src/db/delivery-repository";
-import { MessageRepository } from "../../src/db/message-repository";
-import { SessionRepository } from "../../src/db/session-repository";
-import { WebhookSecrets } from "../../src/webhooks/secrets";
-import { silentLogger } from "../../src/log";
-import { createSessions, SessionError, type Sessions, type StateChange } from "../../src/sessions";
-import { MemoryLink, MemoryRuntime } from "../support/memory-runtime";
+import { SessionError, type Sessions, type StateChange } from "../../src/sessions";
+import type { SessionRepository } from "../../src/db/session-repository";
+import { memoryDomain, type MemoryDomain } from "../support/memory-domain";
+import type { MemoryLink, MemoryRuntime } from "../support/memory-runtime";
 
-let db: Database;
+let domain: MemoryDomain;
 let repo: SessionRepository;
 let runtime: MemoryRuntime;
 let link: MemoryLink;
@@ -18,25 +14,10 @@ let sessions: Sessions;
 let changes: StateChange[];
 
 beforeEach(async () => {
-  db ??= await openDatabase({ dataDir: null });
-  repo = new SessionRepository(db.db);
-  runtime = new MemoryRuntime();
-  link = new MemoryLink();
-  changes = [];
-  sessions = createSessions({
-    repo,
-    deliveries: new DeliveryRepository(db.db),
-    messages: new MessageRepository(db.db),
-    secrets: new WebhookSecrets(new Uint8Array(32)),
-    runtime,
-    link,
-    launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3 },
-    log: silentLogger,
-    listener: { stateChanged: (c) => changes.push(c) },
-  });
+  domain = await memoryDomain(domain);
+  ({ repo, runtime, link, sessions, changes } = domain);
 });
-afterAll(() => db?.close());
+afterAll(() => domain?.close());
 
 const name = () => `u-${crypto.randomUUID().slice(0, 8)}`;
 const row = async (id: string) => (await repo.byId(id))!;

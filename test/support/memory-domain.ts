@@ -1,0 +1,44 @@
+// The session domain assembled over in-memory PGlite with the runtime and channel seams played
+// in memory: what unit tests of the domain's rules start from.
+import { openDatabase, type Database } from "../../src/db/client";
+import { DeliveryRepository } from "../../src/db/delivery-repository";
+import { MessageRepository } from "../../src/db/message-repository";
+import { SessionRepository } from "../../src/db/session-repository";
+import { silentLogger } from "../../src/log";
+import { createSessions, type Sessions, type StateChange } from "../../src/sessions";
+import { WebhookSecrets } from "../../src/webhooks/secrets";
+import { MemoryLink, MemoryRuntime } from "./memory-runtime";
+
+export interface MemoryDomain {
+  db: Database;
+  repo: SessionRepository;
+  messages: MessageRepository;
+  runtime: MemoryRuntime;
+  link: MemoryLink;
+  sessions: Sessions;
+  changes: StateChange[];
+  close(): Promise<void>;
+}
+
+/** A fresh domain; the database of `previous` is reused (one PGlite per test file is enough). */
+export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomain> {
+  const db = previous?.db ?? (await openDatabase({ dataDir: null }));
+  const repo = new SessionRepository(db.db);
+  const messages = new MessageRepository(db.db);
+  const runtime = new MemoryRuntime();
+  const link = new MemoryLink();
+  const changes: StateChange[] = [];
+  const sessions = createSessions({
+    repo,
+    deliveries: new DeliveryRepository(db.db),
+    messages,
+    secrets: new WebhookSecrets(new Uint8Array(32)),
+    runtime,
+    link,
+    launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
+    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3 },
+    log: silentLogger,
+    listener: { stateChanged: (c) => changes.push(c) },
+  });
+  return { db, repo, messages, runtime, link, sessions, changes, close: () => db.close() };
+}

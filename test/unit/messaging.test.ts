@@ -1,0 +1,143 @@
+// Messaging rules on in-memory PGlite with the sandbox's link played in memory: stored before it
+// leaves, handed over once the channel is there, idempotent, limited, statuses only forward,
+// incoming messages kept once with their chat.
+import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import type { SandboxRequest } from "../../src/channel/frames";
+import { ChannelError } from "../../src/channel/link";
+import type { SessionRow } from "../../src/db/schema";
+import { SessionError } from "../../src/sessions";
+import { memoryDomain, type MemoryDomain } from "../support/memory-domain";
+
+let d: MemoryDomain;
+let sent: SandboxRequest[];
+
+beforeEach(async () => {
+  d = await memoryDomain(d);
+  sent = [];
+  d.link.answer = async (_id, req) => {
+    sent.push(req);
+    if (req.type === "send") return { timestamp: 1_764_000_000 };
+    return {};
+  };
+});
+afterAll(() => d?.close());
+
+async function readySession(connected = true): Promise<SessionRow> {
+  const { session } = await d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` });
+  const launch = d.runtime.containers.get(session.id)!.launch.env.LAUNCH!;
+  await d.sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
+  if (connected) d.link.connected.add(session.id);
+  return (await d.repo.byId(session.id))!;
+}
+const launchOf = (id: string) => d.runtime.containers.get(id)!.launch.env.LAUNCH!;
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => null, (e) => e);
+  expect(err).toBeInstanceOf(SessionError);
+  return err.code;
+}
+
+describe("sending", () => {
+  test("a message is stored, handed to the sandbox under its own id, and sent", async () => {
+    const s = await readySession();
+    const m = await d.sessions.messaging.send(s, { to: "+4915112340002", text: "hello" }, null);
+    expect(m).toMatchObject({ chatId: "4915112340002@s.whatsapp.net", fromMe: true, text: "hello", status: "sent", timestamp: 1_764_000_000 });
+    expect(m.id).toMatch(/^3EB0[0-9A-F]{20}$/);
+    expect(sent).toEqual([{ type: "send", message: { id: m.id, to: "4915112340002@s.whatsapp.net", type: "text", text: "hello", replyTo: null } }]);
+  });
+
+  test("without a channel it waits as pending and goes when the channel is back, in order", async () => {
+    const s = await readySession(false);
+    const a = await d.sessions.messaging.send(s, { to: "4915112340002", text: "one" }, null);
+    const b = await d.sessions.messaging.send(s, { to: "4915112340002", text: "two" }, null);
+    expect([a.status, b.status]).toEqual(["pending", "pending"]);
+    expect(sent).toEqual([]);
+    d.link.connected.add(s.id);
+    await d.sessions.messaging.flush(s);
+    expect(sent.map((r) => (r.type === "send" ? r.message.text : ""))).toEqual(["one", "two"]);
+    expect((await d.sessions.messaging.get(s, a.id)).status).toBe("sent");
+  });
+
+  test("a sandbox that does not answer leaves it pending; its later receipt moves it on", async () => {
+    const s = await readySession();
+    d.link.answer = async () => {
+      const { SandboxTimeout } = await import("../../src/channel/link");
+      throw new SandboxTimeout("slow");
+    };
+    const m = await d.sessions.messaging.send(s, { to: "4915112340002", text: "slow" }, null);
+    expect(m.status).toBe("pending");
+    await d.sessions.reports.apply(s.id, launchOf(s.id), { type: "message_status", id: m.id, chatId: m.chatId, status: "delivered" });
+    expect((await d.sessions.messaging.get(s, m.id)).status).toBe("delivered");
+  });
+
+  test("the same Idempotency-Key answers the first message and sends nothing new", async () => {
+    const s = await readySession();
+    const first = await d.sessions.messaging.send(s, { to: "4915112340002", text: "once" }, "key-1");
+    const again = await d.sessions.messaging.send(s, { to: "4915112340002", text: "once" }, "key-1");
+    expect(again.id).toBe(first.id);
+    expect(sent).toHaveLength(1);
+  });
+
+  test("a number not on WhatsApp is 422 and the message is failed", async () => {
+    const s = await readySession();
+    d.link.answer = async () => {
+      throw new ChannelError("NOT_ON_WHATSAPP", "no");
+    };
+    const err = await d.sessions.messaging.send(s, { to: "4915112349999", text: "x" }, null).catch((e) => e);
+    expect(err.code).toBe("NOT_ON_WHATSAPP");
+    expect((await d.sessions.messaging.get(s, err.details.messageId)).status).toBe("failed");
+  });
+
+  test("bad numbers, wrong states and too many sends are refused before anything is stored", async () => {
+    const s = await readySession();
+    expect(await codeOf(d.sessions.messaging.send(s, { to: "12ab", text: "x" }, null))).toBe("INVALID_PHONE_NUMBER");
+    const { session: fresh } = await d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` });
+    expect(await codeOf(d.sessions.messaging.send((await d.repo.byId(fresh.id))!, { to: "4915112340002", text: "x" }, null))).toBe("INVALID_SESSION_STATE");
+    // SEND_PER_MINUTE is 3 here.
+    for (let i = 0; i < 3; i++) await d.sessions.messaging.send(s, { to: "4915112340002", text: `n${i}` }, null);
+    expect(await codeOf(d.sessions.messaging.send(s, { to: "4915112340002", text: "n3" }, null))).toBe("RATE_LIMITED");
+  });
+});
+
+describe("receiving", () => {
+  const incoming = (id: string, text: string, timestamp: number) => ({
+    type: "message" as const,
+    message: { id, chatId: "4915112340002@s.whatsapp.net", fromMe: false, type: "text" as const, text, timestamp, replyTo: null },
+  });
+
+  test("an incoming message is stored once, counts as unread in its chat, and pages newest first", async () => {
+    const s = await readySession();
+    const launch = launchOf(s.id);
+    for (let i = 1; i <= 3; i++) await d.sessions.reports.apply(s.id, launch, incoming(`IN${i}`, `hi ${i}`, 1_700_000_000 + i));
+    await d.sessions.reports.apply(s.id, launch, incoming("IN3", "hi 3", 1_700_000_003)); // resent after a reconnect
+    const [chat] = (await d.repo.chats(s.id)).filter((c) => c.id === "4915112340002@s.whatsapp.net");
+    expect(chat).toMatchObject({ unreadCount: 3, timestamp: 1_700_000_003 });
+    const page1 = await d.sessions.messaging.list(s, "4915112340002", 2, undefined);
+    expect(page1.map((m) => m.id)).toEqual(["IN3", "IN2"]);
+    const { encodeCursor } = await import("../../src/sessions/messaging");
+    const page2 = await d.sessions.messaging.list(s, "4915112340002@s.whatsapp.net", 2, encodeCursor(page1.at(-1)!));
+    expect(page2.map((m) => m.id)).toEqual(["IN1"]);
+    expect(await codeOf(d.sessions.messaging.list(s, "4915112340002", 2, "garbage"))).toBe("VALIDATION_ERROR");
+
+    expect(await d.sessions.messaging.markRead(s, "4915112340002")).toBe(3);
+    expect(sent.at(-1)).toEqual({ type: "read", chatId: "4915112340002@s.whatsapp.net", ids: expect.arrayContaining(["IN1", "IN2", "IN3"]) });
+    expect((await d.repo.chats(s.id)).find((c) => c.id === "4915112340002@s.whatsapp.net")!.unreadCount).toBe(0);
+    expect((await d.sessions.messaging.get(s, "IN2")).status).toBe("read");
+  });
+
+  test("statuses only move forward", async () => {
+    const s = await readySession();
+    const m = await d.sessions.messaging.send(s, { to: "4915112340002", text: "x" }, null);
+    const launch = launchOf(s.id);
+    await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: m.id, chatId: m.chatId, status: "read" });
+    await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: m.id, chatId: m.chatId, status: "delivered" });
+    expect((await d.sessions.messaging.get(s, m.id)).status).toBe("read");
+  });
+
+  test("a stopped session stores no messages", async () => {
+    const s = await readySession();
+    const launch = launchOf(s.id);
+    await d.repo.transition(s.id, "ready", "stopped", "test");
+    await d.sessions.reports.apply(s.id, launch, incoming("LATE", "late", 1));
+    expect(await d.messages.byId(s.id, "LATE")).toBeUndefined();
+  });
+});
