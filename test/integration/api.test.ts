@@ -75,6 +75,26 @@ for (const backend of backends) {
       expect((await res.json()).code).toBe("ROUTE_NOT_FOUND");
     });
 
+    test("message routes: 409 before ready, 400 for bad bodies and numbers, 404 for unknown messages, 403 across sessions", async () => {
+      const s = await t.createSession();
+      const other = await t.createSession();
+      const send = (body: unknown, key = s.apiKey) => t.call("POST", `/sessions/${s.id}/messages`, { key, body });
+      expectError(await send({ to: "4915112340002", text: "hi" }), 409, "INVALID_SESSION_STATE");
+      expectError(await send({ to: "12ab", text: "hi" }), 400, "INVALID_PHONE_NUMBER");
+      expectError(await send({ to: "4915112340002" }), 400, "VALIDATION_ERROR");
+      expectError(await send({ to: "4915112340002", text: "" }), 400, "VALIDATION_ERROR");
+      expectError(await send({ to: "4915112340002", text: "x".repeat(65_537) }), 400, "VALIDATION_ERROR");
+      expectError(await send({ to: "4915112340002", text: "hi", extra: 1 }), 400, "VALIDATION_ERROR");
+      expectError(await send({ to: "4915112340002", text: "hi" }, other.apiKey), 403, "FORBIDDEN");
+      expectError(await t.call("GET", `/sessions/${s.id}/messages/3EB0NOPE`, { key: s.apiKey }), 404, "MESSAGE_NOT_FOUND");
+      const history = await t.call("GET", `/sessions/${s.id}/chats/4915112340002/messages?limit=10`, { key: s.apiKey });
+      expect(history.body).toEqual({ success: true, messages: [], nextCursor: null });
+      expectError(await t.call("GET", `/sessions/${s.id}/chats/4915112340002/messages?before=nope`, { key: s.apiKey }), 400, "VALIDATION_ERROR");
+      expectError(await t.call("GET", `/sessions/${s.id}/chats/not-a-chat/messages`, { key: s.apiKey }), 400, "INVALID_PHONE_NUMBER");
+      // Nothing unread: nothing to send, and the chat stays at 0.
+      expect((await t.call("POST", `/sessions/${s.id}/chats/4915112340002/read`, { key: s.apiKey })).body).toEqual({ success: true, read: 0 });
+    });
+
     test("session ids are case-insensitive for the session's own key and the admin key alike", async () => {
       const s = await t.createSession();
       const upper = s.id.toUpperCase();
