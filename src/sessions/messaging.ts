@@ -10,6 +10,7 @@ import type { MessageRow, MessageStatus, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
 import { RateLimiter } from "./rate-limit";
+import { askSandbox } from "./sandbox-calls";
 import type { SessionState } from "./state-machine";
 
 export const SendInputSchema = Type.Object(
@@ -118,7 +119,7 @@ export class Messaging {
     const ids = await this.d.messages.unreadIncoming(session.id, chat);
     if (ids.length > 0) {
       if (session.state !== "ready") throw sessionErrors.wrongState("send read receipts", session.state, ["ready"]);
-      await this.ask(session.id, () => this.d.link.request(session.id, { type: "read", chatId: chat, ids: ids.slice(-1000) }, this.d.requestTimeoutMs));
+      await askSandbox(this.d, session.id, { type: "read", chatId: chat, ids: ids.slice(-1000) });
     }
     await this.d.messages.markChatRead(session.id, chat, ids);
     return ids.length;
@@ -179,16 +180,5 @@ export class Messaging {
     const row = await this.d.messages.setStatus(session, m.id, status, extra, [{ event: "message.status", data: { id: m.id, chatId: m.chatId, status } }]);
     if (row) this.d.onWritten?.(session.id);
     return row;
-  }
-
-  private async ask<T>(sessionId: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof SandboxTimeout) throw new SessionError("SANDBOX_TIMEOUT", `The session's sandbox did not answer within ${this.d.requestTimeoutMs} ms`);
-      if (err instanceof SandboxUnavailable) throw new SessionError("SANDBOX_UNAVAILABLE", "The session's sandbox is not connected to the API right now; try again shortly");
-      this.d.log.warn("sandbox request failed", { sessionId, error: String(err).slice(0, 300) });
-      throw new SessionError("SANDBOX_ERROR", "The session's sandbox could not carry out the request");
-    }
   }
 }

@@ -44,22 +44,31 @@ export class SandboxCalls {
     this.checkLimiter.forget(sessionId);
   }
 
-  private async ask<R extends SandboxRequest>(sessionId: string, req: R): Promise<SandboxResponse<R>> {
-    try {
-      return await this.d.link.request(sessionId, req, this.d.requestTimeoutMs);
-    } catch (err) {
-      if (err instanceof SandboxTimeout) {
-        throw new SessionError("SANDBOX_TIMEOUT", `The session's sandbox did not answer within ${this.d.requestTimeoutMs} ms`);
-      }
-      if (err instanceof SandboxUnavailable) {
-        throw new SessionError("SANDBOX_UNAVAILABLE", "The session's sandbox is not connected to the API right now; try again shortly");
-      }
-      // Whatever else the sandbox said is its own failure, not the client's: its words are
-      // hostile input, so only a short machine code of it is passed on.
-      const code = err instanceof ChannelError && /^[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : undefined;
-      this.d.log.warn("sandbox request failed", { sessionId, type: req.type, error: String(err).slice(0, 300) });
-      throw new SessionError("SANDBOX_ERROR", "The session's sandbox could not carry out the request", code ? { sandboxCode: code } : {});
+  private ask<R extends SandboxRequest>(sessionId: string, req: R): Promise<SandboxResponse<R>> {
+    return askSandbox(this.d, sessionId, req);
+  }
+}
+
+/** A request to the session's sandbox, its failures as the domain's errors. */
+export async function askSandbox<R extends SandboxRequest>(
+  d: { link: SandboxLink; requestTimeoutMs: number; log: Logger },
+  sessionId: string,
+  req: R,
+): Promise<SandboxResponse<R>> {
+  try {
+    return await d.link.request(sessionId, req, d.requestTimeoutMs);
+  } catch (err) {
+    if (err instanceof SandboxTimeout) {
+      throw new SessionError("SANDBOX_TIMEOUT", `The session's sandbox did not answer within ${d.requestTimeoutMs} ms`);
     }
+    if (err instanceof SandboxUnavailable) {
+      throw new SessionError("SANDBOX_UNAVAILABLE", "The session's sandbox is not connected to the API right now; try again shortly");
+    }
+    // Whatever else the sandbox said is its own failure, not the client's: its words are
+    // hostile input, so only a short machine code of it is passed on.
+    const code = err instanceof ChannelError && /^[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : undefined;
+    d.log.warn("sandbox request failed", { sessionId, type: req.type, error: String(err).slice(0, 300) });
+    throw new SessionError("SANDBOX_ERROR", "The session's sandbox could not carry out the request", code ? { sandboxCode: code } : {});
   }
 }
 
