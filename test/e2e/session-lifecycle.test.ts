@@ -143,7 +143,8 @@ describe("a session's whole life, end to end", () => {
     expect((await status()).state).toBe("ready");
     const check = await waitFor(async () => {
       const r = await t.call("GET", `/sessions/${id}/check-number/${OTHER}`, { key });
-      return r.status === 200 ? r : undefined;
+      if (r.status !== 200) throw new Error(`${r.status} ${JSON.stringify(r.body)}`); // shown if it never passes
+      return r;
     }, 20_000, "check-number after the API restart");
     expect(check.body.exists).toBe(true);
   });
