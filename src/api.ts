@@ -26,6 +26,9 @@ import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
 
+/** How long a stop waits for requests in flight (a sandbox call waits up to SANDBOX_REQUEST_TIMEOUT_MS). */
+const STOP_GRACE_MS = 20_000;
+
 export interface RunningApi {
   url: string;
   config: Config;
@@ -167,11 +170,16 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     async stop() {
       clearTimeout(recovery);
       unwatch();
+      // New connections are refused; requests in flight finish (bounded) while the sandboxes are
+      // still there to answer them. Then the sandboxes hear "going away" (1001) and reconnect to
+      // the next start; they keep running.
+      await Promise.race([http.stop(false), Bun.sleep(STOP_GRACE_MS)]);
+      await http.stop(true);
       await dispatcher.stop();
       channel.close();
-      http.stop(true);
       unixServer?.stop(true);
       await database.close();
+      log.info("API stopped");
     },
   };
 }

@@ -131,6 +131,8 @@ export function loadConfig(env: Env = process.env) {
     /** Messages a minute per session: bulk sending gets numbers banned. */
     sendPerMinute: int(env, "SEND_PER_MINUTE", 60, 1, 100000),
     requestTimeoutMs: int(env, "SANDBOX_REQUEST_TIMEOUT_MS", 10000, 100, 600000),
+    /** How long a call that needs a sandbox waits for its channel (just after an API restart) before 503. */
+    channelWaitMs: int(env, "CHANNEL_WAIT_MS", 5000, 0, 600000),
     /** Key the sessions' webhook secrets are derived from; unset: one kept in DATA_DIR/webhook.key. */
     webhookSecret,
     /** How long a failing delivery is retried before it is `dead`. */

@@ -76,6 +76,8 @@ function errorText(err: unknown): string {
 
 export class ChannelHub implements SandboxLink {
   private readonly sockets = new Map<string, Socket>();
+  /** Callers waiting for a session's sandbox to (re)connect, e.g. right after an API restart. */
+  private readonly waiters = new Map<string, Set<(ok: boolean) => void>>();
   private readonly pending = new Map<string, Pending>();
   /** Highest stored sequence number per session and sandbox boot, so resent reports apply once. */
   private readonly lastSeq = new Map<string, { boot: string; seq: number }>();
@@ -150,6 +152,7 @@ export class ChannelHub implements SandboxLink {
         // A sandbox has one connection: a newer one replaces an older (half-dead) one.
         if (previous && previous !== ws) previous.close(4000, "replaced by a newer connection");
         this.opts.log.info("sandbox connected to channel", { sessionId });
+        for (const wake of [...(this.waiters.get(sessionId) ?? [])]) wake(true);
         void this.renew(sessionId);
         this.opts.onConnected?.(sessionId);
       } catch (err) {
@@ -182,6 +185,22 @@ export class ChannelHub implements SandboxLink {
 
   isConnected(sessionId: string): boolean {
     return this.sockets.has(sessionId);
+  }
+
+  waitForConnection(sessionId: string, timeoutMs: number): Promise<boolean> {
+    if (this.sockets.has(sessionId) || timeoutMs <= 0) return Promise.resolve(this.sockets.has(sessionId));
+    return new Promise((resolve) => {
+      const waiters = this.waiters.get(sessionId) ?? new Set<(ok: boolean) => void>();
+      this.waiters.set(sessionId, waiters);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.waiters.get(sessionId) === waiters) this.waiters.delete(sessionId);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      waiters.add(done);
+    });
   }
 
   request<R extends SandboxRequest>(sessionId: string, req: R, timeoutMs: number): Promise<SandboxResponse<R>> {

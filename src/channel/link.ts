@@ -5,6 +5,8 @@ import type { SandboxRequest, SandboxResponse } from "./frames";
 export interface SandboxLink {
   /** True when the session's sandbox is connected to the channel right now. */
   isConnected(sessionId: string): boolean;
+  /** Resolves true once the session's sandbox is connected (at once if it is), false after `timeoutMs`. */
+  waitForConnection(sessionId: string, timeoutMs: number): Promise<boolean>;
   /**
    * Sends a request and waits for its answer. Rejects with SandboxTimeout, SandboxUnavailable,
    * SandboxProtocolError (the sandbox answered something that is not an answer to it) or

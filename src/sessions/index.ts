@@ -25,7 +25,7 @@ export interface SessionsDeps {
   runtime: SessionRuntime;
   link: SandboxLink;
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
-  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean; sendPerMinute: number };
+  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean; sendPerMinute: number; channelWaitMs: number };
   log: Logger;
   listener?: SessionListener;
 }
@@ -61,6 +61,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     log,
     sendPerMinute: deps.config.sendPerMinute,
     requestTimeoutMs: deps.config.requestTimeoutMs,
+    channelWaitMs: deps.config.channelWaitMs,
     onWritten: (id) => deps.listener?.written?.(id),
   });
   const operations = new SessionOperations({

@@ -29,6 +29,7 @@ export interface MessagingDeps {
   log: Logger;
   sendPerMinute: number;
   requestTimeoutMs: number;
+  channelWaitMs: number;
   /** A status change or an incoming message was stored with its webhook event. */
   onWritten?: (sessionId: string) => void;
 }

@@ -11,6 +11,8 @@ export interface SandboxCallDeps {
   link: SandboxLink;
   checkNumberPerMinute: number;
   requestTimeoutMs: number;
+  /** How long a call waits for a sandbox that is not connected (yet) before it answers 503. */
+  channelWaitMs: number;
   log: Logger;
 }
 
@@ -51,10 +53,12 @@ export class SandboxCalls {
 
 /** A request to the session's sandbox, its failures as the domain's errors. */
 export async function askSandbox<R extends SandboxRequest>(
-  d: { link: SandboxLink; requestTimeoutMs: number; log: Logger },
+  d: { link: SandboxLink; requestTimeoutMs: number; channelWaitMs: number; log: Logger },
   sessionId: string,
   req: R,
 ): Promise<SandboxResponse<R>> {
+  // Right after an API restart the sandboxes are still reconnecting: wait for this one a little.
+  if (!d.link.isConnected(sessionId)) await d.link.waitForConnection(sessionId, d.channelWaitMs);
   try {
     return await d.link.request(sessionId, req, d.requestTimeoutMs);
   } catch (err) {

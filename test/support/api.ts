@@ -32,8 +32,8 @@ export interface TestApi {
   runtime: PodmanRuntime;
   call(method: string, path: string, opts?: CallOptions): Promise<{ status: number; body: any; headers: Headers }>;
   createSession(name?: string, extra?: Record<string, unknown>): Promise<{ id: string; apiKey: string; body: any }>;
-  /** Stops the API only (sandboxes keep running): SIGKILL in process mode. */
-  stopApi(): Promise<void>;
+  /** Stops the API only (sandboxes keep running): SIGKILL in process mode, or the signal given; answers the exit code. */
+  stopApi(signal?: "SIGKILL" | "SIGTERM"): Promise<number | null>;
   /** Starts the API again on the same database, data folder and port (with some settings changed). */
   restartApi(env?: Record<string, string>): Promise<void>;
   /** What the API process wrote to stdout so far (process mode with captureStdout). */
@@ -95,14 +95,16 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     if (options.captureStdout) void capture(child.stdout as ReadableStream<Uint8Array>);
     await waitFor(() => fetch(`${url}/health`).then((r) => r.ok, () => false), 30_000, "the API process to answer /health");
   };
-  const halt = async () => {
+  const halt = async (signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<number | null> => {
     if (inProcess) await inProcess.stop();
     inProcess = null;
+    let code: number | null = null;
     if (child) {
-      child.kill("SIGKILL");
-      await child.exited;
+      child.kill(signal);
+      code = await child.exited;
     }
     child = null;
+    return code;
   };
   await boot();
   let running = true;
@@ -141,9 +143,10 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       return { id: res.body.session.id, apiKey: res.body.apiKey, body: res.body };
     },
     stdout: () => captured,
-    async stopApi() {
-      if (running) await halt();
+    async stopApi(signal) {
+      const code = running ? await halt(signal) : null;
       running = false;
+      return code;
     },
     async restartApi(env = {}) {
       if (running) await halt();

@@ -36,7 +36,7 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3 },
+    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3, channelWaitMs: 0 },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });

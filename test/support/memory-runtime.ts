@@ -98,6 +98,9 @@ export class MemoryLink implements SandboxLink {
   isConnected(id: string): boolean {
     return this.connected.has(id);
   }
+  async waitForConnection(id: string): Promise<boolean> {
+    return this.connected.has(id);
+  }
   request<R extends SandboxRequest>(id: string, req: R): Promise<SandboxResponse<R>> {
     return this.answer(id, req) as Promise<SandboxResponse<R>>;
   }
