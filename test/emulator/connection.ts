@@ -2,9 +2,11 @@
 // credentials gets QR refs and waits to be scanned; a known device logs in and is served.
 import { Curve, decodeBinaryNode, encodeBinaryNode, proto } from "@whiskeysockets/baileys";
 import type { ServerIdentity } from "./certs";
-import { encryptHistory } from "./history";
+import { party } from "./contacts";
+import { historyMessages } from "./history";
 import { handleIq } from "./iq-handlers";
 import type { EmulatorLog } from "./log";
+import { deliver, enqueueMessage, onDeviceAck, onDeviceMessage, onDeviceReceipt, settled } from "./messages";
 import { frame, FrameReader, NoiseResponder, type KeyPair, type Transport } from "./noise";
 import { newId, node, S_WHATSAPP_NET, type BinaryNode } from "./nodes";
 import { pairSuccess, verifyPairReply, type PairOffer } from "./pairing";
@@ -75,6 +77,7 @@ export class Connection {
     this.pendingPair?.resolve(false);
     if (this.codeRequest && this.opts.state.codeLinks.get(this.codeRequest.phone) === this) this.opts.state.codeLinks.delete(this.codeRequest.phone);
     this.socket.close(code, reason);
+    if (this.device && this.opts.state.online.get(deviceJid(this.device)) === this) this.opts.state.online.delete(deviceJid(this.device));
     this.opts.onClose(this);
   }
 
@@ -183,7 +186,8 @@ export class Connection {
           lid: `${p.lid}:${device.deviceId}@lid`,
         }),
       );
-      this.sendNode(node("ib", {}, [node("offline", { count: "0" })]));
+      state.online.set(deviceJid(device), this);
+      void this.deliverOffline();
       return;
     }
     // A new companion: it proves its identity in the registration payload, then shows QRs.
@@ -238,42 +242,56 @@ export class Connection {
             if (delay > 0) setTimeout(() => this.sendNode(x), delay);
             else this.sendNode(x);
           },
-          onPreKeys: () => void this.sendHistory(),
+          onPreKeys: () => this.sendHistory(),
           onLogout: () => setTimeout(() => this.close(1000, "logged out"), 50),
         });
-      case "receipt":
-      case "notification":
       case "message":
+        return onDeviceMessage(this.opts.state, log, this.device, this, n);
+      case "receipt":
+        this.sendNode(node("ack", { id: n.attrs.id ?? "", class: n.tag, from: S_WHATSAPP_NET, ...(n.attrs.type ? { type: n.attrs.type } : {}) }));
+        return onDeviceReceipt(this.opts.state, log, this.device, n);
+      case "notification":
         // The server acknowledges what a client sends, as WhatsApp does.
         this.sendNode(node("ack", { id: n.attrs.id ?? "", class: n.tag, from: S_WHATSAPP_NET, ...(n.attrs.type ? { type: n.attrs.type } : {}) }));
         return;
+      case "ack":
+        return onDeviceAck(this.opts.state, this.device, n);
       default:
-        return; // presence, acks and the like need no answer
+        return; // presence, chat states and the like need no answer
     }
   }
 
-  /** The phone sends a newly linked device its history, once, after the device's pre-keys are up. */
+  /** What the server queued while the device was away, then the end-of-offline marker Baileys waits for. */
+  private async deliverOffline(): Promise<void> {
+    const count = await deliver(this.opts.state, this.device!, this.opts.log);
+    this.sendNode(node("ib", {}, [node("offline", { count: String(count) })]));
+  }
+
+  /**
+   * The phone sends a newly linked device its history, once, after the device's pre-keys are up;
+   * with them, whatever contacts sent before goes out too. Resolves when the device has taken the
+   * history (its receipts; at most a few seconds): Baileys opens only when its pre-key upload is
+   * answered, and a send right after open races the decryption of history still under way (its
+   * send transaction can overwrite the phone's fresh session), which real phones avoid by sending
+   * history long after linking.
+   */
   private async sendHistory(): Promise<void> {
+    const { state, log } = this.opts;
     const device = this.device;
-    if (!device || device.historySent || !device.bundle) return;
-    device.historySent = true;
-    const phone = this.opts.state.phones.get(device.phone)!;
-    const messages = await encryptHistory(phone, device, phone.history);
-    for (const m of messages) {
-      this.sendNode(
-        node(
-          "message",
-          {
-            id: newId("3EB0").replace(/\./g, "").toUpperCase(),
-            from: `${phone.number}@s.whatsapp.net`,
-            type: "text",
-            category: "peer",
-            t: String(Math.floor(Date.now() / 1000)),
-          },
-          [node("enc", { v: "2", type: m.type }, m.ciphertext)],
-        ),
-      );
+    if (!device || !device.bundle) return;
+    const ids: string[] = [];
+    if (!device.historySent) {
+      device.historySent = true;
+      const phone = state.phones.get(device.phone)!;
+      const sender = party(state, phone.number);
+      for (const message of historyMessages(phone.history)) {
+        const id = newId("3EB0").replace(/\./g, "").toUpperCase();
+        ids.push(id);
+        enqueueMessage(state, device, { id, sender, message, attrs: { category: "peer" } });
+      }
+      log.info("history queued", { device: deviceJid(device), chats: phone.history.chats.length, contacts: phone.history.contacts.length });
     }
-    this.opts.log.info("history sent", { device: deviceJid(device), chats: phone.history.chats.length, contacts: phone.history.contacts.length });
+    await deliver(state, device, log);
+    await settled(state, device, ids, 3000);
   }
 }

@@ -1,7 +1,9 @@
 // The control API: JSON over HTTP on loopback, playing the phones and the network. Bad input
 // answers 4xx with {error, code}; nothing here answers 5xx to a caller's mistake.
 import type { Connection } from "./connection";
+import { party } from "./contacts";
 import type { EmulatorLog } from "./log";
+import { sendFromContact, sendRead } from "./messages";
 import { parseQr } from "./pairing";
 import { deviceJid, type EmulatorState, type History } from "./state";
 
@@ -49,6 +51,20 @@ function numbers(value: unknown, field: string): string[] {
   return (value as unknown[]).map((v) => phoneNumber(v, field));
 }
 
+/** A directory number, the only kind of number that writes to accounts here. */
+function contact(state: EmulatorState, value: unknown, field: string): string {
+  const n = phoneNumber(value, field);
+  if (!state.directory.has(n)) fail(404, "NOT_ON_WHATSAPP", `${field} ${n} is not in the directory (add it with /control/numbers)`);
+  return n;
+}
+
+/** A phone (an account with linked devices, or once had them). */
+function account(state: EmulatorState, value: unknown, field: string): string {
+  const n = phoneNumber(value, field);
+  if (!state.phones.has(n)) fail(404, "UNKNOWN_PHONE", `${field} ${n} is no phone known to the emulator (link a device to it first)`);
+  return n;
+}
+
 function history(b: Record<string, unknown>): History {
   const contacts = b.contacts ?? [];
   const chats = b.chats ?? [];
@@ -83,7 +99,7 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
   const url = new URL(req.url);
   const path = url.pathname;
   const { state } = ctx;
-  const m = /^\/control\/phones\/([^/]+)\/(history|unlink)$/.exec(path);
+  const m = /^\/control\/phones\/([^/]+)\/(history|unlink|received)$/.exec(path);
 
   if (req.method === "GET" && path === "/control/devices") {
     const connected = new Set([...ctx.connections].filter((c) => c.device && !c.closed).map((c) => deviceJid(c.device!)));
@@ -146,6 +162,29 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
       }
     }
     return { success: true, unlinked: devices.map(deviceJid) };
+  }
+  if (req.method === "POST" && path === "/control/messages") {
+    const b = await body(req);
+    const from = contact(state, b.from, "from");
+    const to = account(state, b.to, "to");
+    if (typeof b.text !== "string" || b.text.length === 0 || b.text.length > 65536) fail(400, "INVALID_TEXT", "text must be a string of 1 to 65536 characters");
+    return { id: await sendFromContact(state, ctx.log, from, to, b.text as string) };
+  }
+  if (req.method === "POST" && path === "/control/read") {
+    const b = await body(req);
+    const by = contact(state, b.by, "by");
+    const to = account(state, b.to, "to");
+    const ids = b.ids;
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 1000 || !ids.every((id) => typeof id === "string" && id.length > 0 && id.length <= 128)) {
+      fail(400, "INVALID_IDS", "ids must be an array of 1 to 1000 message ids");
+    }
+    await sendRead(state, ctx.log, by, to, ids as string[]);
+    return { success: true };
+  }
+  if (m && req.method === "GET" && m[2] === "received") {
+    const number = phoneNumber(decodeURIComponent(m[1]!), "phone");
+    if (!state.isRegistered(number)) fail(404, "NOT_ON_WHATSAPP", `${number} is not a number on WhatsApp (add it with /control/numbers)`);
+    return { messages: party(state, number).received.map((r) => ({ ...r })) };
   }
   if (req.method === "POST" && path === "/control/drop") {
     const b = req.headers.get("content-length") === "0" || !req.body ? {} : await body(req);

@@ -1,6 +1,7 @@
-// Answers to the iqs a logged-in Baileys client sends: pre-keys, passive, digest, props,
-// blocklist, privacy, usync, pings, logout and the rest. Unknown iqs get a well-formed error
+// Answers to the iqs a logged-in Baileys client sends: pre-keys (its own, and the bundles of
+// the parties it writes to), passive, digest, props, blocklist, privacy, usync, pings, logout and the rest. Unknown iqs get a well-formed error
 // and a log line, never silence (a silent server makes the client wait out its query timeout).
+import { party } from "./contacts";
 import type { EmulatorLog } from "./log";
 import { bytes, child, children, iqError, iqResult, node, uint, type BinaryNode } from "./nodes";
 import { deviceJid, type Device, type EmulatorState } from "./state";
@@ -10,13 +11,13 @@ export interface IqContext {
   device: Device;
   log: EmulatorLog;
   send(n: BinaryNode): void;
-  /** The device uploaded pre-keys (the phone may now encrypt history for it). */
-  onPreKeys(): void;
+  /** The device uploaded pre-keys: what waited for them goes out before the upload is answered. */
+  onPreKeys(): Promise<void>;
   /** The device logged itself out. */
   onLogout(): void;
 }
 
-export function handleIq(iq: BinaryNode, ctx: IqContext): void {
+export function handleIq(iq: BinaryNode, ctx: IqContext): void | Promise<void> {
   const xmlns = iq.attrs.xmlns ?? "";
   const type = iq.attrs.type ?? "";
   const first = Array.isArray(iq.content) ? iq.content[0] : undefined;
@@ -28,21 +29,29 @@ export function handleIq(iq: BinaryNode, ctx: IqContext): void {
       if (child(iq, "count")) return send(iqResult(iq, [node("count", { value: String(device.bundle?.preKeys.length ?? 0) })]));
       if (child(iq, "digest")) return send(iqResult(iq, [node("digest", {}, [])]));
       if (child(iq, "rotate")) return send(iqResult(iq));
+      if (type === "get" && child(iq, "key")) return keyBundles(iq, ctx);
       if (child(iq, "registration")) {
         const skey = child(iq, "skey");
         const list = child(iq, "list");
+        const identityKey = bytes(child(iq, "identity"));
+        const uploaded = children(list, "key").map((k) => ({ keyId: uint(bytes(child(k, "id"))), publicKey: bytes(child(k, "value")) }));
+        // A later upload tops up the one-time pre-keys the server still holds for this identity.
+        const kept = device.bundle && Buffer.from(device.bundle.identityKey).equals(identityKey) ? device.bundle.preKeys : [];
+        const ids = new Set(uploaded.map((k) => k.keyId));
         device.bundle = {
           registrationId: uint(bytes(child(iq, "registration"))),
-          identityKey: bytes(child(iq, "identity")),
+          identityKey,
           signedPreKey: {
             keyId: uint(bytes(child(skey, "id"))),
             publicKey: bytes(child(skey, "value")),
             signature: bytes(child(skey, "signature")),
           },
-          preKeys: children(list, "key").map((k) => ({ keyId: uint(bytes(child(k, "id"))), publicKey: bytes(child(k, "value")) })),
+          preKeys: [...kept.filter((k) => !ids.has(k.keyId)), ...uploaded],
         };
-        send(iqResult(iq));
-        return ctx.onPreKeys();
+        // Answered once what waited for pre-keys is taken (see Connection.sendHistory), without
+        // holding up the device's other stanzas meanwhile.
+        void ctx.onPreKeys().then(() => send(iqResult(iq)));
+        return;
       }
       break;
     }
@@ -98,24 +107,46 @@ export function handleIq(iq: BinaryNode, ctx: IqContext): void {
   send(iqError(iq, 501, "feature-not-implemented"));
 }
 
-/** usync: the contact (on WhatsApp or not), devices and LID protocols, per user asked. */
+/**
+ * `encrypt` get: the pre-key bundle of each user asked, by PN or LID JID. Only primary devices
+ * (device 0) are parties; a number not on WhatsApp, or a companion device, answers an error.
+ */
+async function keyBundles(iq: BinaryNode, ctx: IqContext): Promise<void> {
+  const users = await Promise.all(
+    children(child(iq, "key"), "user").map(async (u) => {
+      const jid = u.attrs.jid ?? "";
+      const number = ctx.state.numberOf(jid);
+      const deviceId = Number(jid.split("@")[0]?.split(":")[1] ?? 0);
+      if (!number || !ctx.state.isRegistered(number) || deviceId !== 0) {
+        return node("user", { jid }, [node("error", { code: "404", text: "item-not-found" })]);
+      }
+      return party(ctx.state, number).bundleNode(jid);
+    }),
+  );
+  ctx.send(iqResult(iq, [node("list", {}, users)]));
+}
+
+/**
+ * usync: the contact (on WhatsApp or not), devices and LID protocols, per user asked. A number
+ * not on WhatsApp has no devices and no LID, so a client has nobody to encrypt a message for.
+ */
 export function usyncResult(iq: BinaryNode, state: EmulatorState): BinaryNode {
   const usync = child(iq, "usync");
   const query = child(usync, "query");
   const wanted = new Set((Array.isArray(query?.content) ? query.content : []).map((p) => p.tag));
   const users = children(child(usync, "list"), "user").map((u) => {
     const phoneText = bytes(child(u, "contact")).toString("utf8");
-    const number = (phoneText || u.attrs.jid || "").replace(/^\+/, "").split("@")[0]!.split(":")[0]!;
-    const registered = state.isRegistered(number);
+    const number = phoneText ? phoneText.replace(/^\+/, "").split("@")[0]! : (state.numberOf(u.attrs.jid ?? "") ?? "");
+    const registered = number !== "" && state.isRegistered(number);
     const parts: BinaryNode[] = [];
     if (wanted.has("contact")) parts.push(node("contact", { type: registered ? "in" : "out" }));
     if (wanted.has("devices")) {
-      const ids = [0, ...[...state.devices.values()].filter((d) => d.phone === number && !d.unlinked).map((d) => d.deviceId)];
+      // Companions are listed without a key index, so a sender writes to primary devices only.
+      const ids = registered ? [0, ...state.linkedDevices(number).map((d) => d.deviceId)] : [];
       parts.push(node("devices", {}, [node("device-list", {}, ids.map((id) => node("device", { id: String(id) })))]));
     }
-    const phone = state.phones.get(number);
-    if (wanted.has("lid") && phone) parts.push(node("lid", { val: `${phone.lid}@lid` }));
-    return node("user", { jid: `${number}@s.whatsapp.net` }, parts);
+    if (wanted.has("lid") && registered) parts.push(node("lid", { val: `${state.lid(number)}@lid` }));
+    return node("user", { jid: phoneText || !u.attrs.jid ? `${number}@s.whatsapp.net` : u.attrs.jid }, parts);
   });
   return iqResult(iq, [node("usync", { sid: usync?.attrs.sid ?? "", index: "0", last: "true", mode: "query", context: usync?.attrs.context ?? "" }, [node("list", {}, users)])]);
 }

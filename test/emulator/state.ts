@@ -1,6 +1,9 @@
 // Everything the emulator knows, in memory: phones (the accounts), the devices linked to them,
 // the directory of numbers on WhatsApp, and live connections. One instance per emulator.
 import { Curve } from "@whiskeysockets/baileys";
+import type { SignalParty } from "./contacts";
+import type { OutboxEntry } from "./messages";
+import type { BinaryNode } from "./nodes";
 import type { KeyPair } from "./noise";
 
 export interface HistoryContact {
@@ -55,6 +58,12 @@ export interface Device {
   bundle?: PreKeyBundle;
 }
 
+/** What the server can send a logged-in device on its current connection. */
+export interface Online {
+  readonly closed: boolean;
+  sendNode(n: BinaryNode): void;
+}
+
 export const deviceJid = (d: Pick<Device, "phone" | "deviceId">) => `${d.phone}:${d.deviceId}@s.whatsapp.net`;
 
 export class EmulatorState {
@@ -67,6 +76,15 @@ export class EmulatorState {
   latencyMs = 0;
   /** Devices waiting for their phone to enter a pairing code, by phone number. */
   readonly codeLinks = new Map<string, import("./connection").Connection>();
+  /** Each registered number's LID user, given once and kept (a phone keeps the one its number had). */
+  private readonly lids = new Map<string, string>();
+  private readonly lidNumbers = new Map<string, string>();
+  /** The Signal party behind each number's primary device (contacts and phones), made on first use. */
+  readonly parties = new Map<string, SignalParty>();
+  /** What the server holds for each device until it acknowledges it, by device JID. */
+  readonly outbox = new Map<string, OutboxEntry[]>();
+  /** The live connection of each logged-in device, by device JID. */
+  readonly online = new Map<string, Online>();
 
   phone(number: string, pushName?: string): Phone {
     let phone = this.phones.get(number);
@@ -76,7 +94,7 @@ export class EmulatorState {
         pushName: pushName ?? `Phone ${number}`,
         accountKey: Curve.generateKeyPair(),
         identity: Curve.generateKeyPair(),
-        lid: String(100000000000000 + Math.floor(Math.random() * 800000000000000)),
+        lid: this.lid(number),
         history: { contacts: [], chats: [] },
         nextDeviceId: 1,
       };
@@ -93,6 +111,29 @@ export class EmulatorState {
 
   addDevice(d: Device): void {
     this.devices.set(`${d.phone}:${d.deviceId}`, d);
+  }
+
+  lid(number: string): string {
+    let lid = this.lids.get(number);
+    if (!lid) {
+      do lid = String(100000000000000 + Math.floor(Math.random() * 800000000000000));
+      while (this.lidNumbers.has(lid));
+      this.lids.set(number, lid);
+      this.lidNumbers.set(lid, number);
+    }
+    return lid;
+  }
+
+  /** The number behind a user JID, PN or LID (`49151…@s.whatsapp.net`, `1234…:2@lid`). */
+  numberOf(jid: string): string | undefined {
+    const [user, server] = jid.split("@");
+    const bare = user?.split(":")[0]?.split("_")[0];
+    if (!bare) return undefined;
+    return server === "lid" ? this.lidNumbers.get(bare) : bare;
+  }
+
+  linkedDevices(number: string): Device[] {
+    return [...this.devices.values()].filter((d) => d.phone === number && !d.unlinked);
   }
 
   isRegistered(number: string): boolean {

@@ -1,0 +1,178 @@
+// The Signal parties of the emulated network: the primary device (device 0) of every registered
+// number, whether a directory contact or a phone that links companions. Each has its own identity,
+// signed pre-key and endless one-time pre-keys, and keeps its sessions in Baileys' own Signal
+// repository, so what it encrypts or decrypts is real libsignal on both ends.
+import {
+  addTransactionCapability,
+  Curve,
+  DEFAULT_CONNECTION_CONFIG,
+  encodeBigEndian,
+  generateSignalPubKey,
+  initAuthCreds,
+  KEY_BUNDLE_TYPE,
+  proto,
+  unpadRandomMax16,
+  writeRandomPadMax16,
+  xmppPreKey,
+  xmppSignedPreKey,
+  type AuthenticationCreds,
+  type SignalDataTypeMap,
+  type SignalKeyStore,
+} from "@whiskeysockets/baileys";
+import pino from "pino";
+import { node, type BinaryNode } from "./nodes";
+import { deviceJid, type Device, type EmulatorState } from "./state";
+
+const silent = pino({ level: "silent" });
+
+function memoryKeyStore(): SignalKeyStore {
+  const data = new Map<string, unknown>();
+  return {
+    async get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]) {
+      const out: { [id: string]: SignalDataTypeMap[T] } = {};
+      for (const id of ids) {
+        const v = data.get(`${type}:${id}`);
+        if (v !== undefined) out[id] = v as SignalDataTypeMap[T];
+      }
+      return out;
+    },
+    async set(values) {
+      for (const [type, entries] of Object.entries(values)) {
+        for (const [id, v] of Object.entries(entries ?? {})) {
+          if (v === null || v === undefined) data.delete(`${type}:${id}`);
+          else data.set(`${type}:${id}`, v);
+        }
+      }
+    },
+  };
+}
+
+// Baileys' own Signal repository, through the factory its socket uses by default.
+const makeRepository = DEFAULT_CONNECTION_CONFIG.makeSignalRepository;
+type Repo = ReturnType<typeof makeRepository>;
+
+export interface EncryptedMessage {
+  type: "pkmsg" | "msg";
+  ciphertext: Uint8Array;
+}
+
+/** A message a party received from a linked device, decrypted. */
+export interface ReceivedMessage {
+  id: string;
+  from: string;
+  text: string;
+  timestamp: number;
+}
+
+export class SignalParty {
+  private readonly creds: AuthenticationCreds = initAuthCreds();
+  private readonly keys = addTransactionCapability(memoryKeyStore(), silent, { maxCommitRetries: 1, delayBetweenTriesMs: 0 });
+  // The party's own LID mapping stays empty (no lookups): it addresses devices by their PN JIDs.
+  private readonly repo: Repo = makeRepository({ creds: this.creds, keys: this.keys }, silent, async () => []);
+  private nextPreKeyId = 1;
+  /** Devices this party has already sent a message to (see encryptFor). */
+  private readonly primed = new Set<string>();
+  /** One operation at a time: a session record must not be read and written by two at once. */
+  private lock: Promise<unknown> = Promise.resolve();
+  readonly received: ReceivedMessage[] = [];
+
+  constructor(
+    readonly number: string,
+    readonly lid: string,
+  ) {}
+
+  get jid(): string {
+    return `${this.number}@s.whatsapp.net`;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(work, work);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The `user` node of an `encrypt` key fetch: a fresh one-time pre-key each time, as the server hands each out once. */
+  async bundleNode(jid: string): Promise<BinaryNode> {
+    const keyId = this.nextPreKeyId++;
+    const pair = Curve.generateKeyPair();
+    await this.keys.set({ "pre-key": { [String(keyId)]: pair } });
+    return node("user", { jid }, [
+      node("registration", {}, encodeBigEndian(this.creds.registrationId, 4)),
+      node("type", {}, KEY_BUNDLE_TYPE),
+      node("identity", {}, this.creds.signedIdentityKey.public),
+      xmppSignedPreKey(this.creds.signedPreKey) as BinaryNode,
+      xmppPreKey(pair, keyId) as BinaryNode,
+    ]);
+  }
+
+  /**
+   * Encrypts a Message for a linked device, starting a session from the pre-keys the device
+   * uploaded if there is none. The first message to a device carries the pre-key header (pkmsg);
+   * later ones are plain Signal messages (msg), as the device holds the session by then. `fresh`
+   * starts over with a new session, as a sender does when the device asks for a retry.
+   */
+  encryptFor(device: Device, message: proto.IMessage, opts: { fresh?: boolean } = {}): Promise<EncryptedMessage> {
+    return this.exclusive(async () => {
+      const jid = deviceJid(device);
+      if (opts.fresh) await this.repo.deleteSession([jid]);
+      if (opts.fresh || !(await this.repo.validateSession(jid)).exists) await this.startSession(device);
+      const enc = await this.repo.encryptMessage({ jid, data: writeRandomPadMax16(proto.Message.encode(message).finish()) });
+      let type = enc.type as EncryptedMessage["type"];
+      let ciphertext: Uint8Array = enc.ciphertext;
+      if (type === "pkmsg" && this.primed.has(jid)) {
+        // libsignal keeps the header until the other side writes back; the inner message is the
+        // same ratchet step, which the device decrypts with the session the first one built.
+        ciphertext = proto.PreKeySignalMessage.decode(ciphertext.subarray(1)).message!;
+        type = "msg";
+      }
+      this.primed.add(jid);
+      return { type, ciphertext };
+    });
+  }
+
+  private async startSession(device: Device): Promise<void> {
+    const bundle = device.bundle;
+    if (!bundle) throw new Error(`device ${deviceJid(device)} has uploaded no pre-keys`);
+    // Each one-time pre-key serves one session: the device deletes it once used.
+    const preKey = bundle.preKeys.shift();
+    await this.repo.injectE2ESession({
+      jid: deviceJid(device),
+      session: {
+        registrationId: bundle.registrationId,
+        identityKey: generateSignalPubKey(bundle.identityKey),
+        signedPreKey: {
+          keyId: bundle.signedPreKey.keyId,
+          publicKey: generateSignalPubKey(bundle.signedPreKey.publicKey),
+          signature: bundle.signedPreKey.signature,
+        },
+        ...(preKey ? { preKey: { keyId: preKey.keyId, publicKey: generateSignalPubKey(preKey.publicKey) } } : {}),
+      },
+    } as never);
+    this.primed.delete(deviceJid(device));
+  }
+
+  /** Decrypts what a linked device encrypted for this party. */
+  decryptFrom(device: Device, type: string, ciphertext: Uint8Array): Promise<proto.Message> {
+    return this.exclusive(async () => {
+      if (type !== "pkmsg" && type !== "msg") throw new Error(`cannot decrypt enc type ${type} in a 1:1 chat`);
+      const plain = await this.repo.decryptMessage({ jid: deviceJid(device), type, ciphertext });
+      return proto.Message.decode(unpadRandomMax16(plain));
+    });
+  }
+}
+
+/** The party of a number (made on first use; its LID is the one the directory gives the number). */
+export function party(state: EmulatorState, number: string): SignalParty {
+  let p = state.parties.get(number);
+  if (!p) {
+    p = new SignalParty(number, state.lid(number));
+    state.parties.set(number, p);
+  }
+  return p;
+}
+
+/** The text of a Message as a person would read it (plain or extended text). */
+export function messageText(m: proto.IMessage): string | undefined {
+  const inner = m.deviceSentMessage?.message ?? m;
+  return inner.conversation ?? inner.extendedTextMessage?.text ?? undefined;
+}
