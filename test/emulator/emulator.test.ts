@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEmulator, trustRoot, type RunningEmulator } from ".";
-import { connectClient, type TestClient } from "./test-client";
+import { connectClient, linkClient, type TestClient } from "./test-client";
 import { emulatorControl } from "../support/emulator";
 
 const realRoot = Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY);
@@ -25,14 +25,7 @@ async function client(opts: Parameters<typeof connectClient>[1] = {}) {
 
 /** A client linked to `phone` and open, the way the sandbox does it (reconnect on 515). */
 async function linked(phone: string) {
-  const first = await client();
-  const qr = await first.waitFor(() => first.qrs[0], 5000, "a QR");
-  const scan = await control("POST", "/control/scan", { qr, phoneNumber: phone, pushName: "Test Phone" });
-  expect(scan.status).toBe(200);
-  await first.waitFor(() => first.closes.find((c) => c.code === DisconnectReason.restartRequired), 5000, "restart required");
-  const second = await client({ dir: first.dir });
-  await second.waitFor(() => second.opened, 5000, "connection open");
-  return { first, second, scannedAt: Date.now() };
+  return linkClient(emu.wsUrl, (qr) => control("POST", "/control/scan", { qr, phoneNumber: phone, pushName: "Test Phone" }), (c) => clients.push(c));
 }
 
 beforeAll(async () => {

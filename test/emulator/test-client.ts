@@ -1,6 +1,6 @@
 // A real, unmodified Baileys client for the emulator's tests: its own auth folder, its events
 // recorded, and helpers to wait for them.
-import makeWASocket, { Browsers, type BaileysEventMap, type WASocket } from "@whiskeysockets/baileys";
+import makeWASocket, { Browsers, DisconnectReason, type BaileysEventMap, type WAMessage, type WAMessageUpdate, type WASocket } from "@whiskeysockets/baileys";
 import pino from "pino";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +15,14 @@ export interface TestClient {
   closes: { code: number | undefined; message: string }[];
   opened: number;
   history: BaileysEventMap["messaging-history.set"][];
-  waitFor<T>(probe: () => T | undefined | false, ms?: number, what?: string): Promise<T>;
+  /** Every message of every `messages.upsert`, in order. */
+  messages: WAMessage[];
+  /** Every entry of every `messages.update`, in order. */
+  updates: WAMessageUpdate[];
+  /** Sends a text to a user JID or a bare phone number; resolves with the message Baileys built. */
+  sendText(to: string, text: string): Promise<WAMessage>;
+  /** Polls `probe` (sync or async) until it answers something truthy. */
+  waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, ms?: number, what?: string): Promise<T>;
   end(): void;
 }
 
@@ -39,7 +46,7 @@ export async function connectClient(
   const sock = makeWASocket({
     auth: state,
     waWebSocketUrl: new URL(wsUrl),
-    logger: pino({ level: "silent" }),
+    logger: pino({ level: process.env.BAILEYS_LOG_LEVEL || "silent" }),
     browser: Browsers.ubuntu("Chrome"),
     markOnlineOnConnect: false,
     qrTimeout: opts.qrTimeout,
@@ -51,10 +58,18 @@ export async function connectClient(
     closes: [],
     opened: 0,
     history: [],
+    messages: [],
+    updates: [],
+    async sendText(to, text) {
+      const jid = to.includes("@") ? to : `${to}@s.whatsapp.net`;
+      const sent = await sock.sendMessage(jid, { text });
+      if (!sent) throw new Error(`Baileys sent nothing to ${jid}`);
+      return sent;
+    },
     async waitFor(probe, ms = 5000, what = "event") {
       const end = Date.now() + ms;
       for (;;) {
-        const v = probe();
+        const v = await probe();
         if (v) return v;
         if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
         await Bun.sleep(10);
@@ -64,6 +79,8 @@ export async function connectClient(
   };
   sock.ev.on("creds.update", () => void saveCreds());
   sock.ev.on("messaging-history.set", (h) => client.history.push(h));
+  sock.ev.on("messages.upsert", ({ messages }) => client.messages.push(...messages));
+  sock.ev.on("messages.update", (updates) => client.updates.push(...updates));
   sock.ev.on("connection.update", (u) => {
     if (u.qr) client.qrs.push(u.qr);
     if (u.connection === "open") client.opened = Date.now();
@@ -73,4 +90,25 @@ export async function connectClient(
     }
   });
   return client;
+}
+
+/**
+ * A client linked to `phone` and open, the way the sandbox does it: scan its QR, let it restart
+ * (515) and reconnect with the new credentials. `track` sees each socket, for cleanup.
+ */
+export async function linkClient(
+  wsUrl: string,
+  scan: (qr: string) => Promise<{ status: number }>,
+  track: (c: TestClient) => void = () => {},
+): Promise<{ first: TestClient; second: TestClient }> {
+  const first = await connectClient(wsUrl);
+  track(first);
+  const qr = await first.waitFor(() => first.qrs[0], 5000, "a QR");
+  const res = await scan(qr);
+  if (res.status !== 200) throw new Error(`scan answered ${res.status}`);
+  await first.waitFor(() => first.closes.find((c) => c.code === DisconnectReason.restartRequired), 5000, "restart required");
+  const second = await connectClient(wsUrl, { dir: first.dir });
+  track(second);
+  await second.waitFor(() => second.opened, 5000, "connection open");
+  return { first, second };
 }
