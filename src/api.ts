@@ -129,7 +129,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     trustProxy: config.trustProxy,
   });
   const handle = (req: Request, server: Server<ChannelSocketData>): Promise<Response> => {
-    rememberAddress(req, server.requestIP(req)?.address);
+    rememberAddress(req, () => server.requestIP(req)?.address);
     return app.handle(req);
   };
 

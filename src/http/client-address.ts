@@ -1,9 +1,10 @@
 // The address a request came from. Bun knows it only in its server's fetch handler, which
-// records it here; the app (runtime-neutral, called with a bare Request) reads it back.
-const addresses = new WeakMap<Request, string>();
+// records how to ask here; the app (runtime-neutral, called with a bare Request) asks only when
+// it needs the address (open create), so other requests pay nothing for it.
+const lookups = new WeakMap<Request, () => string | undefined>();
 
-export function rememberAddress(request: Request, address: string | undefined): void {
-  if (address) addresses.set(request, address);
+export function rememberAddress(request: Request, lookup: () => string | undefined): void {
+  lookups.set(request, lookup);
 }
 
 /**
@@ -15,5 +16,5 @@ export function clientAddress(request: Request, trustProxy: boolean): string {
     const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;
   }
-  return addresses.get(request) ?? "unknown";
+  return lookups.get(request)?.() ?? "unknown";
 }
