@@ -144,6 +144,22 @@ describe("a contact sends", () => {
     expect(m.message?.conversation).toBe("thanks");
   });
 
+  test("a device that lost its session asks for a retry and gets the message over a new one", async () => {
+    const phone = newNumber();
+    const c = await linked(phone);
+    const types = encTypes(c);
+    const from = await contact();
+    const first = await control("POST", "/control/messages", { from, to: phone, text: "first" });
+    await c.waitFor(upserted(c, first.body.id), 5000, "the first message");
+    const lid = await c.sock.signalRepository.lidMapping.getLIDForPN(`${from}@s.whatsapp.net`);
+    expect(lid).toBeTruthy();
+    await c.sock.signalRepository.deleteSession([lid!]);
+    const second = await control("POST", "/control/messages", { from, to: phone, text: "after the loss" });
+    const m = await c.waitFor(() => c.messages.find((x) => x.key.id === second.body.id && x.message?.conversation), 5000, "the resent message");
+    expect(m.message?.conversation).toBe("after the loss");
+    expect(types.get(second.body.id)).toBe("pkmsg"); // the resend starts a new session
+  });
+
   test("every linked device of the account gets it", async () => {
     const phone = newNumber();
     const a = await linked(phone);

@@ -38,7 +38,10 @@ export interface Phone {
   nextDeviceId: number;
 }
 
-/** The device's pre-key bundle, as uploaded after login; the phone encrypts history with it. */
+/**
+ * The device's pre-key bundle, as uploaded after login. Parties (the phone, contacts) start their
+ * sessions with it; each takes one one-time pre-key, which the server hands out only once.
+ */
 export interface PreKeyBundle {
   registrationId: number;
   identityKey: Uint8Array;
