@@ -63,6 +63,16 @@ export function toIncoming(m: WAMessage): IncomingMessage | null {
   };
 }
 
+/**
+ * The status a message of ours arrives with: a receipt that comes right after the send reaches
+ * Baileys before it emitted the message, and it then carries the status instead of an update.
+ */
+export function ownStatus(m: WAMessage): Report | null {
+  const status = typeof m.status === "number" ? statusOf[m.status] : undefined;
+  if (!status || status === "sent" || !m.key.fromMe || !m.key.id || !m.key.remoteJid) return null;
+  return { type: "message_status", id: m.key.id, chatId: m.key.remoteJid, status };
+}
+
 /** Status reports for our own messages' receipts. */
 export function toStatusReports(updates: WAMessageUpdate[]): Report[] {
   const reports: Report[] = [];

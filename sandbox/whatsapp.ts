@@ -14,7 +14,7 @@ import makeWASocket, {
 import pino from "pino";
 import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
-import { sendOnce, SentLedger, toIncoming, toStatusReports } from "./messages";
+import { ownStatus, sendOnce, SentLedger, toIncoming, toStatusReports } from "./messages";
 import { enforceSignatureChecks } from "./verify-signatures";
 import type { SandboxLog } from "./log";
 
@@ -124,6 +124,8 @@ export class WhatsAppSession {
       for (const m of messages) {
         const message = toIncoming(m);
         if (message) this.opts.report({ type: "message", message });
+        const status = ownStatus(m);
+        if (status) this.opts.report(status);
       }
     });
     sock.ev.on("messages.update", (updates) => {
