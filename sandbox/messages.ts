@@ -92,10 +92,7 @@ function coded(code: string, message: string): Error {
 export async function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): Promise<{ timestamp: number }> {
   const already = ledger.get(m.id);
   if (already !== undefined) return { timestamp: already };
-  if (m.to.endsWith("@s.whatsapp.net")) {
-    const [found] = (await sock.onWhatsApp(m.to)) ?? [];
-    if (!found?.exists) throw coded("NOT_ON_WHATSAPP", "the number is not on WhatsApp");
-  }
+  if (m.to.endsWith("@s.whatsapp.net") && !(await onWhatsApp(sock, m.to))) throw coded("NOT_ON_WHATSAPP", "the number is not on WhatsApp");
   const acked = serverAck(sock, m.id);
   // Marked before it leaves: a crash after this line may lose the message, never send it twice.
   ledger.add(m.id, Math.floor(Date.now() / 1000));
@@ -107,6 +104,20 @@ export async function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMe
     throw coded("SEND_FAILED", err instanceof Error ? err.message : String(err));
   }
   return { timestamp: await acked.done };
+}
+
+/** Numbers found on WhatsApp, remembered for a while: a conversation does not ask before every message. */
+const known = new Map<string, number>();
+const KNOWN_MS = 10 * 60_000;
+
+async function onWhatsApp(sock: WASocket, jid: string): Promise<boolean> {
+  const at = known.get(jid);
+  if (at !== undefined && Date.now() - at < KNOWN_MS) return true;
+  const [found] = (await sock.onWhatsApp(jid)) ?? [];
+  if (!found?.exists) return false;
+  if (known.size > 10_000) known.clear();
+  known.set(jid, Date.now());
+  return true;
 }
 
 /** The server's `ack` of a message we sent (Baileys only surfaces failed ones). */
