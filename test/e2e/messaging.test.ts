@@ -14,6 +14,8 @@ import { WebhookReceiver } from "../support/webhook-receiver";
 const PHONE = "4915112360001";
 const CONTACT = "4915112360002";
 const STRANGER = "4915112369999";
+/** Written to only once, so the sandbox has not looked the number up yet. */
+const NEWCOMER = "4915112360003";
 const CONTACT_JID = `${CONTACT}@s.whatsapp.net`;
 
 describe("sending and receiving messages", () => {
@@ -24,7 +26,7 @@ describe("sending and receiving messages", () => {
   let id = "";
   let key = "";
 
-  const received = async () => (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as { id: string; from: string; text: string }[];
+  const received = async (phone = CONTACT) => (await control("GET", `/control/phones/${phone}/received`)).body.messages as { id: string; from: string; text: string }[];
   const message = async (mid: string) => (await t.call("GET", `/sessions/${id}/messages/${mid}`, { key })).body.message;
   const send = (body: unknown, headers: Record<string, string> = {}) => t.call("POST", `/sessions/${id}/messages`, { key, body, headers });
   const waitReady = () => waitFor(async () => (await t.call("GET", `/sessions/${id}/status`, { key })).body.session?.state === "ready", 60_000, "ready");
@@ -33,7 +35,7 @@ describe("sending and receiving messages", () => {
     receiver.start();
     emu = await startEmulatorForContainers();
     control = emulatorControl(emu);
-    await control("POST", "/control/numbers", { add: [CONTACT] });
+    await control("POST", "/control/numbers", { add: [CONTACT, NEWCOMER] });
     t = await startTestApi(
       "postgres",
       { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, SANDBOX_REQUEST_TIMEOUT_MS: "5000", SEND_PER_MINUTE: "12", CHANNEL_GRACE_SECONDS: "5" },
@@ -119,9 +121,10 @@ describe("sending and receiving messages", () => {
   });
 
   test("a message whose sandbox is killed while sending is not lost: it goes out once the session is started again", async () => {
-    // WhatsApp answers slowly, so the send is still in the sandbox when its container dies.
+    // WhatsApp answers the number's lookup slowly, so the send is still in the sandbox when its
+    // container dies (before it was handed to WhatsApp).
     await control("POST", "/control/latency", { ms: 3000 });
-    const sending = send({ to: CONTACT, text: "while you were away" });
+    const sending = send({ to: NEWCOMER, text: "while you were away" });
     await Bun.sleep(1000);
     await killContainer(new PodmanClient(requireEnv("PODMAN_SOCKET")), containerName(id), { signal: "SIGKILL" });
     const queued = await sending;
@@ -132,9 +135,9 @@ describe("sending and receiving messages", () => {
     await waitFor(async () => (await t.call("GET", `/sessions/${id}/status`, { key })).body.session.state === "failed", 15_000, "failed");
     expect((await t.call("POST", `/sessions/${id}/start`, { key })).status).toBe(200);
     await waitReady();
-    await waitFor(async () => (await received()).some((m) => m.id === queued.body.message.id), 20_000, "the queued message after the start");
+    await waitFor(async () => (await received(NEWCOMER)).some((m) => m.id === queued.body.message.id), 20_000, "the queued message after the start");
     await Bun.sleep(500);
-    expect((await received()).filter((m) => m.id === queued.body.message.id)).toHaveLength(1);
+    expect((await received(NEWCOMER)).filter((m) => m.id === queued.body.message.id)).toHaveLength(1);
     expect(["sent", "delivered", "read"]).toContain((await message(queued.body.message.id)).status);
   });
 

@@ -78,6 +78,8 @@ for (const backend of backends) {
     test("message routes: 409 before ready, 400 for bad bodies and numbers, 404 for unknown messages, 403 across sessions", async () => {
       const s = await t.createSession();
       const other = await t.createSession();
+      // Stopped, surely (a sandbox with no WhatsApp to reach may already be `disconnected`, where sends queue).
+      expect((await t.call("POST", `/sessions/${s.id}/stop`)).status).toBe(200);
       const send = (body: unknown, key = s.apiKey) => t.call("POST", `/sessions/${s.id}/messages`, { key, body });
       expectError(await send({ to: "4915112340002", text: "hi" }), 409, "INVALID_SESSION_STATE");
       expectError(await send({ to: "12ab", text: "hi" }), 400, "INVALID_PHONE_NUMBER");
