@@ -215,6 +215,16 @@ else
   fi
 fi
 
+# --- the env file -----------------------------------------------------------------------------
+env_file="$etc_dir/env"
+if [ -f "$env_file" ]; then
+  ok "/etc/wa-session-api/env exists (kept as the operator left it)"
+else
+  change "write /etc/wa-session-api/env from systemd/wa-session-api.env.example (mode 0600; edit it)"
+  run install -d -m 755 "$etc_dir"
+  run install -m 600 "$src/systemd/wa-session-api.env.example" "$env_file"
+fi
+
 # --- the sandbox image ------------------------------------------------------------------------
 if [ -n "$destdir" ]; then
   skip "building the sandbox image (DESTDIR)"
@@ -227,21 +237,13 @@ else
     if [ "$dry_run" = 1 ]; then
       say "would run as $user: bun run sandbox:build --if-missing (in $prefix)"
     else
-      say "sandbox image: $(cd "$root_prefix" && as_user env PODMAN_SOCKET="$socket" bun run sandbox:build --if-missing 2>&1 | tail -n 1)"
+      # The tag the service will use: SANDBOX_IMAGE from the env file, else the package version's.
+      image=$(sed -n 's/^SANDBOX_IMAGE=//p' "$env_file" 2>/dev/null | tail -n 1)
+      say "sandbox image: $(cd "$root_prefix" && as_user env PODMAN_SOCKET="$socket" ${image:+SANDBOX_IMAGE="$image"} bun run sandbox:build --if-missing 2>&1 | tail -n 1)"
     fi
   else
     say "podman socket of $user ($socket) does not answer: the image is built by the unit's ExecStartPre at first start"
   fi
-fi
-
-# --- the env file -----------------------------------------------------------------------------
-env_file="$etc_dir/env"
-if [ -f "$env_file" ]; then
-  ok "/etc/wa-session-api/env exists (kept as the operator left it)"
-else
-  change "write /etc/wa-session-api/env from systemd/wa-session-api.env.example (mode 0600; edit it)"
-  run install -d -m 755 "$etc_dir"
-  run install -m 600 "$src/systemd/wa-session-api.env.example" "$env_file"
 fi
 
 # --- the unit and its drop-in -----------------------------------------------------------------
