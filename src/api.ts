@@ -25,6 +25,8 @@ import { MessageRepository } from "./db/message-repository";
 import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
+import { Metrics } from "./metrics";
+import { deliveryStatuses, sessionStates } from "./db/schema";
 
 /** How long a stop waits for requests in flight (a sandbox call waits up to SANDBOX_REQUEST_TIMEOUT_MS). */
 const STOP_GRACE_MS = 20_000;
@@ -74,6 +76,19 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     allowPrivate: config.webhookAllowPrivate,
   });
   let sessions!: Sessions;
+  // ops: metrics; gauges are read at scrape from the database, the engine and the channel.
+  const metrics = new Metrics({
+    log,
+    sessionStates,
+    deliveryStatuses,
+    sources: {
+      sessionsByState: () => repo.countByState(),
+      runningSandboxes: async () => (await runtime.list()).filter((b) => b.running).length,
+      connectedChannels: () => channel.connectedCount,
+      deliveriesByStatus: () => deliveries.counts(),
+    },
+  });
+  dispatcher.onAttempt = (attempt) => metrics.webhookAttempt(attempt.status);
   const channel = new ChannelHub({
     tokens,
     log,
@@ -92,13 +107,15 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     messages: new MessageRepository(database.db),
     secrets,
     runtime,
-    link: channel,
+    link: metrics.timedLink(channel),
     launch: makeLaunch(effective, tokens),
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
     listener: { written: (id) => dispatcher.wake(id) },
   });
+
+  sessions.reports.onApplied = (type, stored) => metrics.report(type, stored);
 
   let runningAtStart = new Set<string>();
   try {
@@ -127,6 +144,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     openSessionCreate: config.openSessionCreate,
     createRateLimitPerMinute: config.createRateLimitPerMinute,
     trustProxy: config.trustProxy,
+    ops: { runtime, metrics, metricsToken: config.metricsToken },
   });
   const handle = (req: Request, server: Server<ChannelSocketData>): Promise<Response> => {
     rememberAddress(req, () => server.requestIP(req)?.address);

@@ -94,6 +94,10 @@ export function loadConfig(env: Env = process.env) {
   if (instanceId !== undefined && !/^[a-zA-Z0-9_.-]{1,64}$/.test(instanceId)) {
     throw new ConfigError("INSTANCE_ID must be 1 to 64 letters, digits, '.', '_' or '-'");
   }
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && (metricsToken.length < 16 || /\s/.test(metricsToken))) {
+    throw new ConfigError("METRICS_TOKEN must be at least 16 characters, without spaces");
+  }
   const port = int(env, "PORT", 3000, 0, 65535);
   const host = env.HOST || "0.0.0.0";
   return {
@@ -144,6 +148,8 @@ export function loadConfig(env: Env = process.env) {
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
     /** Let webhook URLs reach loopback and private addresses (tests, or a receiver on the same host). */
     webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+    /** Bearer token that may read GET /metrics besides the admin key (a scraper need not hold the admin key). */
+    metricsToken,
   };
 }
 

@@ -203,6 +203,11 @@ export class ChannelHub implements SandboxLink {
     });
   }
 
+  /** How many sandboxes are connected now (metrics). */
+  get connectedCount(): number {
+    return this.sockets.size;
+  }
+
   request<R extends SandboxRequest>(sessionId: string, req: R, timeoutMs: number): Promise<SandboxResponse<R>> {
     const ws = this.sockets.get(sessionId);
     if (!ws) return Promise.reject(new SandboxUnavailable(`sandbox of ${sessionId} is not connected`));

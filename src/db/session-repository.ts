@@ -116,6 +116,12 @@ export class SessionRepository {
     return Number(row?.n ?? 0);
   }
 
+  /** How many sessions are in each state (states with none are absent). */
+  async countByState(): Promise<Record<string, number>> {
+    const rows = await this.db.select({ state: sessions.state, n: count() }).from(sessions).groupBy(sessions.state);
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
   /**
    * Compare-and-set of the state, so two writers racing on one session cannot both win.
    * Returns the updated row, or null when the state was no longer `from`.

@@ -9,11 +9,14 @@ import type { Database } from "../db/client";
 import { isDatabaseUnavailable } from "../db/errors";
 import { describeError, type Logger } from "../log";
 import { ApiError, errorBody, toApiError } from "./errors";
+import { opsRoutes, type OpsDeps } from "./ops-routes";
 import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions/routes";
 
 export interface AppDeps extends SessionsRoutesOptions {
   database: Database;
   log: Logger;
+  /** GET /ready and GET /metrics, and HTTP request metrics. */
+  ops: Omit<OpsDeps, "database" | "log" | "callers">;
 }
 
 interface RequestInfo {
@@ -71,10 +74,13 @@ export function createApp(deps: AppDeps) {
       set.headers["content-type"] = "application/json";
       return errorBody(err);
     })
-    .onAfterResponse(({ request, set }) => {
-      if (!log.enabled("info")) return;
+    .onAfterResponse(({ request, set, route, responseValue }) => {
       const info = requests.get(request);
       if (!info) return;
+      // ops: metrics by route template (never the raw path), status as answered.
+      const answered = responseValue instanceof Response ? responseValue.status : typeof set.status === "number" ? set.status : 200;
+      deps.ops.metrics.httpRequest(request.method, route, answered, (performance.now() - info.start) / 1000);
+      if (!log.enabled("info")) return;
       log.info("request", {
         requestId: info.id,
         method: request.method,
@@ -92,6 +98,7 @@ export function createApp(deps: AppDeps) {
       },
       { detail: { summary: "Health", description: "Whether the database answers. No key needed.", tags: ["System"] } },
     )
+    .use(opsRoutes({ ...deps.ops, database: deps.database, log, callers: deps.callers }))
     .use(sessionsRoutes(deps));
 }
 

@@ -26,64 +26,73 @@ export class ReportIngest {
     return !!row && row.launchId !== null && row.launchId === launchId;
   }
 
+  /** Told of every report once it is stored (true) or refused (false): metrics. */
+  onApplied?: (type: Report["type"], stored: boolean) => void;
+
   /** Stores one report in the session's queue; resolves once it is stored (or refused). */
   apply(sessionId: string, launchId: string, report: Report): Promise<void> {
     return this.d.locks.run(sessionId, async () => {
-      const { repo, transitions, log } = this.d;
-      const session = await repo.byId(sessionId);
-      if (!session || session.launchId !== launchId) {
-        log.warn("report from a sandbox that is not the session's current one refused", { sessionId, type: report.type });
-        return;
-      }
-      switch (report.type) {
-        case "qr":
-          if (session.state === "qr_ready") await transitions.refreshQr(session, report.qr);
-          else await transitions.moveTo(sessionId, "qr_ready", null, { qr: report.qr }, session);
-          return;
-        case "connecting":
-          await transitions.moveTo(sessionId, "connecting", null, {}, session);
-          return;
-        case "ready": {
-          const ready = await transitions.moveTo(sessionId, "ready", null, { phoneNumber: report.phoneNumber, pushName: report.pushName, qr: null }, session);
-          // Messages queued while the session was away go now, outside this session's queue.
-          if (ready) setTimeout(() => void this.d.messaging.flush(ready).catch((err) => log.warn("pending messages not handed over", { sessionId, error: String(err) })), 0);
-          return;
-        }
-        case "disconnected":
-        case "failed":
-          await transitions.moveTo(sessionId, report.type, report.reason, {}, session);
-          return;
-        case "logged_out":
-          // The device is unlinked: what was synced goes with the change, and only if it is made.
-          await transitions.moveTo(sessionId, "logged_out", report.reason, { phoneNumber: null, pushName: null, qr: null }, session, {
-            clearSynced: true,
-          });
-          return;
-        case "message":
-        case "message_status":
-          if (!isLive(session.state)) {
-            log.warn("message report refused in this state", { sessionId, type: report.type, state: session.state });
-            return;
-          }
-          if (report.type === "message") await this.d.messaging.received(session, report.message);
-          else await this.d.messaging.statusReported(session, report.id, report.chatId, report.status);
-          return;
-        case "contacts":
-        case "chats": {
-          if (!isLive(session.state)) {
-            log.warn("sync report refused in this state", { sessionId, type: report.type, state: session.state });
-            return;
-          }
-          // The webhook carries what changed, written in the same transaction as the rows.
-          if (report.type === "contacts") {
-            await repo.upsertContacts(session, report.contacts, [{ event: "session.contacts", data: { count: report.contacts.length, contacts: report.contacts } }]);
-          } else {
-            await repo.upsertChats(session, report.chats, [{ event: "session.chats", data: { count: report.chats.length, chats: report.chats } }]);
-          }
-          transitions.synced(session, report.type, report.type === "contacts" ? report.contacts.length : report.chats.length);
-          return;
-        }
-      }
+      const stored = await this.store(sessionId, launchId, report);
+      this.onApplied?.(report.type, stored);
     });
+  }
+
+  /** True when the report was stored, false when it was refused. */
+  private async store(sessionId: string, launchId: string, report: Report): Promise<boolean> {
+    const { repo, transitions, log } = this.d;
+    const session = await repo.byId(sessionId);
+    if (!session || session.launchId !== launchId) {
+      log.warn("report from a sandbox that is not the session's current one refused", { sessionId, type: report.type });
+      return false;
+    }
+    switch (report.type) {
+      case "qr":
+        if (session.state === "qr_ready") await transitions.refreshQr(session, report.qr);
+        else await transitions.moveTo(sessionId, "qr_ready", null, { qr: report.qr }, session);
+        return true;
+      case "connecting":
+        await transitions.moveTo(sessionId, "connecting", null, {}, session);
+        return true;
+      case "ready": {
+        const ready = await transitions.moveTo(sessionId, "ready", null, { phoneNumber: report.phoneNumber, pushName: report.pushName, qr: null }, session);
+        // Messages queued while the session was away go now, outside this session's queue.
+        if (ready) setTimeout(() => void this.d.messaging.flush(ready).catch((err) => log.warn("pending messages not handed over", { sessionId, error: String(err) })), 0);
+        return true;
+      }
+      case "disconnected":
+      case "failed":
+        await transitions.moveTo(sessionId, report.type, report.reason, {}, session);
+        return true;
+      case "logged_out":
+        // The device is unlinked: what was synced goes with the change, and only if it is made.
+        await transitions.moveTo(sessionId, "logged_out", report.reason, { phoneNumber: null, pushName: null, qr: null }, session, {
+          clearSynced: true,
+        });
+        return true;
+      case "message":
+      case "message_status":
+        if (!isLive(session.state)) {
+          log.warn("message report refused in this state", { sessionId, type: report.type, state: session.state });
+          return false;
+        }
+        if (report.type === "message") await this.d.messaging.received(session, report.message);
+        else await this.d.messaging.statusReported(session, report.id, report.chatId, report.status);
+        return true;
+      case "contacts":
+      case "chats": {
+        if (!isLive(session.state)) {
+          log.warn("sync report refused in this state", { sessionId, type: report.type, state: session.state });
+          return false;
+        }
+        // The webhook carries what changed, written in the same transaction as the rows.
+        if (report.type === "contacts") {
+          await repo.upsertContacts(session, report.contacts, [{ event: "session.contacts", data: { count: report.contacts.length, contacts: report.contacts } }]);
+        } else {
+          await repo.upsertChats(session, report.chats, [{ event: "session.chats", data: { count: report.chats.length, chats: report.chats } }]);
+        }
+        transitions.synced(session, report.type, report.type === "contacts" ? report.contacts.length : report.chats.length);
+        return true;
+      }
+    }
   }
 }

@@ -13,6 +13,8 @@ describe("configuration", () => {
     // Derived from the installation's id at start, never a shared "default".
     expect(c.instanceId).toBeUndefined();
     expect(loadConfig({ INSTANCE_ID: "prod-1" }).instanceId).toBe("prod-1");
+    expect(loadConfig({ METRICS_TOKEN: "0123456789abcdef" }).metricsToken).toBe("0123456789abcdef");
+    expect(loadConfig({}).metricsToken).toBeUndefined();
   });
 
   const bad: [Record<string, string>, RegExp][] = [
@@ -29,6 +31,8 @@ describe("configuration", () => {
     [{ WA_TRUST_ROOT: "zz" }, /WA_TRUST_ROOT must be/],
     [{ CHANNEL_SECRET: "short" }, /CHANNEL_SECRET must be at least 32/],
     [{ INSTANCE_ID: "a b" }, /INSTANCE_ID must be/],
+    [{ METRICS_TOKEN: "short" }, /METRICS_TOKEN must be at least 16/],
+    [{ METRICS_TOKEN: "sixteen chars and spaces" }, /METRICS_TOKEN must be/],
   ];
   for (const [env, message] of bad) {
     test(`refuses ${JSON.stringify(env)} with a message naming the variable`, () => {
