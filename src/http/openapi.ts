@@ -96,7 +96,11 @@ function fixOperation(operation: Json, pathParameters: Record<string, string>): 
   }
 }
 
-/** Rewrites JSON Schema keywords that OpenAPI 3.0 lacks (see the top of the file), everywhere. */
+/**
+ * Rewrites JSON Schema keywords that OpenAPI 3.0 lacks (see the top of the file), everywhere in
+ * the document: a property named like a keyword (`const`, `anyOf`) would be rewritten too; no
+ * schema of ours has one, and the test's validation would catch the damage.
+ */
 export function toOpenApi30<T>(value: T): T {
   if (Array.isArray(value)) return value.map(toOpenApi30) as T;
   if (value === null || typeof value !== "object") return value;
