@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian/Ubuntu host (run as root): installs Bun and the
-# dependencies, starts PostgreSQL and a rootless Podman service for an unprivileged user,
-# builds the sandbox image when it is missing, then runs `bun test` against all of them.
+# dependencies, Debian's chromium (for test/browser), starts PostgreSQL and a rootless Podman
+# service for an unprivileged user, builds the sandbox image, then runs `bun test` against all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-bun.sh
+# test/browser drives it by path through playwright-core (no browser download); nothing to do when present.
+command -v chromium >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2; }
 eval "$(bash scripts/ensure-postgres.sh | grep '^TEST_DATABASE_URL=')"
 eval "$(bash scripts/podman-rootless.sh | grep '^PODMAN_SOCKET=')"
 export TEST_DATABASE_URL PODMAN_SOCKET

@@ -37,6 +37,8 @@ export interface RunningApi {
   database: Database;
   sessions: Sessions;
   channel: ChannelHub;
+  /** Every route the REST API serves (method and Elysia path, e.g. /sessions/:id), for tests. */
+  routes: readonly { method: string; path: string; hidden: boolean }[];
   stop(): Promise<void>;
 }
 
@@ -185,6 +187,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     database,
     sessions,
     channel,
+    routes: app.routes.map((r) => ({ method: r.method, path: r.path, hidden: r.hooks?.detail?.hide === true })),
     async stop() {
       clearTimeout(recovery);
       unwatch();

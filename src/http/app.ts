@@ -1,8 +1,8 @@
-// The HTTP application: error shape, request logs, health, Swagger and the sessions routes.
+// The HTTP application: error shape, request logs, health, Swagger UI, the OpenAPI document and
+// the sessions routes.
 // It is a plain Elysia instance whose `fetch` takes a Web Request, so it is runtime-neutral;
 // starting a server is main.ts's business.
-import { swagger } from "@elysiajs/swagger";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { randomUUID } from "node:crypto";
 import { packageVersion } from "../config";
 import type { Database } from "../db/client";
@@ -10,7 +10,10 @@ import { isDatabaseUnavailable } from "../db/errors";
 import { describeError, type Logger } from "../log";
 import { ApiError, errorBody, toApiError } from "./errors";
 import { opsRoutes, type OpsDeps } from "./ops-routes";
+import { openApi } from "./openapi";
+import { SESSION_ID_DESCRIPTION } from "./sessions/models";
 import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions/routes";
+import { swaggerUi } from "./swagger-ui";
 
 export interface AppDeps extends SessionsRoutesOptions {
   database: Database;
@@ -24,36 +27,18 @@ interface RequestInfo {
   start: number;
 }
 
+const HealthResponse = t.Object(
+  { success: t.Boolean(), status: t.UnionEnum(["ok", "unavailable"]), database: t.UnionEnum(["postgres", "pglite"]) },
+  { description: "Whether the database answers" },
+);
+
 export function createApp(deps: AppDeps) {
   const { log } = deps;
   const requests = new WeakMap<Request, RequestInfo>();
 
   // normalize: false makes unknown body fields a 400 naming them rather than dropping them.
-  return new Elysia({ normalize: false })
-    .use(
-      swagger({
-        path: "/swagger",
-        provider: "swagger-ui",
-        documentation: {
-          info: {
-            title: "WhatsApp Session API",
-            version: packageVersion(),
-            description: "Self-hosted WhatsApp sessions, each in its own rootless Podman container.",
-          },
-          tags: [{ name: "Sessions", description: "Create, run and query WhatsApp sessions" }, { name: "System" }],
-          components: {
-            securitySchemes: {
-              apiKey: {
-                type: "apiKey",
-                in: "header",
-                name: "X-API-Key",
-                description: "A session key (wask_...) for that session's routes, or the admin key (wamk_...) for all.",
-              },
-            },
-          },
-        },
-      }),
-    )
+  const app = new Elysia({ normalize: false })
+    .use(swaggerUi({ path: "/swagger", specUrl: "/swagger/json", title: "WhatsApp Session API" }))
     .onRequest(({ request, set }) => {
       const info = { id: request.headers.get("x-request-id")?.slice(0, 64) || randomUUID(), start: performance.now() };
       requests.set(request, info);
@@ -96,10 +81,39 @@ export function createApp(deps: AppDeps) {
         if (!ok) set.status = 503;
         return { success: ok, status: ok ? ("ok" as const) : ("unavailable" as const), database: deps.database.kind };
       },
-      { detail: { summary: "Health", description: "Whether the database answers. No key needed.", tags: ["System"] } },
+      {
+        response: { 200: HealthResponse, 503: HealthResponse },
+        detail: { summary: "Health", description: "Whether the database answers (503 when it does not). No key needed.", tags: ["System"] },
+      },
     )
     .use(opsRoutes({ ...deps.ops, database: deps.database, log, callers: deps.callers }))
     .use(sessionsRoutes(deps));
+  // Last, so the document sees every route (and its request gets an id and a log line).
+  return app.use(
+    openApi({
+      path: "/swagger/json",
+      routes: () => app.routes,
+      pathParameters: { id: SESSION_ID_DESCRIPTION },
+      documentation: {
+        info: {
+          title: "WhatsApp Session API",
+          version: packageVersion(),
+          description: "Self-hosted WhatsApp sessions, each in its own rootless Podman container.",
+        },
+        tags: [{ name: "Sessions", description: "Create, run and query WhatsApp sessions" }, { name: "System" }],
+        components: {
+          securitySchemes: {
+            apiKey: {
+              type: "apiKey",
+              in: "header",
+              name: "X-API-Key",
+              description: "A session key (wask_...) for that session's routes, or the admin key (wamk_...) for all.",
+            },
+          },
+        },
+      },
+    }),
+  );
 }
 
 /** Clients should retry, not give up: 503, and the log says why (without query parameters). */

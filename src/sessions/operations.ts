@@ -17,11 +17,19 @@ import { stateEvents, type Transitions } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
 
 /** What a session is created from; the create route's body is this schema. */
+/**
+ * Any JSON object (arrays, null and scalars are refused), typed as a record. Not Type.Record:
+ * that emits `patternProperties`, which OpenAPI 3.0 does not have; this validates the same.
+ */
+export function JsonObjectSchema(description: string) {
+  return Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true, description }));
+}
+
 export const CreateInputSchema = Type.Object(
   {
     name: Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
     webhookUrl: Type.Optional(Type.String({ description: "http or https URL that receives webhook events" })),
-    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "JSON object, at most 16 KiB" })),
+    metadata: Type.Optional(JsonObjectSchema("JSON object, at most 16 KiB")),
   },
   { additionalProperties: false },
 );

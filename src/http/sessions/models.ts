@@ -3,7 +3,7 @@
 import { t } from "elysia";
 import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
 import { SendInputSchema } from "../../sessions/messaging";
-import { CreateInputSchema } from "../../sessions/operations";
+import { CreateInputSchema, JsonObjectSchema } from "../../sessions/operations";
 import { sessionStates } from "../../sessions/state-machine";
 
 export const MAX_METADATA_BYTES = 16 * 1024;
@@ -11,13 +11,15 @@ export const MAX_METADATA_DEPTH = 8;
 
 const State = t.UnionEnum([...sessionStates], { description: "Session state" });
 const IsoDate = t.String({ format: "date-time", examples: ["2026-01-28T10:00:00.000Z"] });
-const Metadata = t.Nullable(t.Record(t.String(), t.Unknown(), { description: "Custom metadata given at create" }));
+const Metadata = t.Nullable(JsonObjectSchema("Custom metadata given at create"));
 
 export const CreateBody = CreateInputSchema;
 
-export const SessionIdParams = t.Object({ id: t.String({ description: "Session id (UUID)" }) }, { additionalProperties: true });
+/** Described once: the OpenAPI document gives it to every route's {id}. */
+export const SESSION_ID_DESCRIPTION = "Session id (UUID)";
+const SessionId = t.String({ description: SESSION_ID_DESCRIPTION });
 export const CheckNumberParams = t.Object({
-  id: t.String({ description: "Session id (UUID)" }),
+  id: SessionId,
   phone: t.String({ description: "Phone number with country code, digits only after an optional +" }),
 });
 export const PairingCodeBody = t.Object(
@@ -41,7 +43,7 @@ export const SessionPatchBody = t.Object(
   {
     webhookUrl: t.Optional(t.Nullable(t.String({ description: "http or https URL; null removes the webhook" }))),
     webhookEvents: t.Optional(t.Array(t.String(), { maxItems: 32, description: "Events to receive; all when never set" })),
-    metadata: t.Optional(t.Record(t.String(), t.Unknown(), { description: "JSON object, at most 16 KiB; replaces the old one" })),
+    metadata: t.Optional(JsonObjectSchema("JSON object, at most 16 KiB; replaces the old one")),
   },
   { additionalProperties: false },
 );
@@ -82,7 +84,7 @@ const Delivery = t.Object({
 export const DeliveriesResponse = t.Object({ success: t.Literal(true), deliveries: t.Array(Delivery) });
 export const DeliveryResponse = t.Object({ success: t.Literal(true), delivery: Delivery });
 export const DeliveriesQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 50 })) });
-export const DeliveryParams = t.Object({ id: t.String(), deliveryId: t.String({ maxLength: 64 }) }, { additionalProperties: true });
+export const DeliveryParams = t.Object({ id: SessionId, deliveryId: t.String({ maxLength: 64, description: "Id of a delivery, from the deliveries list" }) }, { additionalProperties: true });
 
 export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
 export const ListResponse = t.Object({ success: t.Literal(true), sessions: t.Array(SessionSummary) });
@@ -155,6 +157,6 @@ export const MessagesQuery = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
   before: t.Optional(t.String({ maxLength: 300 })),
 });
-export const MessageParams = t.Object({ id: t.String(), messageId: t.String({ maxLength: 128 }) }, { additionalProperties: true });
-export const ChatParams = t.Object({ id: t.String(), chatId: t.String({ maxLength: 128 }) }, { additionalProperties: true });
+export const MessageParams = t.Object({ id: SessionId, messageId: t.String({ maxLength: 128, description: "WhatsApp's id of the message" }) }, { additionalProperties: true });
+export const ChatParams = t.Object({ id: SessionId, chatId: t.String({ maxLength: 128, description: "Phone number with country code, or the chat's jid" }) }, { additionalProperties: true });
 export const ReadResponse = t.Object({ success: t.Literal(true), read: t.Integer({ description: "Incoming messages marked read" }) });

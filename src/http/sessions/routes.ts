@@ -38,7 +38,6 @@ import {
   PairingCodeResponse,
   QrQuery,
   QrResponse,
-  SessionIdParams,
   SessionPatchBody,
   SessionSettingsResponse,
   StatusResponse,
@@ -124,7 +123,9 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
       response: { 200: ListResponse, ...authErrors },
       detail: { summary: "List all sessions", description: "Requires the admin key." },
     })
-    .guard({ params: SessionIdParams })
+    // The :id routes take the id as a string (the session macro checks it); routes with more
+    // path parameters declare them all. (No `guard({ params })` here: Elysia then reports the
+    // guard's schema as the route's, and the document would lose the routes' own parameters.)
     .get("/:id/status", ({ session }) => ({ success: true as const, session: statusView(session) }), {
       session: { body: false },
       response: { 200: StatusResponse, ...authErrors },
