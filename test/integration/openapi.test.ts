@@ -108,8 +108,8 @@ describe("OpenAPI document", () => {
         expect(p.required).toBe(true);
         expect(p.schema.type).toBe("string");
       }
-      // Authenticated routes say so; only health is open.
-      if (path !== "/health") expect(op.security).toEqual([{ apiKey: [] }]);
+      // Authenticated routes say so; only liveness and readiness are open.
+      if (path !== "/health" && path !== "/ready") expect(op.security).toEqual([{ apiKey: [] }]);
     }
     expect(doc.components.securitySchemes.apiKey).toMatchObject({ type: "apiKey", in: "header", name: "X-API-Key" });
     // The UI and the document itself are not API routes.
