@@ -4,16 +4,12 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { randomUUID } from "node:crypto";
 import { generateKey, hashKey } from "../auth/keys";
-import type { SandboxLink } from "../channel/link";
 import type { SessionRow } from "../db/schema";
-import type { SessionRepository } from "../db/session-repository";
-import type { Logger } from "../log";
-import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
 import { SessionError, sessionErrors } from "./errors";
 import { runtimeFailure } from "./runtime-errors";
-import type { SessionLocks } from "./session-lock";
 import type { SessionState } from "./state-machine";
-import { stateEvents, type Transitions } from "./transitions";
+import type { SessionCoreDeps } from "./runtime-sync";
+import { stateEvents } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
 
 /** What a session is created from; the create route's body is this schema. */
@@ -35,17 +31,9 @@ export const CreateInputSchema = Type.Object(
 );
 export type CreateInput = Static<typeof CreateInputSchema>;
 
-export interface OperationDeps {
-  repo: SessionRepository;
-  runtime: SessionRuntime;
-  link: SandboxLink;
-  locks: SessionLocks;
-  transitions: Transitions;
-  /** What a container of this launch is given (its channel token names the launch). */
-  launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
+export interface OperationDeps extends SessionCoreDeps {
   maxSessions: number;
   webhooks: WebhookSettings;
-  log: Logger;
   /** Called when a session is gone, so per-session memory elsewhere can be dropped. */
   onDeleted?: (sessionId: string) => void;
 }

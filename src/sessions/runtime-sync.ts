@@ -10,15 +10,19 @@ import type { SessionLocks } from "./session-lock";
 import { isLive } from "./state-machine";
 import type { Transitions } from "./transitions";
 
-export interface RuntimeSyncDeps {
+/** What changes sessions and their containers: shared by user operations and runtime sync. */
+export interface SessionCoreDeps {
   repo: SessionRepository;
   runtime: SessionRuntime;
   link: SandboxLink;
   locks: SessionLocks;
   transitions: Transitions;
+  /** What a container of this launch is given (its channel token names the launch). */
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
   log: Logger;
 }
+
+export type RuntimeSyncDeps = SessionCoreDeps;
 
 export interface ReconcileResult {
   /** Containers of sessions this database does not know: left alone, with their volumes. */
