@@ -35,6 +35,7 @@ export class Metrics {
   private readonly reports: Counter<"type" | "outcome">;
   private readonly sandboxRequests: Histogram<"type" | "outcome">;
   private readonly webhookAttempts: Counter<"outcome">;
+  private readonly httpChildren = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
 
   constructor(opts: MetricsOptions) {
     const registers = [this.registry];
@@ -131,9 +132,17 @@ export class Metrics {
 
   /** One answered HTTP request; `route` is the matched template (undefined when none matched). */
   httpRequest(method: string, route: string | undefined, status: number, seconds: number): void {
-    const labels = { method, route: route || UNMATCHED_ROUTE };
-    this.httpRequests.inc({ ...labels, status: String(status) });
-    this.httpDuration.observe(labels, seconds);
+    // On the hot path: each label set's children are looked up once, not hashed per request.
+    const key = `${method} ${route} ${status}`;
+    let children = this.httpChildren.get(key);
+    if (!children) {
+      const labels = { method, route: route || UNMATCHED_ROUTE };
+      children = { count: this.httpRequests.labels({ ...labels, status: String(status) }), duration: this.httpDuration.labels(labels) };
+      // Route templates and statuses are few; the bound only guards against surprises.
+      if (this.httpChildren.size < 10_000) this.httpChildren.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
   }
 
   report(type: string, stored: boolean): void {

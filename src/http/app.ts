@@ -35,12 +35,15 @@ const HealthResponse = t.Object(
 export function createApp(deps: AppDeps) {
   const { log } = deps;
   const requests = new WeakMap<Request, RequestInfo>();
+  // Request ids unique across restarts without a UUID per request: this process's id and a count.
+  const bootId = randomUUID().slice(0, 8);
+  let requestCount = 0;
 
   // normalize: false makes unknown body fields a 400 naming them rather than dropping them.
   const app = new Elysia({ normalize: false })
     .use(swaggerUi({ path: "/swagger", specUrl: "/swagger/json", title: "WhatsApp Session API" }))
     .onRequest(({ request, set }) => {
-      const info = { id: request.headers.get("x-request-id")?.slice(0, 64) || randomUUID(), start: performance.now() };
+      const info = { id: request.headers.get("x-request-id")?.slice(0, 64) || `${bootId}-${(++requestCount).toString(36)}`, start: performance.now() };
       requests.set(request, info);
       set.headers["x-request-id"] = info.id;
     })
