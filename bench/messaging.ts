@@ -3,7 +3,8 @@
 // once (send limit raised): messages per second and POST -> 201 latency (the API answers once
 // WhatsApp's server acked the message, which the emulator does after decrypting it), checked
 // against what the contacts decrypted; then incoming messages -> webhook receipt latency.
-// Usage: bun bench/messaging.ts [sessions=10] [messages per session=20]. Needs what scripts/test.sh sets up.
+// Usage: bun bench/messaging.ts [sessions=10] [messages per session=20] [concurrent sends per session=1].
+// Needs what scripts/test.sh sets up.
 import { startTestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
@@ -11,6 +12,8 @@ import { WebhookReceiver } from "../test/support/webhook-receiver";
 
 const sessions = Number(process.argv[2] ?? 10);
 const perSession = Number(process.argv[3] ?? 20);
+/** Clients that send from several threads or processes at once (no order between those). */
+const lanes = Number(process.argv[4] ?? 1);
 const CONTACT = "4915199990002";
 
 const emu = await startEmulatorForContainers({ logLevel: "silent" });
@@ -42,8 +45,8 @@ try {
   const ids = new Set<string>();
   const started = performance.now();
   await Promise.all(
-    linked.map(async (s) => {
-      for (let n = 0; n < perSession; n++) {
+    linked.flatMap((s) => Array.from({ length: lanes }, (_, lane) => ({ s, lane }))).map(async ({ s, lane }) => {
+      for (let n = lane; n < perSession; n += lanes) {
         const t0 = performance.now();
         const res = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: `bench ${n}` } });
         latencies.push(performance.now() - t0);
@@ -56,7 +59,7 @@ try {
   const got = (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as { id: string }[];
   const decrypted = got.filter((m) => ids.has(m.id)).length;
   console.log(
-    `send:     ${sessions} sessions x ${perSession} messages at once: ${(ids.size / seconds).toFixed(0)} messages/s; POST -> 201 (server ack) p50 ${pct(latencies, 50).toFixed(0)} ms  p99 ${pct(latencies, 99).toFixed(0)} ms; ${decrypted}/${ids.size} decrypted by the contact`,
+    `send:     ${sessions} sessions x ${perSession} messages (${lanes} at a time each): ${(ids.size / seconds).toFixed(0)} messages/s; POST -> 201 (server ack) p50 ${pct(latencies, 50).toFixed(0)} ms  p99 ${pct(latencies, 99).toFixed(0)} ms; ${decrypted}/${ids.size} decrypted by the contact`,
   );
 
   const incoming: number[] = [];
