@@ -66,18 +66,6 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const effective: Config = { ...config, channelSocket };
   const deliveries = new DeliveryRepository(database.db);
   const secrets = new WebhookSecrets(loadKey(config.webhookSecret, config.dataDir, "webhook.key"));
-  const dispatcher = new WebhookDispatcher({
-    deliveries,
-    session: (id) => repo.byId(id),
-    secrets,
-    log,
-    retryHours: config.webhookRetryHours,
-    keepDays: config.webhookKeepDays,
-    backoffMs: config.webhookBackoffMs,
-    timeoutMs: config.webhookTimeoutMs,
-    allowPrivate: config.webhookAllowPrivate,
-  });
-  let sessions!: Sessions;
   // ops: metrics; gauges are read at scrape from the database, the engine and the channel.
   const metrics = new Metrics({
     log,
@@ -90,7 +78,19 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
       deliveriesByStatus: () => deliveries.counts(),
     },
   });
-  dispatcher.onAttempt = (attempt) => metrics.webhookAttempt(attempt.status);
+  const dispatcher = new WebhookDispatcher({
+    deliveries,
+    session: (id) => repo.byId(id),
+    secrets,
+    log,
+    retryHours: config.webhookRetryHours,
+    keepDays: config.webhookKeepDays,
+    backoffMs: config.webhookBackoffMs,
+    timeoutMs: config.webhookTimeoutMs,
+    allowPrivate: config.webhookAllowPrivate,
+    onAttempt: (attempt) => metrics.webhookAttempt(attempt.status),
+  });
+  let sessions!: Sessions;
   const channel = new ChannelHub({
     tokens,
     log,
@@ -114,16 +114,13 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
-    listener: { written: (id) => dispatcher.wake(id) },
+    listener: { written: (id) => dispatcher.wake(id), reportApplied: (type, stored) => metrics.report(type, stored) },
   });
-
-  sessions.reports.onApplied = (type, stored) => metrics.report(type, stored);
 
   let runningAtStart = new Set<string>();
   try {
     await runtime.check();
-    await sessions.runtimeSync.reconcile();
-    runningAtStart = new Set((await runtime.list()).filter((b) => b.running).map((b) => b.sessionId));
+    runningAtStart = (await sessions.runtimeSync.reconcile()).running;
   } catch (err) {
     // The API still serves reads; creating and starting answer 503 until the engine is back.
     log.error("container runtime unavailable", { error: err instanceof Error ? err.message : String(err) });

@@ -229,6 +229,8 @@ export class ChannelHub implements SandboxLink {
   }
 
   disconnect(sessionId: string): void {
+    // The launch is over (stopped, deleted, died): its boot's sequence numbers will not come again.
+    this.lastSeq.delete(sessionId);
     const ws = this.sockets.get(sessionId);
     if (!ws) return;
     this.sockets.delete(sessionId);

@@ -84,7 +84,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, locks, transitions, messaging, log }),
+    reports: new ReportIngest({ repo, locks, transitions, messaging, log, listener: deps.listener }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, locks, transitions, launch, log }),
     webhooks,
     messaging,

@@ -7,13 +7,14 @@ import type { Logger } from "../log";
 import type { SessionLocks } from "./session-lock";
 import { isLive } from "./state-machine";
 import type { Messaging } from "./messaging";
-import type { Transitions } from "./transitions";
+import type { SessionListener, Transitions } from "./transitions";
 
 export interface ReportDeps {
   repo: SessionRepository;
   locks: SessionLocks;
   transitions: Transitions;
   messaging: Messaging;
+  listener?: SessionListener;
   log: Logger;
 }
 
@@ -26,14 +27,11 @@ export class ReportIngest {
     return !!row && row.launchId !== null && row.launchId === launchId;
   }
 
-  /** Told of every report once it is stored (true) or refused (false): metrics. */
-  onApplied?: (type: Report["type"], stored: boolean) => void;
-
   /** Stores one report in the session's queue; resolves once it is stored (or refused). */
   apply(sessionId: string, launchId: string, report: Report): Promise<void> {
     return this.d.locks.run(sessionId, async () => {
       const stored = await this.store(sessionId, launchId, report);
-      this.onApplied?.(report.type, stored);
+      this.d.listener?.reportApplied?.(report.type, stored);
     });
   }
 

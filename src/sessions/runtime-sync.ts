@@ -29,6 +29,8 @@ export interface ReconcileResult {
   unknown: number;
   failed: number;
   stopped: number;
+  /** Sessions whose container was running when the pass began. */
+  running: Set<string>;
 }
 
 export class RuntimeSync {
@@ -64,13 +66,13 @@ export class RuntimeSync {
     const { repo, runtime, locks, transitions, log } = this.d;
     const [rows, sandboxes] = await Promise.all([repo.list(), runtime.list()]);
     const known = new Set(rows.map((r) => r.id));
-    const result: ReconcileResult = { unknown: 0, failed: 0, stopped: 0 };
+    const running = new Set(sandboxes.filter((b) => b.running).map((b) => b.sessionId));
+    const result: ReconcileResult = { unknown: 0, failed: 0, stopped: 0, running };
     for (const box of sandboxes) {
       if (known.has(box.sessionId)) continue;
       result.unknown++;
       log.warn("container of a session this database does not know; left alone", { sessionId: box.sessionId });
     }
-    const running = new Set(sandboxes.filter((b) => b.running).map((b) => b.sessionId));
     for (const row of rows) {
       await locks.run(row.id, async (contended) => {
         const current = contended ? await repo.byId(row.id) : row;
@@ -86,7 +88,9 @@ export class RuntimeSync {
         }
       });
     }
-    if (result.unknown + result.failed + result.stopped > 0) log.info("reconciled sessions with the runtime", { ...result });
+    if (result.unknown + result.failed + result.stopped > 0) {
+      log.info("reconciled sessions with the runtime", { unknown: result.unknown, failed: result.failed, stopped: result.stopped });
+    }
     return result;
   }
 

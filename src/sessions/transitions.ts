@@ -19,6 +19,8 @@ export interface SessionListener {
   synced?(session: SessionRow, kind: "contacts" | "chats", count: number): void;
   /** Something was committed that may have put events in the webhook outbox. */
   written?(sessionId: string): void;
+  /** A sandbox report was stored (true) or refused (false). */
+  reportApplied?(type: string, stored: boolean): void;
 }
 
 /** The webhook events of a state change, written with it. */

@@ -23,6 +23,8 @@ export interface DispatcherOptions {
   allowPrivate: boolean;
   /** Attempts running at once, over all sessions. */
   concurrency?: number;
+  /** Told of every attempt (metrics). */
+  onAttempt?: (outcome: AttemptOutcome) => void;
 }
 
 /** Rows a worker reads at a time. */
@@ -58,8 +60,6 @@ export class WebhookDispatcher {
   private stopped = false;
   private running = 0;
   private readonly waiting: (() => void)[] = [];
-  /** Called after every attempt (metrics, benchmarks). */
-  onAttempt?: (outcome: AttemptOutcome) => void;
   private readonly agents: ReturnType<typeof pinnedAgents>;
 
   constructor(private readonly o: DispatcherOptions) {
@@ -204,7 +204,7 @@ export class WebhookDispatcher {
   }
 
   private report(session: SessionRow, row: DeliveryRow, status: AttemptOutcome["status"], httpStatus: number | null): void {
-    this.onAttempt?.({ sessionId: session.id, event: row.event, status, httpStatus, latencyMs: Date.now() - row.createdAt.getTime() });
+    this.o.onAttempt?.({ sessionId: session.id, event: row.event, status, httpStatus, latencyMs: Date.now() - row.createdAt.getTime() });
   }
 
   private later(sessionId: string, ms: number): void {
