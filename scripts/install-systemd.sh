@@ -8,6 +8,8 @@
 # changes nothing (and says "ok" for each step). What it does:
 #   - the service user (WA_USER, default wa-api) with /etc/subuid and /etc/subgid ranges;
 #   - lingering and the user's podman.socket (its own rootless Podman);
+#   - the user's image store on overlay, never vfs (an existing vfs store is moved over, the
+#     sessions' volumes kept: scripts/podman-storage.sh);
 #   - Bun (from npm, as scripts/ensure-bun.sh does) when missing;
 #   - the app in PREFIX (default /opt/wa-session-api) and `bun install --production` there;
 #   - the sandbox image, built as the service user through its Podman socket;
@@ -22,7 +24,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 dry_run=0
@@ -134,6 +136,26 @@ else
     fi
   else
     change "systemctl --user enable --now podman.socket (as $user, once lingering started its manager)"
+  fi
+fi
+
+# --- the user's image store: overlay, never vfs silently (see scripts/podman-storage.sh) ------
+if [ -n "$destdir" ]; then
+  skip "Podman storage driver of $user (DESTDIR)"
+elif [ -z "$uid" ]; then
+  change "make $user's Podman store overlay (once the user exists)"
+else
+  driver=$(cd / && as_user podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null || true)
+  if [ "$driver" = "${PODMAN_STORAGE_DRIVER:-overlay}" ]; then
+    ok "$user's Podman store uses $driver"
+  else
+    change "move $user's Podman store from ${driver:-none} to overlay (session volumes kept; the image is rebuilt below)"
+    if [ "$dry_run" = 0 ]; then
+      # Podman's service must not hold the old store while it is reset.
+      if [ "$systemd_running" = 1 ]; then as_user systemctl --user stop podman.socket podman.service 2>/dev/null || true; fi
+      bash "$src/scripts/podman-storage.sh" "$user" >/dev/null
+      if [ "$systemd_running" = 1 ]; then as_user systemctl --user start podman.socket || true; fi
+    fi
   fi
 fi
 

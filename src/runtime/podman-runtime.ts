@@ -16,7 +16,7 @@ import {
 import { PodmanError, PodmanNotFoundError, PodmanUnavailableError } from "./podman/errors";
 import { followEvents } from "./podman/events";
 import { imageExists } from "./podman/images";
-import { enableHint, info, ping, unenforcedLimits } from "./podman/system";
+import { enableHint, info, ping, unenforcedLimits, storageWarning } from "./podman/system";
 import { createVolume, listVolumes, removeVolume, volumeExists } from "./podman/volumes";
 import { InstanceClaimedError, type InstanceIdentity } from "./instance-identity";
 import { RuntimeError, type RuntimeEvent, type RuntimeSandbox, type SandboxLaunch, type SessionRuntime } from "./types";
@@ -89,7 +89,7 @@ export class PodmanRuntime implements SessionRuntime {
     if (this.claimUnchecked && this.identity) await this.verifyClaim(this.identity);
     if (!this.hostChecked) {
       this.hostChecked = true;
-      await this.warnIfLimitsUnenforced();
+      await this.warnAboutHost();
     }
     // The image rarely disappears; a positive answer is trusted for a few seconds.
     if (Date.now() - this.imageCheckedAt < 5000) return;
@@ -282,9 +282,11 @@ export class PodmanRuntime implements SessionRuntime {
   }
 
   /** One warning per process where the engine cannot enforce the limits we set. */
-  private async warnIfLimitsUnenforced(): Promise<void> {
+  private async warnAboutHost(): Promise<void> {
     try {
-      const { host } = await info(this.client);
+      const { host, store } = await info(this.client);
+      const storage = storageWarning(store);
+      if (storage) this.log.warn(storage, { storageDriver: store.graphDriverName });
       const unenforced = unenforcedLimits(host);
       if (unenforced.length === 0) return;
       this.log.warn(

@@ -16,6 +16,7 @@ export interface HostInfo {
     cgroupControllers: string[] | null;
     security: { rootless: boolean };
   };
+  store: { graphDriverName: string };
 }
 
 export async function info(client: PodmanClient): Promise<HostInfo> {
@@ -33,6 +34,18 @@ export function unenforcedLimits(host: HostInfo["host"]): string[] {
   if (host.cgroupVersion !== "v2") return ours;
   const delegated = host.cgroupControllers ?? [];
   return ours.filter((c) => !delegated.includes(c));
+}
+
+/**
+ * vfs gives every container its own full copy of the image: no two sandboxes share the
+ * executable's pages (tens of MiB each) and every create copies the image first.
+ */
+export function storageWarning(store: HostInfo["store"]): string | null {
+  if (store.graphDriverName !== "vfs") return null;
+  return (
+    "Podman stores images with vfs: every sandbox holds its own copy of the image in memory and every create copies it; " +
+    "switch the store to overlay with `sudo bash scripts/podman-storage.sh <user>` (keeps session volumes)"
+  );
 }
 
 export async function ping(client: PodmanClient): Promise<boolean> {
