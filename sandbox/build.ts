@@ -31,8 +31,12 @@ const rootfs = join(work, "context", "rootfs");
 mkdirSync(rootfs, { recursive: true });
 mkdirSync(join(work, "context", "data"), { recursive: true });
 const binary = join(rootfs, "wa-sandbox");
-// --smol: a smaller heap that collects more often; an idle session needs little.
-await $`bun build --compile --minify --compile-exec-argv=--smol ${join(import.meta.dir, "main.ts")} --outfile ${binary}`.cwd(root).quiet();
+// --smol: a smaller heap that collects more often; an idle session needs little. --bytecode
+// (ESM: the sandbox awaits at top level): functions come precompiled from the executable's
+// file-backed pages, which overlay storage shares between containers, instead of each sandbox
+// parsing 5 MB of JavaScript into its own memory. Measured on an idle linked sandbox, JIT off:
+// anonymous memory 23.1 -> 19.6 MiB, CPU time from start to linked 1.6 -> 0.9 s.
+await $`bun build --compile --minify --bytecode --format=esm --compile-exec-argv=--smol ${join(import.meta.dir, "main.ts")} --outfile ${binary}`.cwd(root).quiet();
 
 // The dynamic loader and every library the executable links, at the paths it expects.
 const ldd = await $`ldd ${binary}`.text();
