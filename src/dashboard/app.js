@@ -328,6 +328,11 @@ async function createSession(event) {
   const name = $("create-name").value.trim();
   const webhookUrl = $("create-webhook").value.trim();
   const metadataText = $("create-metadata").value.trim();
+  // The API refuses other names too (400 VALIDATION_ERROR); said here before a request is made.
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    notice(`The name “${name}” is not allowed: use 1–64 letters, digits, “.”, “_” or “-”.`, "error");
+    return;
+  }
   const body = { name };
   if (webhookUrl) body.webhookUrl = webhookUrl;
   if (metadataText) {
@@ -612,7 +617,14 @@ function route() {
   if (!state.key || !state.scope) return;
   const match = /^#\/sessions\/([0-9a-fA-F-]{36})$/.exec(location.hash);
   if (match) {
-    openSession(match[1].toLowerCase());
+    const id = match[1].toLowerCase();
+    // A session key reaches only its own session (the API answers 403 for any other).
+    if (state.scope.scope === "session" && id !== state.scope.sessionId) {
+      notice("This key reaches only its own session.", "error");
+      location.hash = "#/";
+      return;
+    }
+    openSession(id);
     return;
   }
   leavePage();
