@@ -13,6 +13,8 @@ import { AdminKeyRepository } from "./db/admin-key-repository";
 import { openDatabase, type Database } from "./db/client";
 import { SessionRepository } from "./db/session-repository";
 import { createApp } from "./http/app";
+import { EventStreams } from "./http/event-stream";
+import { SessionEventBus } from "./sessions/event-bus";
 import { rememberAddress } from "./http/client-address";
 import { SERVER_MAX_BODY_BYTES } from "./http/json-body";
 import type { Logger } from "./log";
@@ -90,6 +92,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     allowPrivate: config.webhookAllowPrivate,
     onAttempt: (attempt) => metrics.webhookAttempt(attempt.status),
   });
+  // Live events for GET /events (the dashboard): in process, after each commit.
+  const bus = new SessionEventBus();
   let sessions!: Sessions;
   const channel = new ChannelHub({
     tokens,
@@ -114,7 +118,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
-    listener: { written: (id) => dispatcher.wake(id), reportApplied: (type, stored) => metrics.report(type, stored) },
+    listener: { written: (id) => dispatcher.wake(id), reportApplied: (type, stored) => metrics.report(type, stored), ...bus.listener },
   });
 
   let runningAtStart = new Set<string>();
@@ -135,11 +139,14 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
       .catch((err) => log.error("runtime event failed", { sessionId: "sessionId" in event ? event.sessionId : undefined, error: String(err) }));
   });
 
+  const callers = new Callers((hash) => sessions.queries.byKeyHash(hash), adminKeys);
+  const events = new EventStreams({ bus, callers });
   const app = createApp({
     database,
     log,
     sessions,
-    callers: new Callers((hash) => sessions.queries.byKeyHash(hash), adminKeys),
+    callers,
+    events,
     openSessionCreate: config.openSessionCreate,
     createRateLimitPerMinute: config.createRateLimitPerMinute,
     trustProxy: config.trustProxy,
@@ -188,6 +195,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     async stop() {
       clearTimeout(recovery);
       unwatch();
+      // Event streams never end by themselves: closed first, so they do not hold the stop.
+      events.closeAll();
       // New connections are refused; requests in flight finish (bounded) while the sandboxes are
       // still there to answer them. Then the sandboxes hear "going away" (1001) and reconnect to
       // the next start; they keep running.

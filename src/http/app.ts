@@ -9,6 +9,8 @@ import type { Database } from "../db/client";
 import { isDatabaseUnavailable } from "../db/errors";
 import { describeError, type Logger } from "../log";
 import { ApiError, errorBody, toApiError } from "./errors";
+import { dashboard } from "./dashboard";
+import type { EventStreams } from "./event-stream";
 import { opsRoutes, type OpsDeps } from "./ops-routes";
 import { openApi } from "./openapi";
 import { SESSION_ID_DESCRIPTION } from "./sessions/models";
@@ -20,6 +22,8 @@ export interface AppDeps extends SessionsRoutesOptions {
   log: Logger;
   /** GET /ready and GET /metrics, and HTTP request metrics. */
   ops: Omit<OpsDeps, "database" | "log" | "callers">;
+  /** GET /events, the live event stream (the dashboard at /dashboard reads it). */
+  events: EventStreams;
 }
 
 interface RequestInfo {
@@ -90,7 +94,9 @@ export function createApp(deps: AppDeps) {
       },
     )
     .use(opsRoutes({ ...deps.ops, database: deps.database, log, callers: deps.callers }))
-    .use(sessionsRoutes(deps));
+    .use(sessionsRoutes(deps))
+    .use(deps.events.routes())
+    .use(dashboard());
   // Last, so the document sees every route (and its request gets an id and a log line).
   return app.use(
     openApi({

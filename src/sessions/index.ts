@@ -46,7 +46,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   const { repo, runtime, link, launch, log } = deps;
   const locks = new SessionLocks();
   const transitions = new Transitions(repo, log, deps.listener);
-  const queries = new SessionQueries(repo);
+  const queries = new SessionQueries(repo, (session, at) => deps.listener?.touched?.(session, at));
   const calls = new SandboxCalls({ link, log, ...deps.config });
   const webhooks = new WebhookSettings({
     repo,
@@ -78,6 +78,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
       queries.forget(id);
       calls.forget(id);
       messaging.forget(id);
+      deps.listener?.deleted?.(id);
     },
   });
   return {

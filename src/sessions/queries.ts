@@ -10,7 +10,10 @@ const EVENTS_SHOWN = 100;
 export class SessionQueries {
   private readonly touched = new Map<string, number>();
 
-  constructor(private readonly repo: SessionRepository) {}
+  constructor(
+    private readonly repo: SessionRepository,
+    private readonly onTouched?: (session: SessionRow, at: Date) => void,
+  ) {}
 
   list(): Promise<SessionRow[]> {
     return this.repo.list();
@@ -32,7 +35,9 @@ export class SessionQueries {
     if (now - (this.touched.get(session.id) ?? 0) < TOUCH_INTERVAL_MS) return session;
     this.touched.set(session.id, now);
     await this.repo.touch(session.id);
-    return { ...session, lastActivity: new Date(now) };
+    const touched = { ...session, lastActivity: new Date(now) };
+    this.onTouched?.(touched, touched.lastActivity);
+    return touched;
   }
 
   forget(sessionId: string): void {

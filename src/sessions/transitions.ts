@@ -17,6 +17,12 @@ export interface StateChange {
 export interface SessionListener {
   stateChanged?(change: StateChange): void;
   synced?(session: SessionRow, kind: "contacts" | "chats", count: number): void;
+  /** A new QR while the session stays qr_ready (the first one comes with the state change). */
+  qrRefreshed?(session: SessionRow, qr: string): void;
+  /** A key's call recorded as the session's last activity (at most once a second). */
+  touched?(session: SessionRow, at: Date): void;
+  /** The session and its rows are gone. */
+  deleted?(sessionId: string): void;
   /** Something was committed that may have put events in the webhook outbox. */
   written?(sessionId: string): void;
   /** A sandbox report was stored (true) or refused (false). */
@@ -74,7 +80,10 @@ export class Transitions {
   /** A new QR while the state stays `qr_ready`: stored with its webhook event. */
   async refreshQr(session: SessionRow, qr: string): Promise<void> {
     await this.repo.update(session.id, { qr, qrUpdatedAt: new Date() }, [{ event: "session.qr", data: { qr } }]);
-    this.safely(session.id, () => this.listener.written?.(session.id));
+    this.safely(session.id, () => {
+      this.listener.qrRefreshed?.(session, qr);
+      this.listener.written?.(session.id);
+    });
   }
 
   /** Tells listeners of a committed change; a listener's failure is logged and never reaches the caller. */

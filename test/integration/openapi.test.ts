@@ -54,7 +54,7 @@ describe("OpenAPI document", () => {
     for (const keyword of ["patternProperties", '"const"', '"type":"null"', '"examples"', '"$id"']) expect(text).not.toContain(keyword);
   });
 
-  test("request and response bodies are application/json only", () => {
+  test("request and response bodies are application/json only (the event stream's 200 is text/event-stream)", () => {
     const bodies = operations(doc).filter(({ op }) => op.requestBody);
     expect(bodies.map(({ method, path }) => `${method} ${path}`).sort()).toEqual(
       ["patch /sessions/{id}", "post /sessions/create", "post /sessions/{id}/messages", "post /sessions/{id}/pairing-code"].sort(),
@@ -63,9 +63,10 @@ describe("OpenAPI document", () => {
       expect(Object.keys(op.requestBody.content)).toEqual(["application/json"]);
       expect(op.requestBody.content["application/json"].schema.type).toBe("object");
     }
-    for (const { op } of operations(doc)) {
-      for (const response of Object.values<Json>(op.responses)) {
-        for (const type of Object.keys(response.content ?? {})) expect(type).toBe("application/json");
+    for (const { method, path, op } of operations(doc)) {
+      for (const [status, response] of Object.entries<Json>(op.responses)) {
+        const stream = method === "get" && path === "/events" && status === "200";
+        for (const type of Object.keys(response.content ?? {})) expect(type).toBe(stream ? "text/event-stream" : "application/json");
       }
     }
   });

@@ -87,7 +87,8 @@ export const DeliveriesQuery = t.Object({ limit: t.Optional(t.Integer({ minimum:
 export const DeliveryParams = t.Object({ id: SessionId, deliveryId: t.String({ maxLength: 64, description: "Id of a delivery, from the deliveries list" }) }, { additionalProperties: true });
 
 export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
-export const ListResponse = t.Object({ success: t.Literal(true), sessions: t.Array(SessionSummary) });
+/** The list answers each session's last activity too (the dashboard shows it). */
+export const ListResponse = t.Object({ success: t.Literal(true), sessions: t.Array(SessionStatus) });
 
 export const MessageResponse = t.Object({ success: t.Literal(true), message: t.String() });
 export const QrResponse = t.Object({ success: t.Literal(true), qr: t.String() });

@@ -44,7 +44,7 @@ import {
   WebhookSecretResponse,
 } from "./models";
 import { encodeCursor } from "../../sessions/messaging";
-import { chatView, contactView, createdView, deliveryView, eventView, messageView, settingsView, statusView, summaryView } from "./views";
+import { chatView, contactView, createdView, deliveryView, eventView, messageView, settingsView, statusView } from "./views";
 
 export type SessionsRoutesOptions = Omit<AuthOptions, "queries"> & {
   sessions: Sessions;
@@ -118,7 +118,7 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
         },
       },
     )
-    .get("", async () => ({ success: true as const, sessions: (await sessions.queries.list()).map(summaryView) }), {
+    .get("", async () => ({ success: true as const, sessions: (await sessions.queries.list()).map(statusView) }), {
       auth: { role: "admin" },
       response: { 200: ListResponse, ...authErrors },
       detail: { summary: "List all sessions", description: "Requires the admin key." },

@@ -1,0 +1,52 @@
+// Debian's chromium driven by playwright-core (no browser download), with the flags this machine
+// needs, and a watch on a page for what must not happen: console errors, uncaught exceptions,
+// dialogs (an injected alert()), and requests to anything but loopback.
+import { existsSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+
+export const CHROMIUM = "/usr/bin/chromium";
+
+export async function launchChromium(): Promise<Browser> {
+  // No skipping: a machine without the browser fails here, saying how to get it.
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: run the suite with 'bash scripts/test.sh' (it installs it) or 'apt-get install -y chromium'`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+export interface PageWatch {
+  /** Console errors and uncaught exceptions, as text. */
+  problems: string[];
+  /** Messages of dialogs the page opened (alert, confirm, prompt); each was dismissed. */
+  dialogs: string[];
+  /** Every URL the page requested. */
+  requests: string[];
+  /** Requests that left for anything but loopback. */
+  offHost(): string[];
+}
+
+export function watchPage(page: Page): PageWatch {
+  const watch: PageWatch = {
+    problems: [],
+    dialogs: [],
+    requests: [],
+    offHost: () =>
+      watch.requests
+        .map((r) => new URL(r))
+        .filter((u) => (u.protocol === "http:" || u.protocol === "https:" || u.protocol === "ws:" || u.protocol === "wss:") && !["127.0.0.1", "localhost", "[::1]"].includes(u.hostname))
+        .map(String),
+  };
+  page.on("request", (request) => watch.requests.push(request.url()));
+  page.on("pageerror", (error) => watch.problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") watch.problems.push(`console error: ${message.text()}`);
+  });
+  page.on("dialog", (dialog) => {
+    watch.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    void dialog.dismiss().catch(() => {});
+  });
+  return watch;
+}
