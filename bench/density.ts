@@ -9,6 +9,8 @@
 // PSS comes from /proc/<pid>/smaps_rollup: a page shared by k processes counts 1/k to each, so
 // the image's executable, shared by every sandbox on overlay, is divided among them.
 // Usage: bun bench/density.ts [N ...] (default 10 25 50); IDLE_SECONDS (default 20) before measuring.
+// STEADY_MINUTES=10 keeps the last N linked and idle that long, printing each minute the
+// sandboxes' and the API's PSS and the state changes since the hold began (reconnects show there).
 // Needs what scripts/test.sh sets up (root, PODMAN_SOCKET, PODMAN_USER, TEST_DATABASE_URL).
 import { $ } from "bun";
 import { readFileSync, readdirSync } from "node:fs";
@@ -125,6 +127,25 @@ async function peerProcess(n: number, emu: { wsUrl: string; controlUrl: string; 
   return { pss, linkedIn: linkedMs };
 }
 
+/** N linked sessions left idle: memory and state changes once a minute. */
+async function holdSteady(sessions: { id: string; apiKey: string }[], minutes: number): Promise<void> {
+  const since = Date.now();
+  console.log(`\nsteady: ${sessions.length} linked idle sessions for ${minutes} min`);
+  for (let minute = 0; minute <= minutes; minute++) {
+    if (minute > 0) await Bun.sleep(60_000);
+    const boxes = await containerMemory(`wa.instance=${t.env.INSTANCE_ID}`);
+    const changes = await Promise.all(
+      sessions.map(async (s) => ((await t.call("GET", `/sessions/${s.id}/events`, { key: s.apiKey })).body.events as { at: string }[]).filter((e) => Date.parse(e.at) > since).length),
+    );
+    const states = new Map<string, number>();
+    for (const row of (await t.call("GET", "/sessions")).body.sessions as { state: string }[]) states.set(row.state, (states.get(row.state) ?? 0) + 1);
+    console.log(
+      `  ${String(minute).padStart(2)} min: sandboxes ${mib(boxes.reduce((a, b) => a + b.total, 0))} in all (${boxes.length} running), API PSS ${mib(memory(apiPid).pss)}; ` +
+        `state changes since the start ${changes.reduce((a, b) => a + b, 0)}; states ${JSON.stringify(Object.fromEntries(states))}`,
+    );
+  }
+}
+
 const emu = await startEmulatorForContainers({ logLevel: "silent" });
 const control = emulatorControl(emu);
 const driver = await $`runuser -u ${user} -- env XDG_RUNTIME_DIR=/run/user/${uid} HOME=/home/${user} podman info --format {{.Store.GraphDriverName}}`.cwd("/").text();
@@ -189,6 +210,8 @@ try {
     console.log(`  peers: ${n} Baileys clients in one Bun     ${mib(peer.pss / n)} per client (${mib(peer.pss)} in all), linked in ${secs(peer.linkedIn)}`);
     console.log(`  API process                              PSS ${mib(api.pss)}, RSS ${mib(api.rss)}`);
 
+    const steadyMinutes = Number(process.env.STEADY_MINUTES ?? 0);
+    if (steadyMinutes > 0 && n === sizes.at(-1)) await holdSteady(made, steadyMinutes);
     await Promise.all(made.map((s) => t.call("DELETE", `/sessions/${s.id}`)));
   }
 } finally {

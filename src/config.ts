@@ -112,6 +112,8 @@ export function loadConfig(env: Env = process.env) {
     /** Behind a reverse proxy: the client's address is the last X-Forwarded-For entry. */
     trustProxy: bool(env, "TRUST_PROXY", false),
     maxSessions: int(env, "MAX_SESSIONS", 100, 1, 100000),
+    /** New sessions' containers made at once; more wait their turn (create still answers at once). */
+    createConcurrency: int(env, "SANDBOX_CREATE_CONCURRENCY", 4, 1, 64),
     /** Public base URL of this API as sandboxes reach it over TCP (the channel is then served on PORT too). */
     channelUrl: url(env, "CHANNEL_URL", ["ws:", "wss:", "http:", "https:"]),
     /** Unix socket the channel is served on, bind-mounted into containers without network. */

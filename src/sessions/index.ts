@@ -6,6 +6,7 @@ import type { MessageRepository } from "../db/message-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
+import { CreateQueue } from "./create-queue";
 import { SessionOperations } from "./operations";
 import { SessionQueries } from "./queries";
 import { ReportIngest } from "./reports";
@@ -25,7 +26,7 @@ export interface SessionsDeps {
   runtime: SessionRuntime;
   link: SandboxLink;
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
-  config: { maxSessions: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean; sendPerMinute: number; channelWaitMs: number };
+  config: { maxSessions: number; createConcurrency: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean; sendPerMinute: number; channelWaitMs: number };
   log: Logger;
   listener?: SessionListener;
 }
@@ -74,6 +75,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     log,
     maxSessions: deps.config.maxSessions,
     webhooks,
+    creates: new CreateQueue(deps.config.createConcurrency),
     onDeleted: (id) => {
       queries.forget(id);
       calls.forget(id);

@@ -8,6 +8,7 @@ import type { SessionRow } from "../db/schema";
 import { SessionError, sessionErrors } from "./errors";
 import { runtimeFailure } from "./runtime-errors";
 import type { SessionState } from "./state-machine";
+import type { CreateQueue } from "./create-queue";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
@@ -34,6 +35,8 @@ export type CreateInput = Static<typeof CreateInputSchema>;
 export interface OperationDeps extends SessionCoreDeps {
   maxSessions: number;
   webhooks: WebhookSettings;
+  /** Where new sessions' containers wait for their turn. */
+  creates: CreateQueue;
   /** Called when a session is gone, so per-session memory elsewhere can be dropped. */
   onDeleted?: (sessionId: string) => void;
 }
@@ -44,8 +47,12 @@ const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
 export class SessionOperations {
   constructor(private readonly d: OperationDeps) {}
 
-  async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string; webhookSecret: string }> {
-    const { repo, runtime, transitions, log } = this.d;
+  /**
+   * Answers once the session is `starting`; `container` settles once its container was made or
+   * the session failed (it never rejects): the route does not wait for it, tests may.
+   */
+  async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string; webhookSecret: string; container: Promise<void> }> {
+    const { repo, locks, transitions, log } = this.d;
     if ((await repo.count()) >= this.d.maxSessions) {
       throw new SessionError("SESSION_LIMIT_REACHED", `This server allows at most ${this.d.maxSessions} sessions`);
     }
@@ -56,7 +63,7 @@ export class SessionOperations {
     const apiKey = generateKey("session");
     const webhook = this.d.webhooks.newSecret(id);
     // The queue is taken before the row exists: nothing can act on the session half-made.
-    return this.d.locks.run(id, async () => {
+    return locks.run(id, async () => {
       const launchId = randomUUID();
       const row = await repo.insert(
         {
@@ -76,15 +83,28 @@ export class SessionOperations {
       log.info("session created", { sessionId: id, name: input.name });
       // `starting` before the container exists: the sandbox's first report follows it.
       const starting = (await transitions.moveTo(id, "starting", null, {}, row)) ?? row;
-      try {
-        await runtime.create(id, await this.d.launch(id, launchId));
-      } catch (err) {
-        const failure = runtimeFailure(err, log, "create the sandbox", id);
-        await transitions.moveTo(id, "failed", `container could not be created (${failure.code})`, { launchId: null });
-        throw failure;
-      }
-      return { session: starting, apiKey, webhookSecret: webhook.secret };
+      // The container is made behind this call, next in the session's queue (an operation asked
+      // for meanwhile waits for it) and in turn with other new sessions' containers.
+      const container = locks
+        .run(id, () => this.d.creates.run(() => this.makeContainer(id, launchId)))
+        .catch((err) => log.error("the sandbox of a new session was not made", { sessionId: id, error: err }));
+      return { session: starting, apiKey, webhookSecret: webhook.secret, container };
     });
+  }
+
+  /** A new session's container; if Podman refuses, the session fails and says why. */
+  private async makeContainer(id: string, launchId: string): Promise<void> {
+    const current = await this.d.repo.byId(id);
+    // Deleted, or moved on by a user or a report, while it waited for its turn.
+    if (!current || current.state !== "starting" || current.launchId !== launchId) return;
+    try {
+      await this.d.runtime.create(id, await this.d.launch(id, launchId));
+    } catch (err) {
+      const failure = runtimeFailure(err, this.d.log, "create the sandbox", id);
+      await this.d.transitions.moveTo(id, "failed", `container could not be created (${failure.code})`, { launchId: null }).catch((e) =>
+        this.d.log.error("could not record a failed create", { sessionId: id, error: e }),
+      );
+    }
   }
 
   start(session: SessionRow): Promise<void> {

@@ -140,7 +140,11 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     async createSession(name = `s-${crypto.randomUUID().slice(0, 8)}`, extra = {}) {
       const res = await call("POST", "/sessions/create", { body: { name, ...extra } });
       if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
-      return { id: res.body.session.id, apiKey: res.body.apiKey, body: res.body };
+      // Create answers before the container exists (it is made in turn behind the call); the
+      // tests that use this helper want the container there, as a user does a moment later.
+      const id = res.body.session.id;
+      await waitFor(async () => (await runtime.exists(id)) || (await call("GET", `/sessions/${id}/status`, { key: res.body.apiKey })).body.session?.state === "failed", 60_000, "the new session's container");
+      return { id, apiKey: res.body.apiKey, body: res.body };
     },
     stdout: () => captured,
     async stopApi(signal) {

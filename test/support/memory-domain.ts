@@ -36,9 +36,16 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    config: { maxSessions: 1000, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3, channelWaitMs: 0 },
+    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3, channelWaitMs: 0 },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });
   return { db, repo, messages, runtime, link, sessions, changes, close: () => db.close() };
+}
+
+/** A create's answer once its container was made too (the route answers before that). */
+export async function made<T extends { container: Promise<void> }>(creating: Promise<T>): Promise<T> {
+  const res = await creating;
+  await res.container;
+  return res;
 }

@@ -6,7 +6,7 @@ import type { SandboxRequest } from "../../src/channel/frames";
 import { ChannelError } from "../../src/channel/link";
 import type { SessionRow } from "../../src/db/schema";
 import { SessionError } from "../../src/sessions";
-import { memoryDomain, type MemoryDomain } from "../support/memory-domain";
+import { made, memoryDomain, type MemoryDomain } from "../support/memory-domain";
 
 let d: MemoryDomain;
 let sent: SandboxRequest[];
@@ -23,7 +23,7 @@ beforeEach(async () => {
 afterAll(() => d?.close());
 
 async function readySession(connected = true): Promise<SessionRow> {
-  const { session } = await d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` });
+  const { session } = await made(d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` }));
   const launch = d.runtime.containers.get(session.id)!.launch.env.LAUNCH!;
   await d.sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
   if (connected) d.link.connected.add(session.id);
@@ -90,7 +90,7 @@ describe("sending", () => {
   test("bad numbers, wrong states and too many sends are refused before anything is stored", async () => {
     const s = await readySession();
     expect(await codeOf(d.sessions.messaging.send(s, { to: "12ab", text: "x" }, null))).toBe("INVALID_PHONE_NUMBER");
-    const { session: fresh } = await d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` });
+    const { session: fresh } = await made(d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` }));
     expect(await codeOf(d.sessions.messaging.send((await d.repo.byId(fresh.id))!, { to: "4915112340002", text: "x" }, null))).toBe("INVALID_SESSION_STATE");
     // SEND_PER_MINUTE is 3 here.
     for (let i = 0; i < 3; i++) await d.sessions.messaging.send(s, { to: "4915112340002", text: `n${i}` }, null);

@@ -3,7 +3,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { SessionError, type Sessions, type StateChange } from "../../src/sessions";
 import type { SessionRepository } from "../../src/db/session-repository";
-import { memoryDomain, type MemoryDomain } from "../support/memory-domain";
+import { made, memoryDomain, type MemoryDomain } from "../support/memory-domain";
 import type { MemoryLink, MemoryRuntime } from "../support/memory-runtime";
 
 let domain: MemoryDomain;
@@ -31,10 +31,51 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return (err as SessionError).code;
 }
 
+describe("creates answer at once; containers are made in turn", () => {
+  test("ten creates answer before any container exists; at most SANDBOX_CREATE_CONCURRENCY (4) are made at once, none fails", async () => {
+    runtime.delayMs = 25;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => sessions.operations.create({ name: name() })));
+    expect(answers.map((a) => a.session.state)).toEqual(Array(10).fill("starting"));
+    expect(answers.filter((a) => runtime.containers.has(a.session.id))).toHaveLength(0);
+    await Promise.all(answers.map((a) => a.container));
+    for (const a of answers) expect(runtime.containers.get(a.session.id)?.running).toBe(true);
+    const creates = runtime.calls.filter((c) => c.op === "create");
+    expect(creates).toHaveLength(10);
+    // The most creates in flight at any moment of the runtime's clock.
+    const edges = creates.flatMap((c) => [[c.begin, 1], [c.end!, -1]] as const).sort((a, b) => a[0] - b[0]);
+    let inFlight = 0;
+    let atOnce = 0;
+    for (const [, step] of edges) atOnce = Math.max(atOnce, (inFlight += step));
+    expect(atOnce).toBe(4);
+  });
+
+  test("a container the engine refuses fails its session with the reason; the create itself had answered", async () => {
+    runtime.delayMs = 10;
+    const { session, container } = await sessions.operations.create({ name: name() });
+    runtime.down = true;
+    await container;
+    runtime.down = false;
+    const failed = await row(session.id);
+    expect(failed.state).toBe("failed");
+    expect(changes.at(-1)).toMatchObject({ to: "failed", reason: "container could not be created (RUNTIME_UNAVAILABLE)" });
+    expect(runtime.containers.has(session.id)).toBe(false);
+  });
+
+  test("a session deleted while its container waits for a turn gets none", async () => {
+    runtime.delayMs = 30;
+    const first = await Promise.all(Array.from({ length: 4 }, () => sessions.operations.create({ name: name() })));
+    const last = await sessions.operations.create({ name: name() });
+    await sessions.operations.delete(await row(last.session.id));
+    await Promise.all([...first, last].map((a) => a.container));
+    expect(runtime.containers.has(last.session.id)).toBe(false);
+    expect(await repo.byId(last.session.id)).toBeNull();
+  });
+});
+
 describe("one session, one operation at a time", () => {
   test("overlapping stop/start/logout/delete never overlap at the runtime, and end where the last one leaves them", async () => {
     runtime.delayMs = 15;
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const s = await row(session.id);
     const results = await Promise.allSettled([
       sessions.operations.stop(s),
@@ -56,7 +97,7 @@ describe("one session, one operation at a time", () => {
     await Bun.sleep(5);
     const [listed] = (await repo.list()).slice(-1);
     const deleting = sessions.operations.delete(listed!);
-    await creating;
+    await (await creating).container;
     await deleting;
     expect(await repo.byId(listed!.id)).toBeNull();
     expect(runtime.containers.has(listed!.id)).toBe(false);
@@ -65,7 +106,7 @@ describe("one session, one operation at a time", () => {
   });
 
   test("an operation queued behind a delete answers not found", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const s = await row(session.id);
     const [del, stop] = await Promise.allSettled([sessions.operations.delete(s), sessions.operations.stop(s)]);
     expect(del.status).toBe("fulfilled");
@@ -75,7 +116,7 @@ describe("one session, one operation at a time", () => {
 
 describe("the state moves only when the runtime did the work", () => {
   test("stop with the engine down: 503-class error, state and launch unchanged; later stop works", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     runtime.down = true;
     expect(await codeOf(sessions.operations.stop(await row(session.id)))).toBe("RUNTIME_UNAVAILABLE");
     expect((await row(session.id)).state).toBe("starting");
@@ -88,7 +129,7 @@ describe("the state moves only when the runtime did the work", () => {
   });
 
   test("a start that the engine refuses leaves the session stopped with no new launch", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     await sessions.operations.stop(await row(session.id));
     runtime.down = true;
     const err = await sessions.operations.start(await row(session.id)).catch((e) => e);
@@ -100,7 +141,7 @@ describe("the state moves only when the runtime did the work", () => {
   });
 
   test("stop of a stopped session still stops its container", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     await sessions.operations.stop(await row(session.id));
     runtime.containers.get(session.id)!.running = true; // someone started it by hand
     await sessions.operations.stop(await row(session.id));
@@ -110,7 +151,7 @@ describe("the state moves only when the runtime did the work", () => {
 
 describe("reports count only from the current launch and in a state that allows them", () => {
   test("a report of an earlier launch moves nothing; the current one does", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const first = launchOf(session.id);
     await sessions.operations.stop(await row(session.id));
     await sessions.operations.start(await row(session.id));
@@ -125,7 +166,7 @@ describe("reports count only from the current launch and in a state that allows 
   });
 
   test("a stopped session admits no sandbox and stores no contacts", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const launch = launchOf(session.id);
     await sessions.operations.stop(await row(session.id));
     expect(await sessions.reports.admits(session.id, launch)).toBe(false);
@@ -134,7 +175,7 @@ describe("reports count only from the current launch and in a state that allows 
   });
 
   test("a logged_out report the state machine refuses keeps the contacts", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const launch = launchOf(session.id);
     await sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
     await sessions.reports.apply(session.id, launch, { type: "contacts", contacts: [{ id: "1@s.whatsapp.net", name: "x", notify: null, verifiedName: null, phone: null }] });
@@ -147,7 +188,7 @@ describe("reports count only from the current launch and in a state that allows 
   });
 
   test("a logged_out report that is accepted clears what was synced", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const launch = launchOf(session.id);
     await sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
     await sessions.reports.apply(session.id, launch, { type: "chats", chats: [{ id: "1@s.whatsapp.net", name: "x", isGroup: false, unreadCount: 1, timestamp: 1 }] });
@@ -160,14 +201,14 @@ describe("reports count only from the current launch and in a state that allows 
 
 describe("runtime events and reconcile", () => {
   test("a container that dies fails its live session, with the reason", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     runtime.kill(session.id);
     await sessions.runtimeSync.onEvent({ kind: "died", sessionId: session.id, exitCode: 137 });
     expect((await row(session.id))).toMatchObject({ state: "failed", stateReason: "sandbox container exited with code 137" });
   });
 
   test("events resuming after an outage reconcile: a vanished container fails its session", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     runtime.containers.delete(session.id);
     await sessions.runtimeSync.onEvent({ kind: "resumed" });
     expect((await row(session.id)).state).toBe("failed");
@@ -185,7 +226,7 @@ describe("runtime events and reconcile", () => {
 
 describe("sandbox calls", () => {
   test("a sandbox's failure is SANDBOX_ERROR with no words of the sandbox's; absent sandbox is SANDBOX_UNAVAILABLE", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     const launch = launchOf(session.id);
     await sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
     const { SandboxUnavailable } = await import("../../src/channel/link");
@@ -204,13 +245,13 @@ describe("sandbox calls", () => {
   });
 
   test("phone numbers are checked before anything else", async () => {
-    const { session } = await sessions.operations.create({ name: name() });
+    const { session } = await made(sessions.operations.create({ name: name() }));
     expect(await codeOf(sessions.calls.checkNumber(await row(session.id), "12ab"))).toBe("INVALID_PHONE_NUMBER");
   });
 });
 
 test("state changes reach the listener in order", async () => {
-  const { session } = await sessions.operations.create({ name: name() });
+  const { session } = await made(sessions.operations.create({ name: name() }));
   await sessions.operations.stop(await row(session.id));
   expect(changes.filter((c) => c.session.id === session.id).map((c) => c.to)).toEqual(["creating", "starting", "stopped"]);
 });

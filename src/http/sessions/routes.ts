@@ -114,7 +114,7 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
         response: { 201: CreateResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors },
         detail: {
           summary: "Create session",
-          description: "Creates a session and its container and returns its API key once. Requires the admin key unless OPEN_SESSION_CREATE=true.",
+          description: "Creates a session and returns its API key once. Answers at once in `starting`; its container is made right after, in turn with other new sessions (SANDBOX_CREATE_CONCURRENCY), and a container Podman refuses moves the session to `failed` with the reason. Requires the admin key unless OPEN_SESSION_CREATE=true.",
         },
       },
     )
