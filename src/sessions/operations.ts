@@ -44,7 +44,13 @@ export interface OperationDeps extends SessionCoreDeps {
 const startable: SessionState[] = ["stopped", "failed", "logged_out"];
 const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
 
+/** How long a passed runtime check stands for the next create or start. */
+const RUNTIME_CHECK_TRUST_MS = 2000;
+
 export class SessionOperations {
+  private runtimeCheck: Promise<void> | null = null;
+  private runtimeCheckedAt = 0;
+
   constructor(private readonly d: OperationDeps) {}
 
   /**
@@ -192,9 +198,17 @@ export class SessionOperations {
     return row;
   }
 
+  /**
+   * A burst of creates and starts asks Podman once, not once each, while it is busy making
+   * containers (a ping then takes seconds): one check in flight is shared, and a passed one is
+   * trusted for a moment. What Podman refuses later still fails the session with its reason.
+   */
   private async checkRuntime(): Promise<void> {
+    if (Date.now() - this.runtimeCheckedAt < RUNTIME_CHECK_TRUST_MS) return;
+    this.runtimeCheck ??= this.d.runtime.check().finally(() => (this.runtimeCheck = null));
     try {
-      await this.d.runtime.check();
+      await this.runtimeCheck;
+      this.runtimeCheckedAt = Date.now();
     } catch (err) {
       throw runtimeFailure(err, this.d.log, "be used");
     }
