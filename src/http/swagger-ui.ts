@@ -79,7 +79,7 @@ export function swaggerUi(opts: SwaggerUiOptions) {
   });
   for (const [name, type] of Object.entries(assets)) {
     const file = join(distDir, name);
-    app.get(`${base}/${name}`, async () => new Response(new Uint8Array(await readFile(file)), { headers: { "content-type": type, "cache-control": "public, max-age=604800, immutable" } }), {
+    app.get(`${base}/${name}`, async () => new Response(await readFile(file), { headers: { "content-type": type, "cache-control": "public, max-age=604800, immutable" } }), {
       detail: { hide: true },
     });
   }
