@@ -2,9 +2,13 @@
 # The whole test suite on a fresh Debian/Ubuntu host (run as root): installs Bun and the
 # dependencies, Debian's chromium (for test/browser), starts PostgreSQL and a rootless Podman
 # service for an unprivileged user, builds the sandbox image, then runs `bun test` against all of them.
+# Then, with no arguments, the HTTP contract, operations, webhooks and one whole session life once
+# more against the API started under Deno (installed like Bun), on PGlite and on PostgreSQL; the
+# tests stay Bun's (about two minutes more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-bun.sh
+bash scripts/ensure-deno.sh
 # test/browser drives it by path through playwright-core (no browser download); nothing to do when present.
 command -v chromium >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2; }
 eval "$(bash scripts/ensure-postgres.sh | grep '^TEST_DATABASE_URL=')"
@@ -12,4 +16,12 @@ eval "$(bash scripts/podman-rootless.sh | grep '^PODMAN_SOCKET=')"
 export TEST_DATABASE_URL PODMAN_SOCKET
 # Always rebuilt: the tests must run the sandbox code of this checkout (about 5 s).
 bun run sandbox:build
-exec bun test --timeout 120000 "$@"
+status=0
+bun test --timeout 120000 "$@" || status=$?
+if [ $# -eq 0 ]; then
+  echo "--- the API on Deno: contract routes, auth matrix, bad inputs, operations, webhooks, a whole session life (PGlite and PostgreSQL)" >&2
+  TEST_API_RUNTIME=deno TEST_E2E_BACKENDS=pglite,postgres bun test --timeout 120000 \
+    test/integration/api.test.ts test/integration/http-edges.test.ts test/integration/operations.test.ts \
+    test/integration/webhooks.test.ts test/e2e/session-lifecycle.test.ts || status=$?
+fi
+exit "$status"

@@ -1,9 +1,10 @@
-// Boots the API: database and migrations, admin key, channel, runtime, reconcile, and the Bun
-// servers (HTTP on PORT, the channel also on a unix socket for containers without a network).
+// Boots the API: database and migrations, admin key, channel, runtime, reconcile, and the
+// servers (HTTP on PORT, the channel also on a unix socket for containers without a network),
+// on Bun or Deno through src/platform/serve.ts.
 // Stopping the API closes its servers but leaves sandboxes running: they reconnect later.
-import type { Server } from "bun";
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ensureAdminKey } from "./auth/admin";
 import { Callers } from "./auth/callers";
 import { ChannelHub, type ChannelSocketData } from "./channel/hub";
@@ -28,6 +29,7 @@ import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
 import { Metrics } from "./metrics";
+import { serve, type RequestContext, type RunningServer } from "./platform/serve";
 import { deliveryStatuses, sessionStates } from "./db/schema";
 
 /** How long a stop waits for requests in flight (a sandbox call waits up to SANDBOX_REQUEST_TIMEOUT_MS). */
@@ -152,30 +154,29 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     trustProxy: config.trustProxy,
     ops: { runtime, metrics, metricsToken: config.metricsToken },
   });
-  const handle = (req: Request, server: Server<ChannelSocketData>): Promise<Response> => {
-    rememberAddress(req, () => server.requestIP(req)?.address);
+  const handle = (req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response> => {
+    rememberAddress(req, () => ctx.address());
     return app.handle(req);
   };
 
-  const http = Bun.serve<ChannelSocketData>({
-    port: config.port,
-    hostname: config.host,
+  const http = await serve<ChannelSocketData>({
+    listen: { port: config.port, hostname: config.host },
     // The channel is served on the REST port only when sandboxes are told to reach it there.
     ...(config.channelUrl ? { fetch: channel.handler(handle), websocket: channel.websocket } : { fetch: handle }),
     // Our own reader answers 413 in the API's error shape, after auth; this is only the hard stop.
     maxRequestBodySize: SERVER_MAX_BODY_BYTES,
     // Stopping or deleting a session waits for its container (up to its stop timeout).
-    idleTimeout: 60,
+    idleTimeoutSeconds: 60,
   });
-  let unixServer: Server<ChannelSocketData> | undefined;
+  let unixServer: RunningServer | undefined;
   if (channelSocket) {
     mkdirSync(dirname(channelSocket), { recursive: true, mode: 0o755 });
     // The container's non-root user (an unmapped uid on the host) must reach the socket; the
     // folder holds nothing else, and every connection still needs a valid token.
     chmodSync(dirname(channelSocket), 0o755);
     rmSync(channelSocket, { force: true });
-    unixServer = Bun.serve<ChannelSocketData>({
-      unix: channelSocket,
+    unixServer = await serve<ChannelSocketData>({
+      listen: { unix: channelSocket },
       // Only the channel here: the REST API is not reachable through the containers' socket.
       fetch: channel.handler(() => new Response("Not found", { status: 404 })),
       websocket: channel.websocket,
@@ -200,11 +201,13 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
       // New connections are refused; requests in flight finish (bounded) while the sandboxes are
       // still there to answer them. Then the sandboxes hear "going away" (1001) and reconnect to
       // the next start; they keep running.
-      await Promise.race([http.stop(false), Bun.sleep(STOP_GRACE_MS)]);
+      const grace = new AbortController();
+      await Promise.race([http.stop(false), sleep(STOP_GRACE_MS, undefined, { signal: grace.signal }).catch(() => {})]);
+      grace.abort();
       await http.stop(true);
       await dispatcher.stop();
       channel.close();
-      unixServer?.stop(true);
+      await unixServer?.stop(true);
       await database.close();
       log.info("API stopped");
     },

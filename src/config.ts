@@ -1,6 +1,8 @@
 // Configuration comes from the environment only, validated once at start so a bad value
 // stops the API with a message that names the variable instead of failing later.
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { modulePath } from "./platform/module-path";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -158,7 +160,7 @@ export function loadConfig(env: Env = process.env) {
 let cachedVersion: string | undefined;
 export function packageVersion(): string {
   if (cachedVersion) return cachedVersion;
-  const pkg = require(join(import.meta.dir, "..", "package.json")) as { version: string };
+  const pkg = JSON.parse(readFileSync(modulePath(import.meta.url, "../package.json"), "utf8")) as { version: string };
   cachedVersion = pkg.version;
   return cachedVersion;
 }

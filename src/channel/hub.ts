@@ -5,9 +5,12 @@
 //
 // A sandbox faces the internet, so everything it sends is checked against the frame schemas
 // before it moves anything, and nothing it sends can throw out of a handler (an exception in a
-// Bun WebSocket handler takes the whole API process down).
-import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+// WebSocket handler takes the whole API process down, on Bun and on Deno).
+//
+// The hub is written against src/platform/serve.ts's runtime-neutral server and socket
+// interfaces, so Bun.serve and Deno.serve drive it alike.
 import { randomUUID } from "node:crypto";
+import type { RequestContext, ServerSocket, SocketHandler } from "../platform/serve";
 import type { Logger } from "../log";
 import { ChannelError, SandboxProtocolError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "./link";
 import {
@@ -39,7 +42,7 @@ export interface ChannelSocketData {
   queuedBytes: number;
 }
 
-type Socket = ServerWebSocket<ChannelSocketData>;
+type Socket = ServerSocket<ChannelSocketData>;
 type ReportFrame = Extract<SandboxFrame, { kind: "report" }>;
 type ResponseFrame = Extract<SandboxFrame, { kind: "response" }>;
 
@@ -90,18 +93,18 @@ export class ChannelHub implements SandboxLink {
     this.renewTimer.unref?.();
   }
 
-  /** A Bun `fetch` handler serving the channel, and `fallback` for every other request. */
-  handler(fallback: (req: Request, server: Server<ChannelSocketData>) => Response | Promise<Response>) {
-    return async (req: Request, server: Server<ChannelSocketData>): Promise<Response | undefined> => {
+  /** A `fetch` handler for src/platform/serve.ts serving the channel, and `fallback` for every other request. */
+  handler(fallback: (req: Request, ctx: RequestContext<ChannelSocketData>) => Response | Promise<Response>) {
+    return async (req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response | undefined> => {
       let result: Awaited<ReturnType<ChannelHub["upgrade"]>>;
       try {
-        result = await this.upgrade(req, server);
+        result = await this.upgrade(req, ctx);
       } catch (err) {
         this.opts.log.error("channel upgrade failed", { error: errorText(err) });
         return refusal(500, "Channel error", "INTERNAL_ERROR");
       }
       if (result === "upgraded") return undefined;
-      return result === "not-channel" ? fallback(req, server) : result;
+      return result === "not-channel" ? fallback(req, ctx) : result;
     };
   }
 
@@ -109,7 +112,7 @@ export class ChannelHub implements SandboxLink {
    * Handles `GET /channel/<sessionId>`: "upgraded" when the socket is now a channel (the server
    * must then answer nothing), a refusal Response, or "not-channel" for any other path.
    */
-  async upgrade(req: Request, server: Server<ChannelSocketData>): Promise<Response | "upgraded" | "not-channel"> {
+  async upgrade(req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response | "upgraded" | "not-channel"> {
     const url = new URL(req.url);
     if (!url.pathname.startsWith(CHANNEL_PATH + "/")) return "not-channel";
     let sessionId: string;
@@ -137,12 +140,12 @@ export class ChannelHub implements SandboxLink {
       return refusal(403, "This sandbox launch is not admitted to the channel", "CHANNEL_NOT_ADMITTED");
     }
     const data: ChannelSocketData = { sessionId: claims.sessionId, launchId: claims.launchId, queuedBytes: 0 };
-    if (server.upgrade(req, { data })) return "upgraded";
+    if (ctx.upgrade(data)) return "upgraded";
     return refusal(426, "Expected a WebSocket upgrade", "UPGRADE_REQUIRED");
   }
 
-  readonly websocket: WebSocketHandler<ChannelSocketData> = {
-    // Bun closes a connection whose frame is larger (code 1009) before buffering all of it.
+  readonly websocket: SocketHandler<ChannelSocketData> = {
+    // A larger frame closes the connection (code 1009) before it reaches `message`.
     maxPayloadLength: MAX_FRAME_BYTES,
     open: (ws) => {
       try {
@@ -243,7 +246,7 @@ export class ChannelHub implements SandboxLink {
     this.sockets.clear();
   }
 
-  private receive(ws: Socket, data: string | Buffer): void {
+  private receive(ws: Socket, data: string | Uint8Array): void {
     const { sessionId } = ws.data;
     const checked = readSandboxFrame(data);
     if (!checked.ok) {
@@ -366,8 +369,7 @@ export class ChannelHub implements SandboxLink {
       return false;
     }
     try {
-      // Bun answers 0 for a frame it dropped (closed connection), -1 for one queued.
-      return ws.send(JSON.stringify(frame)) !== 0;
+      return ws.send(JSON.stringify(frame));
     } catch (err) {
       this.opts.log.warn("channel send failed", { sessionId: ws.data.sessionId, error: errorText(err) });
       return false;

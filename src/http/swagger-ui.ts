@@ -3,6 +3,7 @@
 // @elysiajs/swagger cannot do this: its page hard-codes unpkg.com URLs.
 import { Elysia } from "elysia";
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -78,7 +79,7 @@ export function swaggerUi(opts: SwaggerUiOptions) {
   });
   for (const [name, type] of Object.entries(assets)) {
     const file = join(distDir, name);
-    app.get(`${base}/${name}`, () => new Response(Bun.file(file), { headers: { "content-type": type, "cache-control": "public, max-age=604800, immutable" } }), {
+    app.get(`${base}/${name}`, async () => new Response(await readFile(file), { headers: { "content-type": type, "cache-control": "public, max-age=604800, immutable" } }), {
       detail: { hide: true },
     });
   }

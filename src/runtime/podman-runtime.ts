@@ -1,5 +1,6 @@
 // SessionRuntime on rootless Podman through its REST socket: one hardened container and one
 // named volume per session, found again by labels after an API restart.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../config";
 import type { Logger } from "../log";
 import { PodmanClient } from "./podman/client";
@@ -213,7 +214,7 @@ export class PodmanRuntime implements SessionRuntime {
         }
         // However it ended, events may have been missed until the next stream opens.
         lost = true;
-        if (!abort.signal.aborted) await Bun.sleep(1000);
+        if (!abort.signal.aborted) await sleep(1000);
       }
     };
     void follow();

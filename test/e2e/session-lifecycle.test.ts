@@ -7,7 +7,7 @@ import { containerName, volumeName } from "../../src/runtime/podman-runtime";
 import { inspectContainer } from "../../src/runtime/podman/containers";
 import { volumeExists } from "../../src/runtime/podman/volumes";
 import type { RunningEmulator } from "../emulator";
-import { startTestApi, type TestApi } from "../support/api";
+import { startTestApi, type Backend, type TestApi } from "../support/api";
 import { emulatorControl, startEmulatorForContainers } from "../support/emulator";
 import { waitFor } from "../support/env";
 
@@ -15,7 +15,11 @@ const PHONE = "4915112340001";
 const OTHER = "4915112340002";
 const UNKNOWN = "4915112349999";
 
-describe("a session's whole life, end to end", () => {
+// PostgreSQL by default; TEST_E2E_BACKENDS=pglite,postgres runs the whole life on each (scripts/test.sh does so for the API on Deno).
+const e2eBackends = (process.env.TEST_E2E_BACKENDS ?? "postgres").split(",") as Backend[];
+
+for (const backend of e2eBackends)
+describe(`a session's whole life, end to end (${backend})`, () => {
   let emu: RunningEmulator;
   let t: TestApi;
   let id = "";
@@ -44,7 +48,7 @@ describe("a session's whole life, end to end", () => {
     });
     await control("POST", "/control/numbers", { add: [OTHER] });
     t = await startTestApi(
-      "postgres",
+      backend,
       { WA_WS_URL: emu.wsUrl, WA_TRUST_ROOT: emu.trustRoot, SANDBOX_REQUEST_TIMEOUT_MS: "1500", CHECK_NUMBER_PER_MINUTE: "10" },
       { process: true },
     );

@@ -75,7 +75,8 @@ describe("a hostile sandbox", () => {
       import { ChannelTokens } from ${JSON.stringify(join(import.meta.dir, "../../src/channel/tokens"))};
       import { silentLogger } from ${JSON.stringify(join(import.meta.dir, "../../src/log"))};
       const hub = new ChannelHub({ tokens: new ChannelTokens(${JSON.stringify(secret)}), log: silentLogger, onReport: async () => {}, admits: async () => true });
-      Bun.serve({ unix: ${JSON.stringify(socket)}, fetch: hub.handler(() => new Response("no")), websocket: hub.websocket });
+      import { serve } from ${JSON.stringify(join(import.meta.dir, "../../src/platform/serve"))};
+      await serve({ listen: { unix: ${JSON.stringify(socket)} }, fetch: hub.handler(() => new Response("no")), websocket: hub.websocket });
       console.log("ready");
       while (!hub.isConnected(${JSON.stringify(id)})) await Bun.sleep(10);
       await hub.request(${JSON.stringify(id)}, { type: "logout" }, 5000).catch((e) => console.log("rejected " + e.name));

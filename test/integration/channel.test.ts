@@ -1,7 +1,8 @@
 // The channel end to end between its two real ends: the API's ChannelHub in a Bun server
 // (TCP and unix socket) and the sandbox's ChannelClient, with real JWTs.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Server } from "bun";
+import type { RunningServer } from "../../src/platform/serve";
+import { serve as serveOnBun } from "../../src/platform/serve-bun";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,12 +18,12 @@ import { SandboxTimeout, SandboxUnavailable } from "../../src/channel/link";
 const quiet = { info() {}, warn() {}, error() {} };
 const tokens = new ChannelTokens("k".repeat(40));
 
-function serve(channel: ChannelHub, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): Server<ChannelSocketData> {
-  return Bun.serve<ChannelSocketData>({
-    ...where,
+function serve(channel: ChannelHub, where: { unix: string } | { port: 0; hostname: "127.0.0.1" }): RunningServer {
+  return serveOnBun<ChannelSocketData>({
+    listen: where,
     fetch: channel.handler(() => new Response("no", { status: 404 })),
     websocket: channel.websocket,
-  } as never);
+  });
 }
 
 describe("channel", () => {
@@ -48,8 +49,8 @@ describe("channel", () => {
       stored.push({ sessionId, report });
     },
   });
-  let tcp: Server<ChannelSocketData>;
-  let unix: Server<ChannelSocketData>;
+  let tcp: RunningServer;
+  let unix: RunningServer;
   let socketPath: string;
 
   beforeAll(() => {

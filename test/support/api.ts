@@ -1,6 +1,8 @@
 // Starts the real API in-process on a loopback port, with a real database (PGlite in a temp
 // dir, or a fresh database on the PostgreSQL server) and the real rootless Podman runtime.
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+// With TEST_API_RUNTIME=deno (or the runtime option) the API runs as its own Deno process,
+// started as `deno task start` starts it; the tests themselves stay Bun's.
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey } from "../../src/auth/keys";
@@ -25,6 +27,8 @@ export interface CallOptions {
 
 export interface TestApi {
   api: RunningApi;
+  /** Whether the API runs in this process (so `api` may be used). */
+  readonly inProcess: boolean;
   url: string;
   adminKey: string;
   dataDir: string;
@@ -42,14 +46,42 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+export type ApiRuntime = "bun" | "deno";
+
+/** The runtime the API runs on in tests: TEST_API_RUNTIME (bun or deno), Bun when unset. */
+export function testApiRuntime(): ApiRuntime {
+  const chosen = process.env.TEST_API_RUNTIME ?? "bun";
+  if (chosen !== "bun" && chosen !== "deno") throw new Error(`TEST_API_RUNTIME must be bun or deno, got ${chosen}`);
+  return chosen;
+}
+
+const root = join(import.meta.dir, "../..");
+
+/**
+ * The command that runs the API as its own process: `bun src/main.ts`, or the command of the
+ * `start` task in deno.json (run directly rather than through `deno task`, so a signal reaches
+ * the API itself and not a task runner in between).
+ */
+export function apiCommand(runtime: ApiRuntime): string[] {
+  if (runtime === "bun") return ["bun", join(root, "src/main.ts")];
+  const task = (JSON.parse(readFileSync(join(root, "deno.json"), "utf8")) as { tasks: { start: string } }).tasks.start;
+  if (!/^deno run [^;&|<>$`'"]+$/.test(task)) throw new Error(`deno.json's start task is not a plain \`deno run\` command: ${task}`);
+  return task.split(/\s+/);
+}
+
 export interface TestApiOptions {
-  /** Run the API as its own `bun src/main.ts` process (so it can be killed), not in-process. */
+  /** Run the API as its own process (so it can be killed), not in-process. Always so on Deno. */
   process?: boolean;
+  /** The runtime of the API process; TEST_API_RUNTIME by default (see testApiRuntime). */
+  runtime?: ApiRuntime;
   /** In process mode, keep what the API writes to stdout (see TestApi.stdout). */
   captureStdout?: boolean;
 }
 
 export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: TestApiOptions = {}): Promise<TestApi> {
+  const apiRuntime = options.runtime ?? testApiRuntime();
+  // The test runner is Bun: an API on Deno can only be another process.
+  if (apiRuntime === "deno") options = { ...options, process: true };
   const dataDir = mkdtempSync(join(tmpdir(), "wa-api-"));
   // The rootless Podman user must traverse to the channel socket folder to bind-mount it.
   chmodSync(dataDir, 0o711);
@@ -87,7 +119,8 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       inProcess = await startApi({ config, log, runtime, printAdminKey: () => {} });
       return;
     }
-    child = Bun.spawn(["bun", join(import.meta.dir, "../../src/main.ts")], {
+    child = Bun.spawn(apiCommand(apiRuntime), {
+      cwd: root,
       env: { ...process.env, ...fullEnv },
       stdout: options.captureStdout ? "pipe" : process.env.TEST_LOG ? "inherit" : "ignore",
       stderr: "inherit",
@@ -130,6 +163,9 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     get api() {
       if (!inProcess) throw new Error("the API runs in its own process");
       return inProcess;
+    },
+    get inProcess() {
+      return inProcess !== null;
     },
     url,
     adminKey,

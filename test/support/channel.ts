@@ -1,10 +1,11 @@
 // A real ChannelHub served by Bun (TCP on 127.0.0.1 or a unix socket) and a raw WebSocket that
 // holds a real token but sends whatever a test tells it to: the hostile sandbox.
-import type { Server } from "bun";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { RunningServer } from "../../src/platform/serve";
+import { serve as serveOnBun } from "../../src/platform/serve-bun";
 import { ChannelHub, type ChannelHubOptions, type ChannelSocketData } from "../../src/channel/hub";
 import { ChannelTokens } from "../../src/channel/tokens";
 import type { Logger, LogFields } from "../../src/log";
@@ -44,7 +45,7 @@ export interface TestHub {
   /** A session on a fresh launch, and a token for it. */
   session(): Promise<{ id: string; launchId: string; token: string }>;
   url(sessionId: string): string;
-  server: Server<ChannelSocketData>;
+  server: RunningServer;
   close(): void;
 }
 
@@ -61,11 +62,11 @@ export function serveHub(
     tokens,
   });
   const socketPath = join(mkdtempSync(join(tmpdir(), "chan-")), "c.sock");
-  const server = Bun.serve<ChannelSocketData>({
-    ...(where === "tcp" ? { port: 0, hostname: "127.0.0.1" } : { unix: socketPath }),
+  const server = serveOnBun<ChannelSocketData>({
+    listen: where === "tcp" ? { port: 0, hostname: "127.0.0.1" } : { unix: socketPath },
     fetch: hub.handler(() => new Response("no", { status: 404 })),
     websocket: hub.websocket,
-  } as never);
+  });
   return {
     hub,
     tokens,

@@ -1,5 +1,6 @@
-// Transport of the libpod REST API: Bun's fetch over Podman's unix socket, versioned paths,
-// JSON in and out, and libpod's error bodies turned into typed errors.
+// Transport of the libpod REST API: fetch over Podman's unix socket (src/platform/unix-fetch.ts),
+// versioned paths, JSON in and out, and libpod's error bodies turned into typed errors.
+import { unixFetch, type UnixFetch } from "../../platform/unix-fetch";
 import { PodmanNotFoundError, podmanError, PodmanUnavailableError } from "./errors";
 
 export const LIBPOD_VERSION = "v4.0.0";
@@ -17,7 +18,11 @@ export interface RequestOptions {
 }
 
 export class PodmanClient {
-  constructor(readonly socketPath: string) {}
+  private readonly send: UnixFetch;
+
+  constructor(readonly socketPath: string) {
+    this.send = unixFetch(socketPath);
+  }
 
   url(path: string, query?: Query): string {
     const params = new URLSearchParams();
@@ -44,7 +49,7 @@ export class PodmanClient {
       body = JSON.stringify(opts.body);
     }
     try {
-      res = await fetch(this.url(path, opts.query), { method, headers, body, signal: opts.signal, unix: this.socketPath } as RequestInit);
+      res = await this.send(this.url(path, opts.query), { method, headers, body, signal: opts.signal });
     } catch (err) {
       if ((err as Error).name === "AbortError") throw err;
       throw new PodmanUnavailableError(`Podman socket ${this.socketPath} did not answer: ${(err as Error).message}`, 0);
