@@ -21,6 +21,7 @@ import { startTestApi, type TestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { requireEnv, waitFor } from "../test/support/env";
 import { median } from "./stats";
+import { processMemory } from "./status-load";
 
 const ns = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const sizes = ns.length ? ns : [10, 25, 50];
@@ -32,17 +33,6 @@ const client = new PodmanClient(requireEnv("PODMAN_SOCKET"));
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const podman = (args: string[]) => $`runuser -u ${user} -- env XDG_RUNTIME_DIR=/run/user/${uid} HOME=/home/${user} podman ${args}`.cwd("/").quiet();
-
-/** PSS and RSS of one process in KiB (0 when it is gone). */
-function memory(pid: number): { pss: number; rss: number } {
-  try {
-    const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
-    return { pss: field("Pss"), rss: field("Rss") };
-  } catch {
-    return { pss: 0, rss: 0 };
-  }
-}
 
 /** Every process: its parent, name and command line, read once per measurement. */
 function processTable(): { pid: number; ppid: number; comm: string; cmdline: string }[] {
@@ -86,8 +76,8 @@ async function containerMemory(label: string): Promise<ContainerMemory[]> {
     const pids = descendants(table, info.State.ConmonPid);
     const netns = info.NetworkSettings.SandboxKey;
     if (netns) for (const p of table) if (p.comm === "slirp4netns" && p.cmdline.includes(netns)) pids.push(p.pid);
-    const sandbox = table.filter((p) => pids.includes(p.pid) && p.comm.startsWith("wa-sandbox")).reduce((s, p) => s + memory(p.pid).pss, 0);
-    out.push({ sandbox, total: pids.reduce((s, pid) => s + memory(pid).pss, 0) });
+    const sandbox = table.filter((p) => pids.includes(p.pid) && p.comm.startsWith("wa-sandbox")).reduce((s, p) => s + processMemory(p.pid).pss, 0);
+    out.push({ sandbox, total: pids.reduce((s, pid) => s + processMemory(pid).pss, 0) });
   }
   return out;
 }
@@ -121,7 +111,7 @@ async function peerProcess(n: number, emu: { wsUrl: string; controlUrl: string; 
   const { linkedMs } = JSON.parse(text.split("\n")[0]!);
   await Bun.sleep(idleSeconds * 1000);
   Bun.gc(true);
-  const { pss } = memory(child.pid);
+  const { pss } = processMemory(child.pid);
   child.kill();
   await child.exited;
   return { pss, linkedIn: linkedMs };
@@ -140,7 +130,7 @@ async function holdSteady(sessions: { id: string; apiKey: string }[], minutes: n
     const states = new Map<string, number>();
     for (const row of (await t.call("GET", "/sessions")).body.sessions as { state: string }[]) states.set(row.state, (states.get(row.state) ?? 0) + 1);
     console.log(
-      `  ${String(minute).padStart(2)} min: sandboxes ${mib(boxes.reduce((a, b) => a + b.total, 0))} in all (${boxes.length} running), API PSS ${mib(memory(apiPid).pss)}; ` +
+      `  ${String(minute).padStart(2)} min: sandboxes ${mib(boxes.reduce((a, b) => a + b.total, 0))} in all (${boxes.length} running), API PSS ${mib(processMemory(apiPid).pss)}; ` +
         `state changes since the start ${changes.reduce((a, b) => a + b, 0)}; states ${JSON.stringify(Object.fromEntries(states))}`,
     );
   }
@@ -197,7 +187,7 @@ try {
 
     await Bun.sleep(idleSeconds * 1000);
     const boxes = await containerMemory(`wa.instance=${t.env.INSTANCE_ID}`);
-    const api = memory(apiPid);
+    const api = processMemory(apiPid);
     const peer = await peerProcess(n, emu, phone);
     phone += n;
 

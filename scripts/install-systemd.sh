@@ -10,6 +10,7 @@
 #   - lingering and the user's podman.socket (its own rootless Podman);
 #   - the user's image store on overlay, never vfs (an existing vfs store is moved over, the
 #     sessions' volumes kept: scripts/podman-storage.sh);
+#   - a kernel key quota per user that fits more than about 95 containers (scripts/kernel-keys.sh);
 #   - Bun (from npm, as scripts/ensure-bun.sh does) when missing;
 #   - the app in PREFIX (default /opt/wa-session-api) and `bun install --production` there;
 #   - the sandbox image, built as the service user through its Podman socket;
@@ -24,7 +25,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 dry_run=0
@@ -157,6 +158,17 @@ else
       if [ "$systemd_running" = 1 ]; then as_user systemctl --user start podman.socket || true; fi
     fi
   fi
+fi
+
+# --- the kernel's key quota per user: one session keyring per container --------------------
+if [ -n "$destdir" ]; then
+  skip "kernel key quota (DESTDIR)"
+else
+  keys_line=$(bash "$src/scripts/kernel-keys.sh" $([ "$dry_run" = 1 ] && echo --dry-run))
+  case "$keys_line" in
+    ok:*) say "$keys_line" ;;
+    *) changed=1; say "$keys_line" ;;
+  esac
 fi
 
 # --- Bun ------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
   echo "made /dev/net/tun usable by rootless Podman (0666, the distributions' default)" >&2
 fi
 
+# More than about 95 containers need a larger kernel key quota than an unprivileged user has.
+bash "$(dirname "$0")/kernel-keys.sh" >&2
+
 runtime_dir="/run/user/$uid"
 mkdir -p "$runtime_dir"
 chown "$user:" "$runtime_dir"
