@@ -100,7 +100,10 @@ async function podmanAlone(n: number): Promise<number> {
 
 /** N Baileys clients in one Bun process (bench/density-peer.ts), linked; its PSS once idle. */
 async function peerProcess(n: number, emu: { wsUrl: string; controlUrl: string; trustRoot: string }, phoneBase: number): Promise<{ pss: number; linkedIn: number }> {
-  const child = Bun.spawn(["bun", join(import.meta.dir, "density-peer.ts"), String(n), emu.wsUrl, emu.controlUrl, emu.trustRoot, String(phoneBase)], { stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn(["bun", join(import.meta.dir, "density-peer.ts"), String(n), emu.wsUrl, emu.controlUrl, emu.trustRoot, String(phoneBase)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -188,9 +191,6 @@ try {
     await Bun.sleep(idleSeconds * 1000);
     const boxes = await containerMemory(`wa.instance=${t.env.INSTANCE_ID}`);
     const api = processMemory(apiPid);
-    const peer = await peerProcess(n, emu, phone);
-    phone += n;
-
     const per = boxes.reduce((s, b) => s + b.total, 0) / boxes.length;
     const perSandbox = boxes.reduce((s, b) => s + b.sandbox, 0) / boxes.length;
     console.log(`\nN=${n}`);
@@ -199,8 +199,10 @@ try {
     console.log(`  API: create -> all qr_ready              ${secs(allQr)} (${(allQr / podmanMs).toFixed(2)}x Podman alone; goal at most 2x)`);
     console.log(`  API: scan -> all ready                   ${secs(allReady)}`);
     console.log(`  per session, linked and idle (PSS)       ${mib(per)} (sandbox process ${mib(perSandbox)}; with init, conmon, slirp4netns) over ${boxes.length} containers; goal at most 16 MiB`);
-    console.log(`  peers: ${n} Baileys clients in one Bun     ${mib(peer.pss / n)} per client (${mib(peer.pss)} in all), linked in ${secs(peer.linkedIn)}`);
     console.log(`  API process                              PSS ${mib(api.pss)}, RSS ${mib(api.rss)}`);
+    const peer = await peerProcess(n, emu, phone);
+    phone += n;
+    console.log(`  peers: ${n} Baileys clients in one Bun     ${mib(peer.pss / n)} per client (${mib(peer.pss)} in all), linked in ${secs(peer.linkedIn)} (ten at a time)`);
 
     const steadyMinutes = Number(process.env.STEADY_MINUTES ?? 0);
     if (steadyMinutes > 0 && n === sizes.at(-1)) await holdSteady(made, steadyMinutes);
