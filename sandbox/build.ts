@@ -2,7 +2,7 @@
 // a FROM-scratch context (the executable, the libraries `ldd` names, CA certificates, a passwd
 // entry for the non-root user) and builds it through the Podman socket, so the image lands in
 // the store the API uses. The tag is SANDBOX_IMAGE or localhost/wa-sandbox:<package version>.
-import { $ } from "bun";
+import { $, type BunPlugin } from "bun";
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loadConfig } from "../src/config";
@@ -38,6 +38,19 @@ const binary = join(rootfs, "wa-sandbox");
 // parsing 5 MB of JavaScript into its own memory. Measured on an idle linked sandbox, JIT off:
 // anonymous memory 23.1 -> 19.6 MiB, CPU time from start to linked 1.6 -> 0.9 s.
 // lazyProtoPlugin: WAProto's message types are defined on first use (see sandbox/lazy-proto.ts).
+// pinoSwap: sandbox/baileys-log.ts stands in for pino, which only Baileys' default logger imports;
+// another importer would fail the build (it might need more of pino than that module offers).
+const pinoSwap: BunPlugin = {
+  name: "pino-swap",
+  setup(build) {
+    build.onResolve({ filter: /^pino$/ }, (args) => {
+      if (!/@whiskeysockets[\\/]baileys[\\/]lib[\\/]Utils[\\/]logger\.js$/.test(args.importer)) {
+        throw new Error(`pino-swap: unexpected importer of pino: ${args.importer}`);
+      }
+      return { path: join(import.meta.dir, "baileys-log.ts") };
+    });
+  },
+};
 const result = await Bun.build({
   entrypoints: [join(import.meta.dir, "main.ts")],
   target: "bun",
@@ -45,7 +58,7 @@ const result = await Bun.build({
   minify: true,
   bytecode: true,
   compile: { outfile: binary, execArgv: ["--smol"] },
-  plugins: [lazyProtoPlugin()],
+  plugins: [lazyProtoPlugin(), pinoSwap],
   throw: false,
 });
 if (!result.success) {

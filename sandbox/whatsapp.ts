@@ -11,12 +11,12 @@ import makeWASocket, {
   type Contact,
   type WASocket,
 } from "@whiskeysockets/baileys";
-import pino from "pino";
 import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { ownStatus, sendOnce, SentLedger, toIncoming, toStatusReports } from "./messages";
 import { enforceSignatureChecks } from "./verify-signatures";
 import { SignalKeyCache } from "./key-cache";
+import baileysLogger from "./baileys-log";
 import type { SandboxLog } from "./log";
 
 export interface WhatsAppOptions {
@@ -78,7 +78,7 @@ export class WhatsAppSession {
   private store: AuthStore | null = null;
   private backoffMs = 1000;
   private stopped = false;
-  private readonly baileysLog = pino({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
+  private readonly baileysLog = baileysLogger({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
   private readonly ledger: SentLedger;
   /** One for the session's life: a reconnect finds the keys the last socket used. */
   private readonly keyCache = new SignalKeyCache();
