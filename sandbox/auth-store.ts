@@ -56,9 +56,14 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
 
   // One write at a time per file keeps the last write the one that lands.
   const chains = new Map<string, Promise<void>>();
+  // A settled chain is dropped, or the map would keep one entry per key file ever written.
   const serial = (file: string, job: () => Promise<void>) => {
     const next = (chains.get(file) ?? Promise.resolve()).then(job, job);
     chains.set(file, next);
+    const forget = () => {
+      if (chains.get(file) === next) chains.delete(file);
+    };
+    next.then(forget, forget);
     return next;
   };
 

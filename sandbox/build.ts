@@ -2,13 +2,14 @@
 // a FROM-scratch context (the executable, the libraries `ldd` names, CA certificates, a passwd
 // entry for the non-root user) and builds it through the Podman socket, so the image lands in
 // the store the API uses. The tag is SANDBOX_IMAGE or localhost/wa-sandbox:<package version>.
-import { $ } from "bun";
+import { $, type BunPlugin } from "bun";
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { loadConfig } from "../src/config";
 import { PodmanClient } from "../src/runtime/podman/client";
 import { buildImage, imageExists } from "../src/runtime/podman/images";
 import { enableHint, ping } from "../src/runtime/podman/system";
+import { lazyProtoPlugin } from "./lazy-proto";
 
 const root = join(import.meta.dir, "..");
 const work = join(import.meta.dir, ".build");
@@ -31,12 +32,39 @@ const rootfs = join(work, "context", "rootfs");
 mkdirSync(rootfs, { recursive: true });
 mkdirSync(join(work, "context", "data"), { recursive: true });
 const binary = join(rootfs, "wa-sandbox");
-// --smol: a smaller heap that collects more often; an idle session needs little. --bytecode
+// --smol: a smaller heap that collects more often; an idle session needs little. Bytecode
 // (ESM: the sandbox awaits at top level): functions come precompiled from the executable's
 // file-backed pages, which overlay storage shares between containers, instead of each sandbox
 // parsing 5 MB of JavaScript into its own memory. Measured on an idle linked sandbox, JIT off:
 // anonymous memory 23.1 -> 19.6 MiB, CPU time from start to linked 1.6 -> 0.9 s.
-await $`bun build --compile --minify --bytecode --format=esm --compile-exec-argv=--smol ${join(import.meta.dir, "main.ts")} --outfile ${binary}`.cwd(root).quiet();
+// lazyProtoPlugin: WAProto's message types are defined on first use (see sandbox/lazy-proto.ts).
+// pinoSwap: sandbox/baileys-log.ts stands in for pino, which only Baileys' default logger imports;
+// another importer would fail the build (it might need more of pino than that module offers).
+const pinoSwap: BunPlugin = {
+  name: "pino-swap",
+  setup(build) {
+    build.onResolve({ filter: /^pino$/ }, (args) => {
+      if (!/@whiskeysockets[\\/]baileys[\\/]lib[\\/]Utils[\\/]logger\.js$/.test(args.importer)) {
+        throw new Error(`pino-swap: unexpected importer of pino: ${args.importer}`);
+      }
+      return { path: join(import.meta.dir, "baileys-log.ts") };
+    });
+  },
+};
+const result = await Bun.build({
+  entrypoints: [join(import.meta.dir, "main.ts")],
+  target: "bun",
+  format: "esm",
+  minify: true,
+  bytecode: true,
+  compile: { outfile: binary, execArgv: ["--smol"] },
+  plugins: [lazyProtoPlugin(), pinoSwap],
+  throw: false,
+});
+if (!result.success) {
+  for (const message of result.logs) console.error(message);
+  process.exit(1);
+}
 
 // The dynamic loader and every library the executable links, at the paths it expects.
 const ldd = await $`ldd ${binary}`.text();

@@ -11,11 +11,12 @@ import makeWASocket, {
   type Contact,
   type WASocket,
 } from "@whiskeysockets/baileys";
-import pino from "pino";
 import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { ownStatus, sendOnce, SentLedger, toIncoming, toStatusReports } from "./messages";
 import { enforceSignatureChecks } from "./verify-signatures";
+import { SignalKeyCache } from "./key-cache";
+import baileysLogger from "./baileys-log";
 import type { SandboxLog } from "./log";
 
 export interface WhatsAppOptions {
@@ -77,8 +78,10 @@ export class WhatsAppSession {
   private store: AuthStore | null = null;
   private backoffMs = 1000;
   private stopped = false;
-  private readonly baileysLog = pino({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
+  private readonly baileysLog = baileysLogger({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
   private readonly ledger: SentLedger;
+  /** One for the session's life: a reconnect finds the keys the last socket used. */
+  private readonly keyCache = new SignalKeyCache();
 
   constructor(private readonly opts: WhatsAppOptions) {
     this.ledger = new SentLedger(opts.sentLedgerFile);
@@ -91,7 +94,7 @@ export class WhatsAppSession {
     const { state, saveCreds } = this.store;
     if (this.stopped) return;
     const sock = makeWASocket({
-      auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, this.baileysLog) },
+      auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, this.baileysLog, this.keyCache) },
       logger: this.baileysLog,
       browser: Browsers.ubuntu("Chrome"),
       markOnlineOnConnect: false,
@@ -161,6 +164,7 @@ export class WhatsAppSession {
 
   stop(): void {
     this.stopped = true;
+    this.keyCache.close();
     this.sock?.end(undefined);
     this.sock = null;
   }
@@ -181,6 +185,7 @@ export class WhatsAppSession {
     if (code === DisconnectReason.loggedOut) {
       await this.store?.flush();
       this.store = null;
+      this.keyCache.flushAll();
       await clearAuthStore(this.opts.authDir);
       this.opts.report({ type: "logged_out", reason });
       this.opts.onFinished("logged out");

@@ -185,12 +185,22 @@ export type ApiFrame = Static<typeof ApiFrameSchema>;
 
 type Explain = (value: unknown) => string | null;
 
-function compile<T extends TSchema>(schema: T): TypeCheck<T> {
-  return TypeCompiler.Compile(schema);
+/** What a compiled schema offers; `compile` builds it on first use. */
+type Checker = Pick<TypeCheck<TSchema>, "Check" | "Errors">;
+
+/**
+ * Compiles on first use: most checkers here only explain a refusal, and each compiled checker is
+ * JavaScript generated and parsed at run time, memory every sandbox would otherwise hold (about
+ * 1 MiB for all of them in the sandbox executable) for checks it may never run.
+ */
+function compile(schema: TSchema): Checker {
+  let compiled: TypeCheck<TSchema> | undefined;
+  const get = () => (compiled ??= TypeCompiler.Compile(schema));
+  return { Check: (value): value is unknown => get().Check(value), Errors: (value) => get().Errors(value) };
 }
 
 /** The first mismatch as `path: message`; TypeBox messages name the rule, never the value. */
-function firstError(check: TypeCheck<TSchema>, prefix = ""): Explain {
+function firstError(check: Checker, prefix = ""): Explain {
   return (value) => {
     if (check.Check(value)) return null;
     const e = check.Errors(value).First();
@@ -251,7 +261,7 @@ const resultChecks = Object.fromEntries(
 /** The checked frame, or why it was refused (short, without the frame's content). */
 export type FrameCheck<F> = { ok: true; frame: F } | { ok: false; reason: string; value?: unknown };
 
-function read<F>(data: unknown, check: TypeCheck<TSchema>, explain: Explain): FrameCheck<F> {
+function read<F>(data: unknown, check: Checker, explain: Explain): FrameCheck<F> {
   try {
     if (typeof data !== "string") return { ok: false, reason: "not a text frame" };
     // A string's UTF-8 size is between its length and three times it; count only when it matters.
