@@ -12,6 +12,7 @@ import {
 import { closeSync, fsyncSync, openSync } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { Limiter } from "../src/limiter";
 
 export interface AuthStore {
   state: AuthenticationState;
@@ -49,11 +50,16 @@ function syncDir(dir: string): void {
   }
 }
 
+/** Key files open at once, at most. */
+const OPEN_KEY_FILES = 64;
+
 export async function openAuthStore(dir: string): Promise<AuthStore> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Leftovers of a write that a crash interrupted are incomplete by definition.
   for (const name of await readdir(dir)) if (name.endsWith(".tmp")) await rm(join(dir, name), { force: true });
 
+  // Linking writes 812 pre-keys at once; the container allows 1024 open files in all.
+  const files = new Limiter(OPEN_KEY_FILES);
   // One write at a time per file keeps the last write the one that lands.
   const chains = new Map<string, Promise<void>>();
   // A settled chain is dropped, or the map would keep one entry per key file ever written.
@@ -72,13 +78,13 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
   const write = (file: string, value: unknown) =>
     serial(file, async () => {
       const durable = file === "creds.json";
-      await writeFileAtomic(join(dir, safeName(file)), JSON.stringify(value, BufferJSON.replacer), durable);
+      await files.run(() => writeFileAtomic(join(dir, safeName(file)), JSON.stringify(value, BufferJSON.replacer), durable));
       if (durable) syncDir(dir);
     });
   const remove = (file: string) => serial(file, () => unlink(join(dir, safeName(file))).catch(() => {}));
   const read = async (file: string): Promise<unknown> => {
     try {
-      return JSON.parse(await readFile(join(dir, safeName(file)), "utf8"), BufferJSON.reviver);
+      return JSON.parse(await files.run(() => readFile(join(dir, safeName(file)), "utf8")), BufferJSON.reviver);
     } catch {
       return null;
     }

@@ -6,7 +6,7 @@ import type { MessageRepository } from "../db/message-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
-import { CreateQueue } from "./create-queue";
+import { Limiter } from "../limiter";
 import { SessionOperations } from "./operations";
 import { SessionQueries } from "./queries";
 import { ReportIngest } from "./reports";
@@ -75,7 +75,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     log,
     maxSessions: deps.config.maxSessions,
     webhooks,
-    creates: new CreateQueue(deps.config.createConcurrency),
+    creates: new Limiter(deps.config.createConcurrency),
     onDeleted: (id) => {
       queries.forget(id);
       calls.forget(id);

@@ -8,7 +8,7 @@ import type { SessionRow } from "../db/schema";
 import { SessionError, sessionErrors } from "./errors";
 import { runtimeFailure } from "./runtime-errors";
 import type { SessionState } from "./state-machine";
-import type { CreateQueue } from "./create-queue";
+import type { Limiter } from "../limiter";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
@@ -36,7 +36,7 @@ export interface OperationDeps extends SessionCoreDeps {
   maxSessions: number;
   webhooks: WebhookSettings;
   /** Where new sessions' containers wait for their turn. */
-  creates: CreateQueue;
+  creates: Limiter;
   /** Called when a session is gone, so per-session memory elsewhere can be dropped. */
   onDeleted?: (sessionId: string) => void;
 }

@@ -43,3 +43,21 @@ test("an atomic write replaces the whole file or nothing", async () => {
   expect(typeof parsed.i).toBe("number");
   expect(readdirSync(dir)).toEqual(["creds.json"]);
 });
+
+test("812 pre-keys written at once (as at linking) never hold more than 64 files open, and all land", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "auth-")), "auth");
+  const store = await openAuthStore(dir);
+  const openFiles = () => readdirSync("/proc/self/fd").length;
+  const baseline = openFiles();
+  let most = baseline;
+  // Sampled from a timer while the writes run; each write opens, writes and closes its file.
+  const probe = setInterval(() => (most = Math.max(most, openFiles())), 0);
+  const preKeys = Object.fromEntries(Array.from({ length: 812 }, (_, i) => [String(i + 1), { private: new Uint8Array(32).fill(i % 256), public: new Uint8Array(32).fill(7) }]));
+  await store.state.keys.set({ "pre-key": preKeys });
+  await store.flush();
+  clearInterval(probe);
+  expect(most - baseline).toBeLessThanOrEqual(64 + 8);
+  expect(readdirSync(dir).filter((f) => f.startsWith("pre-key-"))).toHaveLength(812);
+  const back = await (await openAuthStore(dir)).state.keys.get("pre-key", ["1", "812"]);
+  expect(Buffer.from(back["812"]!.private)).toEqual(Buffer.alloc(32, 811 % 256));
+});

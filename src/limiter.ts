@@ -1,14 +1,15 @@
-// Containers of new sessions are made at most `concurrency` at a time: Podman serializes much
-// of a container's creation on its own locks, so a burst of creates past a few at once only
-// makes every one of them slower (bench/density.ts). Creates answer at once; their containers
-// wait here, in order, and none fails because others are in flight.
-export class CreateQueue {
+// At most `concurrency` jobs at a time; the rest wait their turn in order, and none fails for
+// waiting. New sessions' containers go through one (Podman serializes much of a container's
+// creation on its own locks, so a burst past a few at once only makes each slower), and the
+// sandbox's key files through another (linking writes 812 pre-keys at once, in a container
+// allowed 1024 open files).
+export class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly concurrency: number) {}
 
-  /** Containers waiting for a slot (not counting those being made). */
+  /** Jobs waiting for a slot (not counting those running). */
   get queued(): number {
     return this.waiting.length;
   }
