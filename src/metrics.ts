@@ -4,6 +4,7 @@
 // state, running containers, connected channels, the webhook outbox) are read at scrape time.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SandboxLink } from "./channel/link";
+import { HttpMetrics } from "./http-metrics";
 import type { Logger } from "./log";
 
 /** What the gauges are read from at each scrape. Each may fail; the others are still served. */
@@ -30,12 +31,10 @@ const PREFIX = "wa_";
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly httpRequests: Counter<"method" | "route" | "status">;
-  private readonly httpDuration: Histogram<"method" | "route">;
+  private readonly http: HttpMetrics;
   private readonly reports: Counter<"type" | "outcome">;
   private readonly sandboxRequests: Histogram<"type" | "outcome">;
   private readonly webhookAttempts: Counter<"outcome">;
-  private readonly httpChildren = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
 
   constructor(opts: MetricsOptions) {
     const registers = [this.registry];
@@ -43,19 +42,9 @@ export class Metrics {
     const failed = (what: string) => (err: unknown) => {
       log.warn("metric not collected", { metric: what, error: err instanceof Error ? err.message : String(err) });
     };
-    this.httpRequests = new Counter({
-      name: `${PREFIX}http_requests_total`,
-      help: "HTTP requests answered, by method, route template and status",
-      labelNames: ["method", "route", "status"],
-      registers,
-    });
-    this.httpDuration = new Histogram({
-      name: `${PREFIX}http_request_duration_seconds`,
-      help: "Time from receiving an HTTP request to its answer, by method and route template",
-      labelNames: ["method", "route"],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
+    this.http = new HttpMetrics(this.registry, { requests: `${PREFIX}http_requests_total`, duration: `${PREFIX}http_request_duration_seconds` }, [
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    ]);
     this.reports = new Counter({
       name: `${PREFIX}sandbox_reports_total`,
       help: "Reports from sandboxes, by report type; outcome stored, or refused (not the current launch, or a state that does not take it)",
@@ -132,17 +121,7 @@ export class Metrics {
 
   /** One answered HTTP request; `route` is the matched template (undefined when none matched). */
   httpRequest(method: string, route: string | undefined, status: number, seconds: number): void {
-    // On the hot path: each label set's children are looked up once, not hashed per request.
-    const key = `${method} ${route} ${status}`;
-    let children = this.httpChildren.get(key);
-    if (!children) {
-      const labels = { method, route: route || UNMATCHED_ROUTE };
-      children = { count: this.httpRequests.labels({ ...labels, status: String(status) }), duration: this.httpDuration.labels(labels) };
-      // Route templates and statuses are few; the bound only guards against surprises.
-      if (this.httpChildren.size < 10_000) this.httpChildren.set(key, children);
-    }
-    children.count.inc();
-    children.duration.observe(seconds);
+    this.http.record(method, route || UNMATCHED_ROUTE, status, seconds);
   }
 
   report(type: string, stored: boolean): void {
