@@ -199,8 +199,8 @@ export class SessionOperations {
   }
 
   /**
-   * A burst of creates and starts asks Podman once, not once each, while it is busy making
-   * containers (a ping then takes seconds): one check in flight is shared, and a passed one is
+   * A burst of creates and starts asks Podman once, not once each (two more calls per create
+   * while Podman is busy making containers): one check in flight is shared, and a passed one is
    * trusted for a moment. What Podman refuses later still fails the session with its reason.
    */
   private async checkRuntime(): Promise<void> {
