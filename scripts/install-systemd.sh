@@ -146,18 +146,17 @@ if [ -n "$destdir" ]; then
 elif [ -z "$uid" ]; then
   change "make $user's Podman store overlay (once the user exists)"
 else
-  driver=$(cd / && as_user podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null || true)
-  if [ "$driver" = "${PODMAN_STORAGE_DRIVER:-overlay}" ]; then
-    ok "$user's Podman store uses $driver"
-  else
-    change "move $user's Podman store from ${driver:-none} to overlay (session volumes kept; the image is rebuilt below)"
-    if [ "$dry_run" = 0 ]; then
-      # Podman's service must not hold the old store while it is reset.
-      if [ "$systemd_running" = 1 ]; then as_user systemctl --user stop podman.socket podman.service 2>/dev/null || true; fi
-      bash "$src/scripts/podman-storage.sh" "$user" >/dev/null
-      if [ "$systemd_running" = 1 ]; then as_user systemctl --user start podman.socket || true; fi
-    fi
-  fi
+  # It says ok, would or changed itself; a store it moved is rebuilt below (the image).
+  storage_line=$(bash "$src/scripts/podman-storage.sh" "$user" $([ "$dry_run" = 1 ] && echo --dry-run) 2>&1 >/dev/null | tail -n 1)
+  case "$storage_line" in
+    ok:*) say "$storage_line" ;;
+    *)
+      changed=1
+      say "$storage_line"
+      # The script stopped the user's Podman socket to reset the store.
+      if [ "$dry_run" = 0 ] && [ "$systemd_running" = 1 ]; then as_user systemctl --user start podman.socket || true; fi
+      ;;
+  esac
 fi
 
 # --- the kernel's key quota per user: one session keyring per container --------------------

@@ -50,11 +50,8 @@ CONF
 chown -R "$user:" "$home/.config"
 
 socket="$runtime_dir/podman/podman.sock"
-# Overlay, not vfs (see podman-storage.sh): a service still running on another driver is
-# stopped first, so the store can be moved over, and started again below.
-if [ "$(runuser -u "$user" -- env HOME="$home" XDG_RUNTIME_DIR="$runtime_dir" sh -c 'cd / && podman info --format "{{.Store.GraphDriverName}}"' 2>/dev/null)" != "${PODMAN_STORAGE_DRIVER:-overlay}" ]; then
-  pkill -u "$user" -f "podman system service" 2>/dev/null && sleep 1 || true
-fi
+# Overlay, not vfs (see podman-storage.sh); a service still on the old store is stopped there
+# and started again below.
 bash "$(dirname "$0")/podman-storage.sh" "$user" | tail -n 1
 as_user() {
   runuser -u "$user" -- env HOME="$home" XDG_RUNTIME_DIR="$runtime_dir" CONTAINERS_CONF="$conf" "$@"

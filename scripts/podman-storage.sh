@@ -13,8 +13,9 @@
 # reset. Session volumes (each session's WhatsApp link) are exported first and imported again
 # with their labels; containers and images are not kept: rebuild the image
 # (`bun run sandbox:build`) and start the sessions again (their link is kept, no new QR).
-# The user's Podman service must be stopped by the caller while this runs (it is restarted after).
-# Prints `PODMAN_STORAGE_DRIVER=<driver>` last.
+# A Podman service of the user's that still holds the old store is stopped first (its socket
+# unit too, under systemd); the caller starts it again. Says "ok: …", "would: …" or "changed: …"
+# on stderr and prints `PODMAN_STORAGE_DRIVER=<driver>` last.
 set -euo pipefail
 user="${1:?usage: podman-storage.sh <user> [--dry-run]}"
 dry_run=0
@@ -43,6 +44,13 @@ if [ "$dry_run" = 1 ]; then
   echo "PODMAN_STORAGE_DRIVER=${have:-none}"
   exit 0
 fi
+
+# Nothing may hold the old store while it is reset: the user's service (socket-activated under
+# systemd, or started by hand) is stopped.
+if [ -S "/run/user/$uid/bus" ]; then
+  as_user env DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$uid/bus" systemctl --user stop podman.socket podman.service 2>/dev/null || true
+fi
+if pkill -u "$user" -f "podman system service" 2>/dev/null; then sleep 1; fi
 
 # Volumes first (while the old driver can still read them): the sessions' links live there.
 backup=""
