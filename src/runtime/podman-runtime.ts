@@ -282,7 +282,7 @@ export class PodmanRuntime implements SessionRuntime {
     return !this.identity || owner === undefined || owner === this.identity.installId;
   }
 
-  /** One warning per process where the engine cannot enforce the limits we set. */
+  /** Once per process: a warning where the store is vfs, and one where the engine cannot enforce the limits we set. */
   private async warnAboutHost(): Promise<void> {
     try {
       const { host, store } = await info(this.client);

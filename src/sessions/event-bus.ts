@@ -6,7 +6,7 @@
 // Event names and `data` follow the webhooks (session.state, session.qr, session.contacts,
 // session.chats); session.activity and session.deleted are the stream's own.
 import type { SessionRow } from "../db/schema";
-import type { SessionListener, StateChange } from "./transitions";
+import { stateEvents, type SessionListener, type StateChange } from "./transitions";
 
 export type SessionEventName = "session.state" | "session.qr" | "session.contacts" | "session.chats" | "session.activity" | "session.deleted";
 
@@ -55,16 +55,12 @@ export class SessionEventBus {
 
   /** The listener the domain calls (wired in api.ts beside metrics and the webhook dispatcher). */
   readonly listener: Required<Pick<SessionListener, "stateChanged" | "synced" | "qrRefreshed" | "touched" | "deleted">> = {
-    stateChanged: (change: StateChange) => {
-      const { session, from, to, reason } = change;
-      this.publish(event("session.state", session, {
-        state: to,
-        previousState: from,
-        reason,
-        phoneNumber: session.phoneNumber,
-        lastActivity: session.lastActivity.toISOString(),
-      }));
-      if (to === "qr_ready" && session.qr) this.publish(event("session.qr", session, { qr: session.qr }));
+    stateChanged: ({ session, from, to, reason }: StateChange) => {
+      // The webhooks' own events for the change (session.state, and session.qr on qr_ready).
+      for (const e of stateEvents(session, from, to, reason)) {
+        const data = e.event === "session.state" ? { ...e.data, lastActivity: session.lastActivity.toISOString() } : e.data;
+        this.publish(event(e.event as SessionEventName, session, data));
+      }
     },
     qrRefreshed: (session: SessionRow, qr: string) => this.publish(event("session.qr", session, { qr })),
     synced: (session: SessionRow, kind: "contacts" | "chats", count: number) =>
