@@ -9,11 +9,6 @@ export class Limiter {
 
   constructor(private readonly concurrency: number) {}
 
-  /** Jobs waiting for a slot (not counting those running). */
-  get queued(): number {
-    return this.waiting.length;
-  }
-
   async run<T>(job: () => Promise<T>): Promise<T> {
     if (this.active >= this.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active++;

@@ -51,11 +51,6 @@ export class EventStreams {
     this.limits = { ...EVENT_STREAM_LIMITS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => typeof v === "number")) };
   }
 
-  /** Streams open now. */
-  get openCount(): number {
-    return this.open.size;
-  }
-
   /** Ends every stream (the API is stopping: a stream must not hold its shutdown). */
   closeAll(): void {
     for (const close of [...this.open]) close();

@@ -37,10 +37,6 @@ export class SessionEventBus {
     return () => this.subscribers.delete(sub);
   }
 
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
-
   publish(event: SessionEvent): void {
     for (const sub of [...this.subscribers]) {
       if (sub.sessionId !== null && sub.sessionId !== event.sessionId) continue;
