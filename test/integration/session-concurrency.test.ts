@@ -152,6 +152,9 @@ describe("while Podman's API is down", () => {
     await podman.start();
     await waitFor(async () => (await t.call("GET", `/sessions/${s.id}/status`)).body.session.state === "failed", 15_000, "failed after reconcile");
     const events = (await t.call("GET", `/sessions/${s.id}/events`)).body.events;
-    expect(events[0]).toMatchObject({ to: "failed", reason: "sandbox container is not running" });
+    // Whichever comes first once Podman is back: the reconcile pass, or the engine's event of
+    // the container's death, replayed since the events stream broke.
+    expect(events[0].to).toBe("failed");
+    expect(events[0].reason).toMatch(/^sandbox container (is not running|exited|was removed)/);
   });
 });

@@ -217,8 +217,10 @@ describe("delivery that survives receivers and restarts", () => {
         // The oldest two (creating, starting); the sandbox may have added more since.
         return d.length >= 2 && d.slice(-2).every((x: any) => x.status === "dead") ? d.slice(-2) : undefined;
       }, 15_000, "the first deliveries dead");
-      expect(dead[0]).toMatchObject({ lastStatus: 500, nextAttemptAt: null });
-      expect(dead[0].attempts).toBeGreaterThanOrEqual(2);
+      for (const d of dead) expect(d).toMatchObject({ lastStatus: 500, nextAttemptAt: null });
+      // The oldest was retried with backoff until its window closed; the next one waited behind
+      // it (order per session), so its window may have closed after a single attempt.
+      expect(dead.at(-1).attempts).toBeGreaterThanOrEqual(2);
       receiver.answer = () => 200;
       const first = dead.at(-1); // the oldest: `creating`
       const before = receiver.received.filter((r) => r.id === first.id).length;
