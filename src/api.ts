@@ -143,7 +143,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
 
   const callers = new Callers((hash) => sessions.queries.byKeyHash(hash), adminKeys);
   const events = new EventStreams({ bus, callers });
-  const app = createApp({
+  const { app, handle: answer } = createApp({
     database,
     log,
     sessions,
@@ -156,7 +156,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   });
   const handle = (req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response> => {
     rememberAddress(req, () => ctx.address());
-    return app.handle(req);
+    return answer(req);
   };
 
   const http = await serve<ChannelSocketData>({

@@ -1,7 +1,8 @@
 // API keys: a prefix and 48 lowercase hex digits from the CSPRNG. Only SHA-256 hashes are
 // stored; a key is found by the hash of what the caller sent, so the lookup's timing does not
 // depend on how many characters of a real key the caller guessed.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { sha256Hex } from "../platform/sha256";
 
 export type KeyKind = "session" | "admin";
 const prefixes: Record<KeyKind, string> = { session: "wask_", admin: "wamk_" };
@@ -12,7 +13,7 @@ export function generateKey(kind: KeyKind): string {
 }
 
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
+  return sha256Hex(key);
 }
 
 /** The kind a well-formed key claims to be, or null for anything malformed. */

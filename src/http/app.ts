@@ -46,10 +46,8 @@ export function createApp(deps: AppDeps) {
   // normalize: false makes unknown body fields a 400 naming them rather than dropping them.
   const app = new Elysia({ normalize: false })
     .use(swaggerUi({ path: "/swagger", specUrl: "/swagger/json", title: "WhatsApp Session API" }))
-    .onRequest(({ request, set }) => {
-      const info = { id: request.headers.get("x-request-id")?.slice(0, 64) || `${bootId}-${(++requestCount).toString(36)}`, start: performance.now() };
-      requests.set(request, info);
-      set.headers["x-request-id"] = info.id;
+    .onRequest(({ request }) => {
+      requests.set(request, { id: request.headers.get("x-request-id")?.slice(0, 64) || `${bootId}-${(++requestCount).toString(36)}`, start: performance.now() });
     })
     .onError(({ code, error, set, request }) => {
       let err =
@@ -98,7 +96,7 @@ export function createApp(deps: AppDeps) {
     .use(deps.events.routes())
     .use(dashboard());
   // Last, so the document sees every route (and its request gets an id and a log line).
-  return app.use(
+  app.use(
     openApi({
       path: "/swagger/json",
       routes: () => app.routes,
@@ -123,6 +121,26 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
+  /**
+   * Answers a request; the response carries the request's id. It is set here, on the response
+   * made, rather than through Elysia's `set.headers`: those make Elysia copy every response
+   * (body as a stream) to merge them in, which costs more than the status route itself.
+   */
+  const handle = async (request: Request): Promise<Response> => {
+    const response = await app.handle(request);
+    const info = requests.get(request);
+    if (!info) return response;
+    try {
+      response.headers.set("x-request-id", info.id);
+      return response;
+    } catch {
+      // Immutable headers (a response passed through as it came): answer a copy.
+      const copy = new Response(response.body, response);
+      copy.headers.set("x-request-id", info.id);
+      return copy;
+    }
+  };
+  return { app, handle };
 }
 
 /** Clients should retry, not give up: 503, and the log says why (without query parameters). */
@@ -149,4 +167,4 @@ function validationError(error: unknown): ApiError {
   return new ApiError(400, "VALIDATION_ERROR", `Invalid field "${field}": ${message}`, { field });
 }
 
-export type App = ReturnType<typeof createApp>;
+export type App = ReturnType<typeof createApp>["app"];

@@ -41,8 +41,11 @@ describe("logs", () => {
     const t = await startTestApi("pglite", { LOG_LEVEL: "info" }, { process: true, captureStdout: true });
     try {
       const s = await t.createSession("log-check");
-      await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey, headers: { "x-request-id": "req-abc" } });
-      await t.call("GET", `/sessions/${s.id}/status`, { key: "wask_" + "f".repeat(48) });
+      const echoed = await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey, headers: { "x-request-id": "req-abc" } });
+      expect(echoed.headers.get("x-request-id")).toBe("req-abc");
+      const refused = await t.call("GET", `/sessions/${s.id}/status`, { key: "wask_" + "f".repeat(48) });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get("x-request-id")).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/); // made by the API when none was sent
       await t.call("DELETE", `/sessions/${s.id}`);
       await t.stopApi();
       const lines = t.stdout().trim().split("\n");

@@ -44,7 +44,7 @@ import {
   WebhookSecretResponse,
 } from "./models";
 import { encodeCursor } from "../../sessions/messaging";
-import { chatView, contactView, createdView, deliveryView, eventView, messageView, settingsView, statusView } from "./views";
+import { chatView, contactView, createdView, deliveryView, eventView, messageView, settingsView, statusResponse, statusView } from "./views";
 
 export type SessionsRoutesOptions = Omit<AuthOptions, "queries"> & {
   sessions: Sessions;
@@ -126,7 +126,7 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
     // The :id routes take the id as a string (the session macro checks it); routes with more
     // path parameters declare them all. (No `guard({ params })` here: Elysia then reports the
     // guard's schema as the route's, and the document would lose the routes' own parameters.)
-    .get("/:id/status", ({ session }) => ({ success: true as const, session: statusView(session) }), {
+    .get("/:id/status", ({ session }) => statusResponse(session), {
       session: { body: false },
       response: { 200: StatusResponse, ...authErrors },
       detail: { summary: "Get session status" },

@@ -13,6 +13,18 @@ export function statusView(s: SessionRow) {
   return { ...summaryView(s), lastActivity: s.lastActivity.toISOString() };
 }
 
+/**
+ * GET /sessions/{id}/status's answer, serialized once per row: rows are replaced on every write,
+ * never changed in place, and the status route is the one polled hardest, so it skips building,
+ * checking and encoding the same object again for every call in between.
+ */
+const statusBodies = new WeakMap<SessionRow, string>();
+export function statusResponse(s: SessionRow): Response {
+  let body = statusBodies.get(s);
+  if (body === undefined) statusBodies.set(s, (body = JSON.stringify({ success: true, session: statusView(s) })));
+  return new Response(body, { headers: { "content-type": "application/json" } });
+}
+
 export function contactView(c: ContactRow) {
   return { id: c.id, name: c.name, notify: c.notify, verifiedName: c.verifiedName, phone: c.phone };
 }
