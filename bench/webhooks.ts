@@ -3,7 +3,10 @@
 // emitting at once. The real path: each event is a session change written with its outbox row in
 // one transaction, then the real dispatcher signs it (Standard Webhooks) and POSTs it over
 // loopback to a receiver in another process. Usage: bun bench/webhooks.ts [sessions=100]
-// [events per session=50] [pglite|postgres|both]; postgres needs TEST_DATABASE_URL.
+// [events per session=50] [pglite|postgres|both] [offered events/s, all sessions together];
+// postgres needs TEST_DATABASE_URL. Without a rate every session emits as fast as it can (the
+// saturation throughput, whose latency is mostly queueing); with one, the sessions' changes are
+// spread evenly at that total rate, which is the latency a receiver sees at that load.
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +23,7 @@ import { freePort } from "../test/support/net";
 const sessions = Number(process.argv[2] ?? 100);
 const perSession = Number(process.argv[3] ?? 50);
 const which = process.argv[4] ?? "both";
+const offered = process.argv[5] ? Number(process.argv[5]) : null;
 
 /** The receiver runs in its own process, so its work does not share the dispatcher's event loop. */
 async function startReceiver(port: number, expected: number) {
@@ -57,11 +61,17 @@ function newDispatcher(database: Awaited<ReturnType<typeof openDatabase>>, repo:
   });
 }
 
-/** Every session emits its events one change at a time, all sessions at once. */
-async function emit(repo: SessionRepository, ids: string[], wake: ((id: string) => void) | null) {
+/** Every session emits its events one change at a time, all sessions at once (at `rate` events/s in all, when given). */
+async function emit(repo: SessionRepository, ids: string[], wake: ((id: string) => void) | null, rate: number | null = null) {
+  const start = performance.now();
+  const period = rate ? (1000 * ids.length) / rate : 0; // ms between one session's changes
   await Promise.all(
-    ids.map(async (id) => {
+    ids.map(async (id, i) => {
       for (let n = 0; n < perSession; n++) {
+        if (period) {
+          const due = start + (i / ids.length + n) * period;
+          if (due > performance.now()) await Bun.sleep(due - performance.now());
+        }
         await repo.update(id, { stateReason: `change ${n}` }, [{ event: "session.state", data: { state: "ready", previousState: "ready", reason: `change ${n}`, phoneNumber: null } }]);
         wake?.(id);
       }
@@ -89,7 +99,7 @@ async function run(backend: "pglite" | "postgres") {
   let dispatcher = newDispatcher(database, repo);
   dispatcher.start();
   const started = Date.now();
-  await emit(repo, ids, (id) => dispatcher.wake(id));
+  await emit(repo, ids, (id) => dispatcher.wake(id), offered);
   const emitted = Date.now();
   const live = await receiver.result;
   await dispatcher.stop();
@@ -97,7 +107,7 @@ async function run(backend: "pglite" | "postgres") {
   const latencies = live.latencies.sort((a, b) => a - b);
   const seconds = (live.last - started) / 1000;
   console.log(
-    `${backend.padEnd(8)} live:  ${sessions} sessions x ${perSession} events emitted at once: ${(total / seconds).toFixed(0)} events/s delivered ` +
+    `${backend.padEnd(8)} live:  ${sessions} sessions x ${perSession} events emitted at once${offered ? ` (offered ${offered}/s)` : ""}: ${(total / seconds).toFixed(0)} events/s delivered ` +
       `(emitting alone took ${((emitted - started) / 1000).toFixed(2)} s, ${(total / ((emitted - started) / 1000)).toFixed(0)} changes/s); ` +
       `change -> receiver p50 ${percentile(latencies, 50)} ms  p99 ${percentile(latencies, 99)} ms  max ${latencies.at(-1)} ms`,
   );
