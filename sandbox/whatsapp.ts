@@ -99,6 +99,10 @@ export class WhatsAppSession {
       browser: Browsers.ubuntu("Chrome"),
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      // Our own sends are not echoed back as upserts: the API stored each one before it asked,
+      // and the echo cost a report, the session lock and database round trips per message.
+      // Messages the account's phone sends still arrive as upserts from the server.
+      emitOwnEvents: false,
       qrTimeout: this.opts.qrTimeoutMs,
       ...(this.opts.wsUrl ? { waWebSocketUrl: new URL(this.opts.wsUrl) } : {}),
     });
