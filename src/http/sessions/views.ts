@@ -19,10 +19,11 @@ export function statusView(s: SessionRow) {
  * checking and encoding the same object again for every call in between.
  */
 const statusBodies = new WeakMap<SessionRow, string>();
+const jsonInit = { headers: { "content-type": "application/json" } };
 export function statusResponse(s: SessionRow): Response {
   let body = statusBodies.get(s);
   if (body === undefined) statusBodies.set(s, (body = JSON.stringify({ success: true, session: statusView(s) })));
-  return new Response(body, { headers: { "content-type": "application/json" } });
+  return new Response(body, jsonInit);
 }
 
 export function contactView(c: ContactRow) {
