@@ -12,6 +12,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { modulePath } from "../platform/module-path";
+import { preparing } from "./prepared-client";
 import * as schema from "./schema";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -32,7 +33,7 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
     // Postgres notices ("relation already exists, skipping") are noise in JSON logs.
     // connect_timeout: a server that does not answer fails requests in seconds, not postgres.js' 30.
     const client = postgres(opts.databaseUrl, { max: 10, onnotice: () => {}, connect_timeout: 5 });
-    const db = drizzlePostgres(client, { schema }) as unknown as Db;
+    const db = drizzlePostgres(preparing(client), { schema }) as unknown as Db;
     await migratePostgres(db as never, { migrationsFolder });
     return {
       db,
