@@ -1,22 +1,38 @@
 // The webhook outbox's reads and updates: the open deliveries of a session in order, what
 // became of each attempt, and pruning. Writes of new events live in outbox.ts.
-import { and, asc, desc, eq, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { sessions, webhookDeliveries, type DeliveryRow } from "./schema";
 
-const open = inArray(webhookDeliveries.status, ["pending", "failed"]);
+/**
+ * Undelivered. Written out, not bound: the open index is partial on exactly this predicate, and
+ * a prepared statement's generic plan can use it only when the values are in the text.
+ */
+const open = sql`${webhookDeliveries.status} in ('pending', 'failed')`;
 
 export class DeliveryRepository {
   constructor(private readonly db: Db) {}
 
   /** The session's undelivered events, oldest first. */
   openOf(sessionId: string, limit: number): Promise<DeliveryRow[]> {
-    return this.db
-      .select()
-      .from(webhookDeliveries)
-      .where(and(eq(webhookDeliveries.sessionId, sessionId), open))
-      .orderBy(asc(webhookDeliveries.seq))
-      .limit(limit);
+    return this.openOfMany([sessionId], limit);
+  }
+
+  /**
+   * The undelivered events of several sessions in one statement, oldest first, at most `limit`
+   * per session (a lateral read per session walks the open index no further than it needs).
+   */
+  openOfMany(sessionIds: string[], limit: number): Promise<DeliveryRow[]> {
+    const ids = sql.join(
+      sessionIds.map((id) => sql`(${id}::uuid)`),
+      sql`, `,
+    );
+    // Straight from the lateral reads: selecting from the table again by seq would scan it whole.
+    const firsts = this.db.$with("firsts", getTableColumns(webhookDeliveries)).as(
+      sql`select d.* from (values ${ids}) as s(id) cross join lateral (
+        select * from ${webhookDeliveries} where ${webhookDeliveries.sessionId} = s.id and ${open} order by ${webhookDeliveries.seq} limit ${limit}) d`,
+    );
+    return this.db.with(firsts).select().from(firsts).orderBy(asc(firsts.seq));
   }
 
   /** Sessions with an undelivered event due by now. */

@@ -3,7 +3,8 @@
 // message updates its chat in the same transaction.
 import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
-import { enqueueIn, type OutboxEvents } from "./outbox";
+import { enqueueIn, outboxValues, outboxWith, type OutboxEvent, type OutboxEvents } from "./outbox";
+import { PreparedShapes } from "./prepared-shapes";
 import { chats, messages, type MessageRow, type MessageStatus, type SessionRow } from "./schema";
 
 export type NewMessage = Omit<typeof messages.$inferInsert, "sessionId" | "createdAt">;
@@ -21,6 +22,8 @@ export interface Cursor {
 }
 
 export class MessageRepository {
+  private readonly shapes = new PreparedShapes("messages");
+
   constructor(private readonly db: Db) {}
 
   /** A message to send, stored before anything leaves; null when its idempotency key is taken. */
@@ -50,23 +53,29 @@ export class MessageRepository {
     return undefined;
   }
 
-  /** Moves a message's status forward, with its event; the row after, or null when it was no step forward. */
+  /** Moves a message's status forward, with its events in the same statement; the row after, or null when it was no step forward. */
   async setStatus(
     session: SessionRow,
     id: string,
     status: MessageStatus,
     extra: { timestamp?: number; error?: string | null } = {},
-    events?: OutboxEvents,
+    events: OutboxEvent[] = [],
   ): Promise<MessageRow | null> {
-    return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(messages)
-        .set({ status, ...extra })
-        .where(and(eq(messages.sessionId, session.id), eq(messages.id, id), inArray(messages.status, before(status))))
-        .returning();
-      if (row) await enqueueIn(tx, session, events);
-      return row ?? null;
+    const names = (Object.keys(extra) as (keyof typeof extra)[]).filter((k) => extra[k] !== undefined);
+    const statement = this.shapes.get(`status:${status}:${names.sort().join(",")}:${events.length}`, () => {
+      const set = Object.fromEntries(names.map((k) => [k, sql.placeholder(k)]));
+      const changed = this.db.$with("changed").as(
+        this.db
+          .update(messages)
+          // The status and those it may come from are part of the shape: fixed in the statement.
+          .set({ status, ...set } as never)
+          .where(and(eq(messages.sessionId, sql.placeholder("sessionId")), eq(messages.id, sql.placeholder("id")), inArray(messages.status, before(status))))
+          .returning(),
+      );
+      return this.db.with(...(events.length > 0 ? [changed, outboxWith(this.db, changed, events.length)] : [changed])).select().from(changed);
     });
+    const [row] = await statement.execute({ ...extra, sessionId: session.id, id, ...outboxValues(session.id, events) });
+    return row ?? null;
   }
 
   /** Stores a message the account received (or its phone sent); false when it was already stored. */
@@ -113,7 +122,8 @@ export class MessageRepository {
     return this.db
       .select()
       .from(messages)
-      .where(and(eq(messages.sessionId, sessionId), eq(messages.status, "pending"), eq(messages.fromMe, true)))
+      // The status written out, not bound: the pending index is partial on it (see delivery-repository's `open`).
+      .where(and(eq(messages.sessionId, sessionId), sql`${messages.status} = 'pending'`, eq(messages.fromMe, true)))
       .orderBy(asc(messages.createdAt));
   }
 

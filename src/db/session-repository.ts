@@ -1,7 +1,8 @@
 // Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
 import { and, asc, count, desc, eq, sql } from "drizzle-orm";
 import type { Db } from "./client";
-import { enqueueIn, type OutboxEvents } from "./outbox";
+import { enqueueIn, outboxValues, outboxWith, type OutboxEvent, type OutboxEvents } from "./outbox";
+import { PreparedShapes } from "./prepared-shapes";
 import {
   chats,
   contacts,
@@ -59,6 +60,7 @@ export class SessionRepository {
    */
   private readonly cache = new Map<string, { row: SessionRow; at: number }>();
   private readonly idByKeyHash = new Map<string, string>();
+  private readonly shapes = new PreparedShapes("sessions");
 
   constructor(private readonly db: Db) {}
 
@@ -157,21 +159,25 @@ export class SessionRepository {
     return this.remember(row);
   }
 
-  /** Changes fields without changing the state (a refreshed QR, a learned push name). */
+  /** Changes fields without changing the state (a refreshed QR, a learned push name), with its events in the same statement. */
   async update(
     id: string,
     fields: SessionFields & Partial<Pick<SessionRow, "qrUpdatedAt" | "stateReason">>,
-    events?: OutboxEvents,
+    events: OutboxEvent[] = [],
   ): Promise<SessionRow | null> {
-    const updated = await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(sessions)
-        .set({ ...fields, lastActivity: new Date() })
-        .where(eq(sessions.id, id))
-        .returning();
-      if (row) await enqueueIn(tx, row, events);
-      return row;
+    const names = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] !== undefined);
+    const statement = this.shapes.get(`update:${names.sort().join(",")}:${events.length}`, () => {
+      const set = Object.fromEntries([...names, "lastActivity"].map((k) => [k, sql.placeholder(k)]));
+      const changed = this.db.$with("changed").as(
+        this.db
+          .update(sessions)
+          .set(set as never)
+          .where(eq(sessions.id, sql.placeholder("id")))
+          .returning(),
+      );
+      return this.db.with(...(events.length > 0 ? [changed, outboxWith(this.db, changed, events.length)] : [changed])).select().from(changed);
     });
+    const [updated] = await statement.execute({ ...fields, lastActivity: new Date(), id, ...outboxValues(id, events) });
     return this.remember(updated);
   }
 

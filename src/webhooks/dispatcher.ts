@@ -7,6 +7,7 @@ import { Webhook } from "standardwebhooks";
 import type { DeliveryRepository } from "../db/delivery-repository";
 import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
+import { Coalescer } from "./coalesce";
 import { pinnedAgents, postPinned } from "./pinned-request";
 import type { WebhookSecrets } from "./secrets";
 
@@ -61,9 +62,22 @@ export class WebhookDispatcher {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly agents: ReturnType<typeof pinnedAgents>;
+  /** Workers' reads of their open events, many sessions per statement. */
+  private readonly openEvents: Coalescer<string, DeliveryRow[]>;
+  /** Successes marked delivered, many per statement (one per distinct 2xx status). */
+  private readonly marks: Coalescer<{ id: string; status: number }, void>;
 
   constructor(private readonly o: DispatcherOptions) {
     this.agents = pinnedAgents(o.allowPrivate);
+    this.openEvents = new Coalescer(async (sessionIds) => {
+      const bySession = Map.groupBy(await o.deliveries.openOfMany([...new Set(sessionIds)], BATCH), (row) => row.sessionId);
+      return (sessionId) => bySession.get(sessionId) ?? [];
+    });
+    this.marks = new Coalescer(async (marks) => {
+      const byStatus = Map.groupBy(marks, (m) => m.status);
+      await Promise.all([...byStatus].map(([status, ms]) => o.deliveries.delivered(ms.map((m) => m.id), status)));
+      return () => {};
+    });
   }
 
   /** Starts delivering what the outbox holds (events left by an earlier run go first). */
@@ -112,17 +126,18 @@ export class WebhookDispatcher {
   }
 
   private async work(sessionId: string): Promise<void> {
-    // Successes are marked in one statement per run of them (fewer round trips); an API that
-    // dies before the mark sends those again, which at-least-once allows (receivers dedupe by id).
-    const delivered = new Map<number, string[]>();
+    // Successes are marked after each run of them, with other sessions' marks in one statement;
+    // an API that dies before the mark sends those again, which at-least-once allows (receivers dedupe by id).
+    let delivered: { id: string; status: number }[] = [];
     const flush = async () => {
-      for (const [status, ids] of delivered) await this.o.deliveries.delivered(ids, status);
-      delivered.clear();
+      const marks = delivered;
+      delivered = [];
+      await Promise.all(marks.map((m) => this.marks.call(m)));
     };
     try {
       for (;;) {
         if (this.stopped) return;
-        const rows = await this.o.deliveries.openOf(sessionId, BATCH);
+        const rows = await this.openEvents.call(sessionId);
         if (rows.length === 0) return;
         for (const row of rows) {
           if (this.stopped) return;
@@ -136,7 +151,7 @@ export class WebhookDispatcher {
           }
           const outcome = await this.slot(() => this.attempt(session, row));
           if (typeof outcome === "number") {
-            delivered.set(outcome, [...(delivered.get(outcome) ?? []), row.id]);
+            delivered.push({ id: row.id, status: outcome });
             continue;
           }
           await flush();

@@ -20,7 +20,7 @@ afterAll(() => db.close());
 
 const event = { event: "session.state" as const, data: { state: "ready" } };
 
-async function session(fields: { webhookUrl?: string | null; webhookEvents?: string[] | null } = {}) {
+async function session(fields: { name?: string; webhookUrl?: string | null; webhookEvents?: string[] | null; webhookDisabledReason?: string } = {}) {
   const id = randomUUID();
   await repo.insert({ id, name: `o-${id.slice(0, 8)}`, state: "ready", keyHash: randomUUID(), webhookUrl: "http://127.0.0.1:9/h", ...fields });
   return id;
@@ -35,6 +35,21 @@ test("events are written only for a webhook that wants them", async () => {
   const open = await deliveries.openOf(stateOnly, 10);
   expect(open.map((d) => d.event)).toEqual(["session.state"]);
   expect(JSON.parse(open[0]!.body)).toMatchObject({ id: open[0]!.id, event: "session.state", sessionId: stateOnly, data: { state: "ready" } });
+});
+
+test("a disabled webhook gets nothing; the body written with the change is the JSON the spec names, whatever the session's name", async () => {
+  const disabled = await session({ webhookDisabledReason: "410" });
+  await repo.update(disabled, { stateReason: "x" }, [event]);
+  expect(await deliveries.openOf(disabled, 10)).toHaveLength(0);
+  const name = `quote " back \\ tab \t ü ${randomUUID().slice(0, 4)}`;
+  const id = await session({ name });
+  const updated = await repo.update(id, { stateReason: "y" }, [event]);
+  expect(updated?.stateReason).toBe("y");
+  const [row] = await deliveries.openOf(id, 10);
+  const body = JSON.parse(row!.body);
+  expect(Object.keys(body)).toEqual(["id", "event", "sessionId", "sessionName", "timestamp", "data"]);
+  expect(body).toEqual({ id: row!.id, event: "session.state", sessionId: id, sessionName: name, timestamp: row!.createdAt.toISOString(), data: { state: "ready" } });
+  expect(await repo.update(randomUUID(), { stateReason: "z" }, [event])).toBeNull();
 });
 
 test("a state change refused by its compare-and-set writes no event", async () => {
@@ -52,4 +67,21 @@ test("delivered rows older than the keep time are pruned; open and recent ones s
   expect(await deliveries.prune(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
   const left = (await deliveries.list(id, 10)).map((d) => d.id);
   expect(left.sort()).toEqual([recent!.id, open!.id].sort());
+});
+
+test("several sessions' open events in one read: oldest first, at most the limit each, none delivered", async () => {
+  const a = await session();
+  const b = await session();
+  const quiet = await session();
+  await repo.update(a, {}, [event, event, event]);
+  await repo.update(b, {}, [event, event]);
+  await repo.update(a, {}, [event]);
+  const [first] = await deliveries.openOf(b, 1);
+  await deliveries.delivered([first!.id], 204);
+  const rows = await deliveries.openOfMany([a, b, quiet], 2);
+  expect(rows.map((r) => r.sessionId)).toEqual([a, a, b]);
+  expect(rows.map((r) => r.seq)).toEqual([...rows.map((r) => r.seq)].sort((x, y) => x - y));
+  expect(rows.every((r) => r.status === "pending" && r.createdAt instanceof Date)).toBe(true);
+  expect(rows.find((r) => r.id === first!.id)).toBeUndefined();
+  expect(await deliveries.openOfMany([a], 10)).toHaveLength(4);
 });
