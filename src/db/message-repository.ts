@@ -3,7 +3,7 @@
 // message updates its chat in the same transaction.
 import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
-import { enqueueIn, outboxValues, outboxWith, type OutboxEvent, type OutboxEvents } from "./outbox";
+import { outboxValues, outboxWith, type OutboxEvent } from "./outbox";
 import { PreparedShapes } from "./prepared-shapes";
 import { chats, messages, type MessageRow, type MessageStatus, type SessionRow } from "./schema";
 
@@ -78,30 +78,31 @@ export class MessageRepository {
     return row ?? null;
   }
 
-  /** Stores a message the account received (or its phone sent); false when it was already stored. */
-  async insertIncoming(session: SessionRow, m: NewMessage, events?: OutboxEvents): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .insert(messages)
-        .values({ ...m, sessionId: session.id })
-        .onConflictDoNothing()
-        .returning({ id: messages.id });
-      if (!row) return false;
-      const unread = m.fromMe ? 0 : 1;
-      await tx
-        .insert(chats)
-        .values({ sessionId: session.id, id: m.chatId, name: null, isGroup: m.chatId.endsWith("@g.us"), unreadCount: unread, timestamp: m.timestamp })
-        .onConflictDoUpdate({
-          target: [chats.sessionId, chats.id],
-          set: {
-            timestamp: sql`greatest(coalesce(${chats.timestamp}, 0), excluded.timestamp)`,
-            unreadCount: sql`${chats.unreadCount} + ${unread}`,
-            updatedAt: sql`now()`,
-          },
-        });
-      await enqueueIn(tx, session, events);
-      return true;
+  /**
+   * Stores a message the account received (or its phone sent), its chat's time and unread count,
+   * and its events, in one statement; false when it was already stored.
+   */
+  async insertIncoming(session: SessionRow, m: NewMessage, events: OutboxEvent[] = []): Promise<boolean> {
+    const names = (Object.keys(m) as (keyof NewMessage)[]).filter((k) => m[k] !== undefined);
+    const statement = this.shapes.get(`incoming:${names.sort().join(",")}:${events.length}`, () => {
+      const values = Object.fromEntries(names.map((k) => [k, sql.placeholder(k)]));
+      const inserted = this.db.$with("changed").as(
+        this.db
+          .insert(messages)
+          .values({ ...values, sessionId: sql.placeholder("sessionId") } as never)
+          .onConflictDoNothing()
+          .returning({ id: messages.id, chatId: messages.chatId, fromMe: messages.fromMe, timestamp: messages.timestamp }),
+      );
+      // Its chat takes its time and, when a contact sent it, one more unread.
+      const chat = this.db.$with("chat", {}).as(sql`insert into ${chats} as c (session_id, id, name, is_group, unread_count, timestamp)
+        select ${sql.placeholder("sessionId")}::uuid, i.chat_id, null, i.chat_id like '%@g.us', case when i.from_me then 0 else 1 end, i.timestamp from ${inserted} i
+        on conflict (session_id, id) do update set timestamp = greatest(coalesce(c.timestamp, 0), excluded.timestamp),
+          unread_count = c.unread_count + excluded.unread_count, updated_at = now()`);
+      const parts = events.length > 0 ? [inserted, chat, outboxWith(this.db, inserted, events.length)] : [inserted, chat];
+      return this.db.with(...parts).select().from(inserted);
     });
+    const rows = await statement.execute({ ...m, sessionId: session.id, ...outboxValues(session.id, events) });
+    return rows.length > 0;
   }
 
   /** A chat's messages, newest first, before the cursor. */

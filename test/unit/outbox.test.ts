@@ -85,3 +85,20 @@ test("several sessions' open events in one read: oldest first, at most the limit
   expect(rows.find((r) => r.id === first!.id)).toBeUndefined();
   expect(await deliveries.openOfMany([a], 10)).toHaveLength(4);
 });
+
+test("a message change that changes nothing writes no event: a status step back, an incoming message stored before", async () => {
+  const { MessageRepository } = await import("../../src/db/message-repository");
+  const messages = new MessageRepository(db.db);
+  const id = await session();
+  const row = (await repo.byId(id))!;
+  const status = (s: string) => [{ event: "message.status" as const, data: { id: "OUT1", status: s } }];
+  await messages.insertOutgoing(row, { id: "OUT1", chatId: "491@s.whatsapp.net", fromMe: true, type: "text", text: "x", status: "pending", timestamp: 1 });
+  expect(await messages.setStatus(row, "OUT1", "delivered", {}, status("delivered"))).toMatchObject({ status: "delivered" });
+  expect(await messages.setStatus(row, "OUT1", "sent", {}, status("sent"))).toBeNull();
+  const incoming = { id: "IN1", chatId: "492@s.whatsapp.net", fromMe: false, type: "text", text: "hi", status: "delivered" as const, timestamp: 5 };
+  const received = [{ event: "message.received" as const, data: { id: "IN1" } }];
+  expect(await messages.insertIncoming(row, incoming, received)).toBe(true);
+  expect(await messages.insertIncoming(row, incoming, received)).toBe(false);
+  expect((await deliveries.openOf(id, 10)).map((d) => d.event)).toEqual(["message.status", "message.received"]);
+  expect((await repo.chats(id)).find((c) => c.id === "492@s.whatsapp.net")).toMatchObject({ unreadCount: 1, timestamp: 5, isGroup: false });
+});
