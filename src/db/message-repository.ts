@@ -1,6 +1,6 @@
 // Messages in and out. A status only moves forward (pending -> sent -> delivered -> read; failed
 // from pending or sent), and every change is written with its webhook event; an incoming
-// message updates its chat in the same transaction.
+// message updates its chat in the same statement.
 import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { outboxValues, outboxWith, type OutboxEvent } from "./outbox";
