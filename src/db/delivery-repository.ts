@@ -13,11 +13,6 @@ const open = sql`${webhookDeliveries.status} in ('pending', 'failed')`;
 export class DeliveryRepository {
   constructor(private readonly db: Db) {}
 
-  /** The session's undelivered events, oldest first. */
-  openOf(sessionId: string, limit: number): Promise<DeliveryRow[]> {
-    return this.openOfMany([sessionId], limit);
-  }
-
   /**
    * The undelivered events of several sessions in one statement, oldest first, at most `limit`
    * per session (a lateral read per session walks the open index no further than it needs).

@@ -4,7 +4,7 @@
 import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { outboxValues, outboxWith, type OutboxEvent } from "./outbox";
-import { PreparedShapes } from "./prepared-shapes";
+import { givenKeys, placeholders, PreparedShapes } from "./prepared-shapes";
 import { chats, messages, type MessageRow, type MessageStatus, type SessionRow } from "./schema";
 
 export type NewMessage = Omit<typeof messages.$inferInsert, "sessionId" | "createdAt">;
@@ -61,9 +61,9 @@ export class MessageRepository {
     extra: { timestamp?: number; error?: string | null } = {},
     events: OutboxEvent[] = [],
   ): Promise<MessageRow | null> {
-    const names = (Object.keys(extra) as (keyof typeof extra)[]).filter((k) => extra[k] !== undefined);
-    const statement = this.shapes.get(`status:${status}:${names.sort().join(",")}:${events.length}`, () => {
-      const set = Object.fromEntries(names.map((k) => [k, sql.placeholder(k)]));
+    const names = givenKeys(extra);
+    const statement = this.shapes.get(`status:${status}:${names.join(",")}:${events.length}`, () => {
+      const set = placeholders(names);
       const changed = this.db.$with("changed").as(
         this.db
           .update(messages)
@@ -72,7 +72,7 @@ export class MessageRepository {
           .where(and(eq(messages.sessionId, sql.placeholder("sessionId")), eq(messages.id, sql.placeholder("id")), inArray(messages.status, before(status))))
           .returning(),
       );
-      return this.db.with(...(events.length > 0 ? [changed, outboxWith(this.db, changed, events.length)] : [changed])).select().from(changed);
+      return this.db.with(changed, ...outboxWith(this.db, changed, events.length)).select().from(changed);
     });
     const [row] = await statement.execute({ ...extra, sessionId: session.id, id, ...outboxValues(session.id, events) });
     return row ?? null;
@@ -83,9 +83,9 @@ export class MessageRepository {
    * and its events, in one statement; false when it was already stored.
    */
   async insertIncoming(session: SessionRow, m: NewMessage, events: OutboxEvent[] = []): Promise<boolean> {
-    const names = (Object.keys(m) as (keyof NewMessage)[]).filter((k) => m[k] !== undefined);
-    const statement = this.shapes.get(`incoming:${names.sort().join(",")}:${events.length}`, () => {
-      const values = Object.fromEntries(names.map((k) => [k, sql.placeholder(k)]));
+    const names = givenKeys(m);
+    const statement = this.shapes.get(`incoming:${names.join(",")}:${events.length}`, () => {
+      const values = placeholders(names);
       const inserted = this.db.$with("changed").as(
         this.db
           .insert(messages)
@@ -98,8 +98,7 @@ export class MessageRepository {
         select ${sql.placeholder("sessionId")}::uuid, i.chat_id, null, i.chat_id like '%@g.us', case when i.from_me then 0 else 1 end, i.timestamp from ${inserted} i
         on conflict (session_id, id) do update set timestamp = greatest(coalesce(c.timestamp, 0), excluded.timestamp),
           unread_count = c.unread_count + excluded.unread_count, updated_at = now()`);
-      const parts = events.length > 0 ? [inserted, chat, outboxWith(this.db, inserted, events.length)] : [inserted, chat];
-      return this.db.with(...parts).select().from(inserted);
+      return this.db.with(inserted, chat, ...outboxWith(this.db, inserted, events.length)).select().from(inserted);
     });
     const rows = await statement.execute({ ...m, sessionId: session.id, ...outboxValues(session.id, events) });
     return rows.length > 0;

@@ -58,18 +58,20 @@ export async function enqueueIn(tx: Tx, session: SessionRow, events: OutboxEvent
  * it changed a row, and only those the session's webhook wants, judged on its row in the database.
  * A change that locks the session's row (or one of its rows) orders its events as a transaction
  * would. Built with placeholders for `count` events, so a prepared statement serves every call;
- * `outboxValues` fills them.
+ * `outboxValues` fills them. No events, no CTE.
  */
-export function outboxWith(db: Db, changed: WithSubquery, count: number): WithSubquery {
+export function outboxWith(db: Db, changed: WithSubquery, count: number): WithSubquery[] {
+  if (count === 0) return [];
   const p = (name: string) => sql.placeholder(name);
   const rows = Array.from({ length: count }, (_, i) => sql`(${p(`e${i}Id`)}, ${p(`e${i}Event`)}, ${p(`e${i}Head`)}, ${p(`e${i}Tail`)})`);
-  return db.$with("outbox", {}).as(sql`insert into ${webhookDeliveries} (id, session_id, event, body, created_at, next_attempt_at)
+  const outbox = db.$with("outbox", {}).as(sql`insert into ${webhookDeliveries} (id, session_id, event, body, created_at, next_attempt_at)
     select v.id, s.id, v.event, v.head || to_json(s.name)::text || v.tail, ${p("outboxAt")}::timestamptz, ${p("outboxAt")}::timestamptz
     from (values ${sql.join(rows, sql`, `)}) as v(id, event, head, tail)
     join ${sessions} s on s.id = ${p("outboxSession")}::uuid
     where exists (select 1 from ${changed})
       and s.webhook_url is not null and s.webhook_disabled_reason is null
       and (s.webhook_events is null or v.event = any(s.webhook_events))`);
+  return [outbox];
 }
 
 /** The values of `outboxWith`'s placeholders for these events. */

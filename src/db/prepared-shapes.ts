@@ -1,6 +1,19 @@
 // Hot statements built once per shape (which columns, how many events) and then only run with
 // values: building a query with Drizzle costs more CPU than PostgreSQL spends running it.
+import { sql, type Placeholder } from "drizzle-orm";
 import type { PgPreparedQuery, PreparedQueryConfig } from "drizzle-orm/pg-core";
+
+/** The keys that carry a value, sorted: part of a statement's shape. */
+export function givenKeys(values: object): string[] {
+  return Object.keys(values)
+    .filter((k) => (values as Record<string, unknown>)[k] !== undefined)
+    .sort();
+}
+
+/** A placeholder per key, named after it: filled by the values at each run. */
+export function placeholders(keys: string[]): Record<string, Placeholder> {
+  return Object.fromEntries(keys.map((k) => [k, sql.placeholder(k)]));
+}
 
 interface Preparable<T> {
   prepare(name: string): PgPreparedQuery<PreparedQueryConfig & { execute: T }>;

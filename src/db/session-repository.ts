@@ -2,7 +2,7 @@
 import { and, asc, count, desc, eq, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { enqueueIn, outboxValues, outboxWith, type OutboxEvent, type OutboxEvents } from "./outbox";
-import { PreparedShapes } from "./prepared-shapes";
+import { givenKeys, placeholders, PreparedShapes } from "./prepared-shapes";
 import {
   chats,
   contacts,
@@ -165,9 +165,9 @@ export class SessionRepository {
     fields: SessionFields & Partial<Pick<SessionRow, "qrUpdatedAt" | "stateReason">>,
     events: OutboxEvent[] = [],
   ): Promise<SessionRow | null> {
-    const names = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] !== undefined);
-    const statement = this.shapes.get(`update:${names.sort().join(",")}:${events.length}`, () => {
-      const set = Object.fromEntries([...names, "lastActivity"].map((k) => [k, sql.placeholder(k)]));
+    const names = givenKeys(fields);
+    const statement = this.shapes.get(`update:${names.join(",")}:${events.length}`, () => {
+      const set = placeholders([...names, "lastActivity"]);
       const changed = this.db.$with("changed").as(
         this.db
           .update(sessions)
@@ -175,7 +175,7 @@ export class SessionRepository {
           .where(eq(sessions.id, sql.placeholder("id")))
           .returning(),
       );
-      return this.db.with(...(events.length > 0 ? [changed, outboxWith(this.db, changed, events.length)] : [changed])).select().from(changed);
+      return this.db.with(changed, ...outboxWith(this.db, changed, events.length)).select().from(changed);
     });
     const [updated] = await statement.execute({ ...fields, lastActivity: new Date(), id, ...outboxValues(id, events) });
     return this.remember(updated);

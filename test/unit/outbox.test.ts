@@ -31,8 +31,8 @@ test("events are written only for a webhook that wants them", async () => {
   const stateOnly = await session({ webhookEvents: ["session.state"] });
   await repo.update(none, { stateReason: "x" }, [event]);
   await repo.update(stateOnly, { stateReason: "x" }, [event, { event: "session.qr", data: { qr: "q" } }]);
-  expect(await deliveries.openOf(none, 10)).toHaveLength(0);
-  const open = await deliveries.openOf(stateOnly, 10);
+  expect(await deliveries.openOfMany([none], 10)).toHaveLength(0);
+  const open = await deliveries.openOfMany([stateOnly], 10);
   expect(open.map((d) => d.event)).toEqual(["session.state"]);
   expect(JSON.parse(open[0]!.body)).toMatchObject({ id: open[0]!.id, event: "session.state", sessionId: stateOnly, data: { state: "ready" } });
 });
@@ -40,12 +40,12 @@ test("events are written only for a webhook that wants them", async () => {
 test("a disabled webhook gets nothing; the body written with the change is the JSON the spec names, whatever the session's name", async () => {
   const disabled = await session({ webhookDisabledReason: "410" });
   await repo.update(disabled, { stateReason: "x" }, [event]);
-  expect(await deliveries.openOf(disabled, 10)).toHaveLength(0);
+  expect(await deliveries.openOfMany([disabled], 10)).toHaveLength(0);
   const name = `quote " back \\ tab \t ü ${randomUUID().slice(0, 4)}`;
   const id = await session({ name });
   const updated = await repo.update(id, { stateReason: "y" }, [event]);
   expect(updated?.stateReason).toBe("y");
-  const [row] = await deliveries.openOf(id, 10);
+  const [row] = await deliveries.openOfMany([id], 10);
   const body = JSON.parse(row!.body);
   expect(Object.keys(body)).toEqual(["id", "event", "sessionId", "sessionName", "timestamp", "data"]);
   expect(body).toEqual({ id: row!.id, event: "session.state", sessionId: id, sessionName: name, timestamp: row!.createdAt.toISOString(), data: { state: "ready" } });
@@ -55,13 +55,13 @@ test("a disabled webhook gets nothing; the body written with the change is the J
 test("a state change refused by its compare-and-set writes no event", async () => {
   const id = await session();
   expect(await repo.transition(id, "stopped", "starting", null, {}, { events: [event] })).toBeNull();
-  expect(await deliveries.openOf(id, 10)).toHaveLength(0);
+  expect(await deliveries.openOfMany([id], 10)).toHaveLength(0);
 });
 
 test("delivered rows older than the keep time are pruned; open and recent ones stay", async () => {
   const id = await session();
   await repo.update(id, {}, [event, event, event]);
-  const [old, recent, open] = await deliveries.openOf(id, 10);
+  const [old, recent, open] = await deliveries.openOfMany([id], 10);
   await deliveries.delivered([old!.id, recent!.id], 200);
   await db.db.update(webhookDeliveries).set({ deliveredAt: new Date(Date.now() - 8 * 86_400_000) }).where(eq(webhookDeliveries.id, old!.id));
   expect(await deliveries.prune(new Date(Date.now() - 7 * 86_400_000))).toBe(1);
@@ -76,7 +76,7 @@ test("several sessions' open events in one read: oldest first, at most the limit
   await repo.update(a, {}, [event, event, event]);
   await repo.update(b, {}, [event, event]);
   await repo.update(a, {}, [event]);
-  const [first] = await deliveries.openOf(b, 1);
+  const [first] = await deliveries.openOfMany([b], 1);
   await deliveries.delivered([first!.id], 204);
   const rows = await deliveries.openOfMany([a, b, quiet], 2);
   expect(rows.map((r) => r.sessionId)).toEqual([a, a, b]);
@@ -99,6 +99,6 @@ test("a message change that changes nothing writes no event: a status step back,
   const received = [{ event: "message.received" as const, data: { id: "IN1" } }];
   expect(await messages.insertIncoming(row, incoming, received)).toBe(true);
   expect(await messages.insertIncoming(row, incoming, received)).toBe(false);
-  expect((await deliveries.openOf(id, 10)).map((d) => d.event)).toEqual(["message.status", "message.received"]);
+  expect((await deliveries.openOfMany([id], 10)).map((d) => d.event)).toEqual(["message.status", "message.received"]);
   expect((await repo.chats(id)).find((c) => c.id === "492@s.whatsapp.net")).toMatchObject({ unreadCount: 1, timestamp: 5, isGroup: false });
 });
