@@ -81,17 +81,16 @@ describe("QR", () => {
 });
 
 describe("scan and login", () => {
-  test("scan links the device, the stream restarts (515) and the client opens within a second", async () => {
+  test("scan links the device, the stream restarts (515) and the client opens", async () => {
     const phone = newPhone();
     const first = await client();
     const qr = await first.waitFor(() => first.qrs[0], 5000, "a QR");
-    const t0 = Date.now();
     const scan = await control("POST", "/control/scan", { qr, phoneNumber: phone, pushName: "Ann" });
     expect(scan.body).toEqual({ success: true, jid: `${phone}:1@s.whatsapp.net`, phoneNumber: phone });
     await first.waitFor(() => first.closes.find((c) => c.code === DisconnectReason.restartRequired), 3000, "restart required");
     const second = await client({ dir: first.dir });
+    // Bounded, not timed: how fast is bench/emulator.ts's to say (a busy CI host took 1.1 s once).
     await second.waitFor(() => second.opened, 3000, "open");
-    expect(second.opened - t0).toBeLessThan(1000);
     expect(second.sock.user?.id).toBe(`${phone}:1@s.whatsapp.net`);
     const devices = await control("GET", "/control/devices");
     expect(devices.body.devices).toContainEqual(expect.objectContaining({ jid: `${phone}:1@s.whatsapp.net`, linked: true, connected: true }));
@@ -115,7 +114,8 @@ describe("scan and login", () => {
       .catch((e) => e);
     expect(err).toBeInstanceOf(Error);
     expect(String(err.message)).toContain("feature-not-implemented");
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Answered, not left to Baileys' 60 s query timeout.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
 
