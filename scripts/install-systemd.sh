@@ -48,8 +48,9 @@ bun_version="1.4.5" # as scripts/ensure-bun.sh
 root_prefix="$destdir$prefix"
 etc_dir="$destdir/etc/wa-session-api"
 unit_dir="$destdir/etc/systemd/system"
-# What ships to PREFIX: the app, its migrations and the sandbox's sources; not tests or benches.
-app_paths=(package.json bun.lock bunfig.toml tsconfig.json src sandbox drizzle systemd scripts README.md)
+# What ships to PREFIX: the app, its migrations, the sandbox's sources and the fixes `bun install`
+# applies to dependencies (patches/); not tests or benches.
+app_paths=(package.json bun.lock bunfig.toml tsconfig.json patches src sandbox drizzle systemd scripts README.md)
 
 changed=0
 app_changed=0
@@ -231,9 +232,9 @@ if [ -n "$uid" ] && [ -z "$destdir" ]; then
   fi
 fi
 
-# Dependencies: again only when package.json or bun.lock changed since the last install.
+# Dependencies: again only when package.json, bun.lock or a patch changed since the last install.
 stamp="$root_prefix/node_modules/.wa-install-stamp"
-want_stamp=$(cat "$src/package.json" "$src/bun.lock" | sha256sum | cut -d' ' -f1)
+want_stamp=$(cat "$src/package.json" "$src/bun.lock" "$src"/patches/* | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
   ok "production dependencies installed"
 elif ! command -v bun >/dev/null 2>&1 && [ "$dry_run" = 0 ]; then

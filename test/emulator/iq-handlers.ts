@@ -66,6 +66,11 @@ export function handleIq(iq: BinaryNode, ctx: IqContext): void | Promise<void> {
     case "blocklist":
       return send(iqResult(iq, [node("list", {}, [])]));
     case "privacy":
+      for (const token of children(child(iq, "tokens"), "token")) {
+        if (token.attrs.type !== "trusted_contact" || !token.attrs.jid) continue;
+        const key = `${device.phone}>${token.attrs.jid}`;
+        state.issuedTokens.set(key, { t: Number(token.attrs.t) || 0, times: (state.issuedTokens.get(key)?.times ?? 0) + 1 });
+      }
       return send(
         iqResult(
           iq,

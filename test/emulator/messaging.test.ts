@@ -1,6 +1,7 @@
 // 1:1 messaging against a real Baileys client: the emulator's contacts are Signal parties that
 // decrypt what the client sends, answer receipts, and write back with real Signal sessions.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { proto, WA_CERT_DETAILS, type BinaryNode } from "@whiskeysockets/baileys";
 import { emulatorControl } from "../support/emulator";
 import { startEmulator, trustRoot, type RunningEmulator } from ".";
@@ -97,6 +98,26 @@ describe("a linked device sends", () => {
       [ids[1], "two"],
       [ids[2], "three"],
     ]);
+  });
+
+  test("the account issues its privacy token to a contact once, not with every message", async () => {
+    // Baileys stored the token's issue time inside a transaction that had already ended, so it
+    // was lost and every message issued the token again (fixed in patches/, see auth-utils.js).
+    const phone = newNumber();
+    const c = await linked(phone);
+    const to = await contact();
+    const issued = () => emu.state.issuedTokens.get(`${phone}>${to}@s.whatsapp.net`);
+    const first = await c.sendText(to, "one");
+    await c.waitFor(statusOf(c, first.key.id!, Status.DELIVERY_ACK), 5000, "the first delivery receipt");
+    await c.waitFor(issued, 5000, "the token issued");
+    // Written to the device's own store once the server answered the issue.
+    await c.waitFor(() => readdirSync(c.dir).some((f) => f.startsWith("tctoken-") && !f.includes("__index")), 5000, "the issue time stored");
+    for (const text of ["two", "three"]) {
+      const sent = await c.sendText(to, text);
+      await c.waitFor(statusOf(c, sent.key.id!, Status.DELIVERY_ACK), 5000, "a delivery receipt");
+    }
+    await Bun.sleep(200); // an issue would follow the send at once
+    expect(issued()).toEqual({ t: expect.any(Number), times: 1 });
   });
 
   test("to a number not on WhatsApp: Baileys finds no device, the server refuses the stanza with 479, the message ends as ERROR", async () => {

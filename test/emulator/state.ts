@@ -88,6 +88,11 @@ export class EmulatorState {
   readonly outbox = new Map<string, OutboxEntry[]>();
   /** The live connection of each logged-in device, by device JID. */
   readonly online = new Map<string, Online>();
+  /**
+   * Trusted-contact privacy tokens each account issued (`<iq xmlns="privacy" type="set"><tokens>`),
+   * by "issuer phone>contact jid": the last token's time and how many times it was issued.
+   */
+  readonly issuedTokens = new Map<string, { t: number; times: number }>();
 
   phone(number: string, pushName?: string): Phone {
     let phone = this.phones.get(number);
