@@ -1,6 +1,6 @@
-// Baileys auth state in files under the session volume, written so that a crash or power loss
-// mid-write never leaves a torn file: each write goes to a temporary file that is flushed and
-// then renamed over the old one (rename is atomic on one filesystem).
+// Baileys auth state in files under the session volume, written so that a crash mid-write never
+// leaves a torn file: each write goes to a temporary file that is renamed over the old one
+// (rename is atomic on one filesystem); the credentials are also flushed, against power loss.
 import {
   BufferJSON,
   initAuthCreds,
@@ -9,31 +9,30 @@ import {
   type AuthenticationState,
   type SignalDataTypeMap,
 } from "@whiskeysockets/baileys";
-import { closeSync, fsyncSync, openSync } from "node:fs";
-import { mkdir, open, readFile, readdir, rename, rm, unlink } from "node:fs/promises";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Limiter } from "../src/limiter";
 
 export interface AuthStore {
   state: AuthenticationState;
   saveCreds(): Promise<void>;
-  /** Resolves when every write started so far is on disk. */
+  /** Resolves when every credentials write started so far is on disk (key writes are done when `set` returns). */
   flush(): Promise<void>;
 }
 
 const safeName = (name: string) => name.replace(/\//g, "__").replace(/:/g, "-");
 
 /**
- * Writes to a temporary file and renames it over `path`: a crash mid-write leaves the old file
- * or the new one, never a torn one. With `durable`, the data is flushed to disk before the
- * rename, so a power loss cannot either.
+ * Writes to a temporary file, flushes it to disk and renames it over `path`: a crash or power
+ * loss mid-write leaves the old file or the new one, never a torn one.
  */
-export async function writeFileAtomic(path: string, data: string, durable = true): Promise<void> {
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const handle = await open(tmp, "w", 0o600);
   try {
     await handle.writeFile(data);
-    if (durable) await handle.sync();
+    await handle.sync();
   } finally {
     await handle.close();
   }
@@ -50,47 +49,65 @@ function syncDir(dir: string): void {
   }
 }
 
-/** Key files open at once, at most. */
+/**
+ * The same for a signal key file, synchronously and without the flush: a key is a few hundred
+ * bytes that the page cache takes in microseconds, where the asynchronous calls cost a round trip
+ * to the thread pool for each of open, write, close and rename, with every message sent.
+ */
+function writeKeyFile(path: string, data: string): void {
+  const tmp = `${path}.tmp`; // one writer: this process, one write at a time
+  writeFileSync(tmp, data, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** Key files read at once, at most (the container allows 1024 open files in all). */
 const OPEN_KEY_FILES = 64;
+
+const isPreKey = (name: string) => name.startsWith("pre-key-");
 
 export async function openAuthStore(dir: string): Promise<AuthStore> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const names = await readdir(dir);
   // Leftovers of a write that a crash interrupted are incomplete by definition.
-  for (const name of await readdir(dir)) if (name.endsWith(".tmp")) await rm(join(dir, name), { force: true });
+  for (const name of names) if (name.endsWith(".tmp")) await rm(join(dir, name), { force: true });
+  // The key files there are, but the one-time pre-keys (812 at linking, each read once at most,
+  // when a contact first writes): Baileys asks for keys it never had (a privacy token, a mapping)
+  // with every message, and these are answered without a trip to the disk.
+  const present = new Set(names.filter((name) => !name.endsWith(".tmp") && !isPreKey(name)));
 
-  // Linking writes 812 pre-keys at once; the container allows 1024 open files in all.
-  const files = new Limiter(OPEN_KEY_FILES);
-  // One write at a time per file keeps the last write the one that lands.
-  const chains = new Map<string, Promise<void>>();
-  // A settled chain is dropped, or the map would keep one entry per key file ever written.
-  const serial = (file: string, job: () => Promise<void>) => {
-    const next = (chains.get(file) ?? Promise.resolve()).then(job, job);
-    chains.set(file, next);
-    const forget = () => {
-      if (chains.get(file) === next) chains.delete(file);
-    };
-    next.then(forget, forget);
-    return next;
-  };
-
-  // The credentials are flushed to disk; the hundreds of signal keys written at first login
-  // are only renamed into place (atomic against crashes), or linking would wait on as many fsyncs.
-  const write = (file: string, value: unknown) =>
-    serial(file, async () => {
-      const durable = file === "creds.json";
-      await files.run(() => writeFileAtomic(join(dir, safeName(file)), JSON.stringify(value, BufferJSON.replacer), durable));
-      if (durable) syncDir(dir);
-    });
-  const remove = (file: string) => serial(file, () => unlink(join(dir, safeName(file))).catch(() => {}));
+  const reads = new Limiter(OPEN_KEY_FILES);
   const read = async (file: string): Promise<unknown> => {
+    const name = safeName(file);
+    if (!isPreKey(name) && !present.has(name)) return null;
     try {
-      return JSON.parse(await files.run(() => readFile(join(dir, safeName(file)), "utf8")), BufferJSON.reviver);
+      return JSON.parse(await reads.run(() => readFile(join(dir, name), "utf8")), BufferJSON.reviver);
     } catch {
       return null;
     }
   };
+  const writeKey = (file: string, value: unknown) => {
+    const name = safeName(file);
+    writeKeyFile(join(dir, name), JSON.stringify(value, BufferJSON.replacer));
+    if (!isPreKey(name)) present.add(name);
+  };
+  const removeKey = (file: string) => {
+    const name = safeName(file);
+    rmSync(join(dir, name), { force: true });
+    present.delete(name);
+  };
 
+  // The credentials are flushed to disk before they replace the old ones, one write at a time
+  // (the last one lands); the signal keys are only renamed into place (atomic against crashes),
+  // or linking would wait on 812 pre-keys' fsyncs.
+  let credsWritten: Promise<void> = Promise.resolve();
   const creds = ((await read("creds.json")) as AuthenticationCreds | null) ?? initAuthCreds();
+  const saveCreds = () => {
+    const job = async () => {
+      await writeFileAtomic(join(dir, "creds.json"), JSON.stringify(creds, BufferJSON.replacer));
+      syncDir(dir);
+    };
+    return (credsWritten = credsWritten.then(job, job));
+  };
   return {
     state: {
       creds,
@@ -107,21 +124,18 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
           return out;
         },
         set: async (data) => {
-          const jobs: Promise<void>[] = [];
           for (const category of Object.keys(data) as (keyof SignalDataTypeMap)[]) {
             for (const [id, value] of Object.entries(data[category] ?? {})) {
               const file = `${category}-${id}.json`;
-              jobs.push(value ? write(file, value) : remove(file));
+              if (value) writeKey(file, value);
+              else removeKey(file);
             }
           }
-          await Promise.all(jobs);
         },
       },
     },
-    saveCreds: () => write("creds.json", creds),
-    flush: async () => {
-      await Promise.all([...chains.values()]);
-    },
+    saveCreds,
+    flush: () => credsWritten,
   };
 }
 

@@ -61,3 +61,20 @@ test("812 pre-keys written at once (as at linking) never hold more than 64 files
   const back = await (await openAuthStore(dir)).state.keys.get("pre-key", ["1", "812"]);
   expect(Buffer.from(back["812"]!.private)).toEqual(Buffer.alloc(32, 811 % 256));
 });
+
+test("a key never written is answered from memory: the store keeps the list of its key files", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "auth-")), "auth");
+  const store = await openAuthStore(dir);
+  const token = { token: Buffer.from("t"), timestamp: "1" };
+  expect(await store.state.keys.get("tctoken", ["1@lid"])).toEqual({});
+  await store.state.keys.set({ tctoken: { "1@lid": token } });
+  expect((await store.state.keys.get("tctoken", ["1@lid"]))["1@lid"]!.token).toEqual(Buffer.from("t"));
+  // A file that appears behind the store's back is not looked for: the store is its folder's only writer.
+  writeFileSync(join(dir, "tctoken-2@lid.json"), JSON.stringify(token));
+  expect(await store.state.keys.get("tctoken", ["2@lid"])).toEqual({});
+  await store.state.keys.set({ tctoken: { "1@lid": null } });
+  expect(await store.state.keys.get("tctoken", ["1@lid"])).toEqual({});
+  expect(readdirSync(dir).sort()).toEqual(["tctoken-2@lid.json"]);
+  // A reopened store lists the folder again.
+  expect(Object.keys(await (await openAuthStore(dir)).state.keys.get("tctoken", ["1@lid", "2@lid"]))).toEqual(["2@lid"]);
+});
