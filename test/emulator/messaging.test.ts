@@ -1,7 +1,6 @@
 // 1:1 messaging against a real Baileys client: the emulator's contacts are Signal parties that
 // decrypt what the client sends, answer receipts, and write back with real Signal sessions.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
 import { proto, WA_CERT_DETAILS, type BinaryNode } from "@whiskeysockets/baileys";
 import { emulatorControl } from "../support/emulator";
 import { startEmulator, trustRoot, type RunningEmulator } from ".";
@@ -110,8 +109,10 @@ describe("a linked device sends", () => {
     const first = await c.sendText(to, "one");
     await c.waitFor(statusOf(c, first.key.id!, Status.DELIVERY_ACK), 5000, "the first delivery receipt");
     await c.waitFor(issued, 5000, "the token issued");
-    // Written to the device's own store once the server answered the issue.
-    await c.waitFor(() => readdirSync(c.dir).some((f) => f.startsWith("tctoken-") && !f.includes("__index")), 5000, "the issue time stored");
+    // Kept in the device's own store (under the contact's LID) once the server answered the issue.
+    const lid = await c.sock.signalRepository.lidMapping.getLIDForPN(`${to}@s.whatsapp.net`);
+    expect(lid).toEndWith("@lid");
+    await c.waitFor(async () => (await c.sock.authState.keys.get("tctoken", [lid!]))[lid!]?.senderTimestamp, 5000, "the issue time stored");
     for (const text of ["two", "three"]) {
       const sent = await c.sendText(to, text);
       await c.waitFor(statusOf(c, sent.key.id!, Status.DELIVERY_ACK), 5000, "a delivery receipt");

@@ -2,10 +2,11 @@
 // crash interrupted (a leftover temporary file) never becomes state.
 import { expect, test } from "bun:test";
 import { initAuthCreds } from "@whiskeysockets/baileys";
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clearAuthStore, openAuthStore, writeFileAtomic } from "../../sandbox/auth-store";
+import { JOURNAL_FILE } from "../../sandbox/key-journal";
 
 test("credentials and keys survive a reopen; a torn temporary file is discarded", async () => {
   const dir = join(mkdtempSync(join(tmpdir(), "auth-")), "auth");
@@ -74,7 +75,40 @@ test("a key never written is answered from memory: the store keeps the list of i
   expect(await store.state.keys.get("tctoken", ["2@lid"])).toEqual({});
   await store.state.keys.set({ tctoken: { "1@lid": null } });
   expect(await store.state.keys.get("tctoken", ["1@lid"])).toEqual({});
-  expect(readdirSync(dir).sort()).toEqual(["tctoken-2@lid.json"]);
+  expect(readdirSync(dir).filter((f) => f.endsWith(".json"))).toEqual(["tctoken-2@lid.json"]);
   // A reopened store lists the folder again.
   expect(Object.keys(await (await openAuthStore(dir)).state.keys.get("tctoken", ["1@lid", "2@lid"]))).toEqual(["2@lid"]);
+});
+
+test("key writes are journaled: a reopen after a crash replays them, drops a torn last line, and folds them into the key files", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "auth-")), "auth");
+  const store = await openAuthStore(dir);
+  const session = (n: number) => Buffer.alloc(8, n);
+  await store.state.keys.set({ session: { "1.0": session(1), "2.0": session(2) } });
+  await store.state.keys.set({ session: { "1.0": session(3), "2.0": null } });
+  // Written as one journal line each, no key file yet; read back from memory.
+  expect(readdirSync(dir).filter((f) => f.startsWith("session-"))).toEqual([]);
+  expect(readFileSync(join(dir, JOURNAL_FILE), "utf8").trim().split("\n")).toHaveLength(4);
+  expect((await store.state.keys.get("session", ["1.0", "2.0"]))["1.0"]).toEqual(session(3));
+  // The process dies here, halfway through its next append.
+  appendFileSync(join(dir, JOURNAL_FILE), 'session-1.0.json\t{"type":"Buf');
+
+  const reopened = await openAuthStore(dir);
+  expect(await reopened.state.keys.get("session", ["1.0", "2.0"])).toEqual({ "1.0": session(3) });
+  expect(readdirSync(dir).filter((f) => f.startsWith("session-") || f === JOURNAL_FILE)).toEqual(["session-1.0.json"]);
+});
+
+test("the journal is folded into the key files once it holds 32 KiB, keeping only each key's last write", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "auth-")), "auth");
+  const store = await openAuthStore(dir);
+  for (let i = 0; i < 200; i++) await store.state.keys.set({ session: { [`${i % 3}.0`]: Buffer.alloc(200, i % 256) } });
+  const journal = existsSync(join(dir, JOURNAL_FILE)) ? readFileSync(join(dir, JOURNAL_FILE), "utf8") : "";
+  expect(journal.length).toBeLessThan(32 * 1024);
+  expect(readdirSync(dir).filter((f) => f.startsWith("session-")).sort()).toEqual(["session-0.0.json", "session-1.0.json", "session-2.0.json"]);
+  // Whatever the files or the journal hold, the last write of each key is what reads back, now and after a reopen.
+  const last = { "0.0": 198, "1.0": 199, "2.0": 197 };
+  for (const s of [store, await openAuthStore(dir)]) {
+    const got = await s.state.keys.get("session", Object.keys(last));
+    for (const [id, n] of Object.entries(last)) expect(Buffer.from(got[id]!)).toEqual(Buffer.alloc(200, n));
+  }
 });
