@@ -1,14 +1,16 @@
 // Issue figures for messaging, whole stack (API process, rootless Podman, the sandbox image, the
 // emulator whose contacts decrypt what they get): N linked sessions send M messages each at
-// once (send limit raised): messages per second and POST -> 201 latency (the API answers once
-// WhatsApp's server acked the message, which the emulator does after decrypting it), checked
-// against what the contacts decrypted; then incoming messages -> webhook receipt latency.
+// once (send limit raised), in two rounds (cold, then warm): messages per second, POST -> 201
+// latency (the API answers once WhatsApp's server acked the message, which the emulator does
+// after decrypting it), checked against what the contacts decrypted, and the CPU each part of
+// the stack used a message; then incoming messages -> webhook receipt latency.
 // Usage: bun bench/messaging.ts [sessions=10] [messages per session=20] [concurrent sends per session=1].
 // Needs what scripts/test.sh sets up.
 import { startTestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { WebhookReceiver } from "../test/support/webhook-receiver";
+import { cpuDelta, cpuSeconds } from "./stats";
 
 const sessions = Number(process.argv[2] ?? 10);
 const perSession = Number(process.argv[3] ?? 20);
@@ -41,29 +43,43 @@ try {
   // One message each first: Signal sessions are set up (pkmsg) outside the measured run.
   for (const s of linked) await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: "warm-up" } });
 
-  const latencies: number[] = [];
-  const ids = new Set<string>();
-  const started = performance.now();
-  await Promise.all(
-    linked.flatMap((s) => Array.from({ length: lanes }, (_, lane) => ({ s, lane }))).map(async ({ s, lane }) => {
-      for (let n = lane; n < perSession; n += lanes) {
-        const t0 = performance.now();
-        const res = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: `bench ${n}` } });
-        latencies.push(performance.now() - t0);
-        if (res.status !== 201 || res.body.message.status === "pending") throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
-        ids.add(res.body.message.id);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const got = (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as { id: string }[];
-  const decrypted = got.filter((m) => ids.has(m.id)).length;
-  console.log(
-    `send:     ${sessions} sessions x ${perSession} messages (${lanes} at a time each): ${(ids.size / seconds).toFixed(0)} messages/s; POST -> 201 (server ack) p50 ${pct(latencies, 50).toFixed(0)} ms  p99 ${pct(latencies, 99).toFixed(0)} ms; ${decrypted}/${ids.size} decrypted by the contact`,
-  );
+  // Where the CPU of a round goes: this process is the bench's client, the emulator and the
+  // webhook receiver; the API is the other Bun (or Deno) process.
+  const component = (pid: number, comm: string) =>
+    pid === process.pid ? "bench+emulator" : comm === "wa-sandbox" ? "sandboxes" : comm === "postgres" ? "postgres" : comm === "bun" || comm === "deno" ? "api" : "other";
+
+  // Twice: "cold" is the first round after the processes start (the API's code not yet compiled
+  // by its JIT, its connections and statements not yet prepared), "warm" the steady state.
+  for (const round of ["cold", "warm"]) {
+    const cpuBefore = cpuSeconds(component);
+    const latencies: number[] = [];
+    const ids = new Set<string>();
+    const started = performance.now();
+    await Promise.all(
+      linked.flatMap((s) => Array.from({ length: lanes }, (_, lane) => ({ s, lane }))).map(async ({ s, lane }) => {
+        for (let n = lane; n < perSession; n += lanes) {
+          const t0 = performance.now();
+          const res = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: `${round} ${n}` } });
+          latencies.push(performance.now() - t0);
+          if (res.status !== 201 || res.body.message.status === "pending") throw new Error(`send failed: ${res.status} ${JSON.stringify(res.body)}`);
+          ids.add(res.body.message.id);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuDelta(cpuBefore, cpuSeconds(component));
+    const got = (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as { id: string }[];
+    const decrypted = got.filter((m) => ids.has(m.id)).length;
+    const total = cpu.reduce((sum, [, s]) => sum + s, 0);
+    console.log(
+      `send ${round}: ${sessions} sessions x ${perSession} messages (${lanes} at a time each): ${(ids.size / seconds).toFixed(0)} messages/s; POST -> 201 (server ack) p50 ${pct(latencies, 50).toFixed(0)} ms  p99 ${pct(latencies, 99).toFixed(0)} ms; ${decrypted}/${ids.size} decrypted by the contact\n` +
+        `  cpu ${((total * 1000) / ids.size).toFixed(2)} ms a message (${((100 * total) / seconds / navigator.hardwareConcurrency).toFixed(0)}% of ${navigator.hardwareConcurrency} cores): ` +
+        cpu.map(([k, s]) => `${k} ${((s * 1000) / ids.size).toFixed(2)}`).join(", "),
+    );
+  }
 
   const incoming: number[] = [];
-  for (let n = 0; n < 5; n++) {
+  for (let n = 0; n < 10; n++) {
     await Promise.all(
       linked.map(async (s) => {
         const t0 = Date.now();
@@ -73,7 +89,7 @@ try {
       }),
     );
   }
-  console.log(`incoming: ${incoming.length} messages (${sessions} at a time) -> webhook receipt p50 ${pct(incoming, 50)} ms  p99 ${pct(incoming, 99)} ms`);
+  console.log(`incoming:  ${incoming.length} messages (${sessions} at a time) -> webhook receipt p50 ${pct(incoming, 50)} ms  p99 ${pct(incoming, 99)} ms`);
 } finally {
   await t.close();
   await emu.stop();
