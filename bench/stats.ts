@@ -17,13 +17,15 @@ export function summary(label: string, xs: number[]): string {
   return `${label.padEnd(34)} median ${ms(median(xs)).padStart(10)}   worst ${ms(worst(xs)).padStart(10)}   (n=${xs.length})`;
 }
 
+/** CPU seconds (user + system, all threads) a process used so far, and the group it counts in. */
+export type CpuSnapshot = Map<number, { group: string; seconds: number }>;
+
 /**
- * CPU seconds (user + system, all threads) used so far by each live process on the host, grouped
- * by `group(pid, comm)`; a group of null is left out. Two snapshots around a run say where its
- * CPU went (a process that exits in between is missed).
+ * Every live process on the host that `group(pid, comm)` names a group for (null leaves it out),
+ * with the CPU it used so far. Two snapshots around a run say where its CPU went.
  */
-export function cpuSeconds(group: (pid: number, comm: string) => string | null): Map<string, number> {
-  const out = new Map<string, number>();
+export function cpuSeconds(group: (pid: number, comm: string) => string | null): CpuSnapshot {
+  const out: CpuSnapshot = new Map();
   for (const name of readdirSync("/proc")) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
@@ -38,13 +40,21 @@ export function cpuSeconds(group: (pid: number, comm: string) => string | null):
     if (key === null) continue;
     // Fields after "pid (comm) ": state is the 1st, utime the 12th and stime the 13th.
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(f[11]) + Number(f[12]);
-    out.set(key, (out.get(key) ?? 0) + ticks / 100); // USER_HZ is 100 on Linux
+    out.set(pid, { group: key, seconds: (Number(f[11]) + Number(f[12])) / 100 }); // USER_HZ is 100 on Linux
   }
   return out;
 }
 
-/** `after - before` per group, largest first. */
-export function cpuDelta(before: Map<string, number>, after: Map<string, number>): [string, number][] {
-  return [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as [string, number]).sort((a, b) => b[1] - a[1]);
+/**
+ * CPU seconds each group used between two snapshots, largest first: a process alive at both
+ * counts its difference, one started in between all it used; one that exited in between is missed.
+ */
+export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): [string, number][] {
+  const groups = new Map<string, number>();
+  for (const [pid, { group, seconds }] of after) {
+    const earlier = before.get(pid);
+    const used = earlier && earlier.group === group ? seconds - earlier.seconds : seconds;
+    groups.set(group, (groups.get(group) ?? 0) + used);
+  }
+  return [...groups].sort((a, b) => b[1] - a[1]);
 }
