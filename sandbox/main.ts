@@ -19,12 +19,17 @@ const dataDir = process.env.DATA_DIR ?? "/data";
 const log = sandboxLog(sessionId, process.env.LOG_LEVEL === "warn" || process.env.LOG_LEVEL === "error");
 
 let whatsapp: WhatsAppSession;
+/** When the sandbox last had something to do (a request, a report). */
+let lastWork = 0;
 const channel = new ChannelClient({
   url: required("CHANNEL_URL"),
   token: required("CHANNEL_TOKEN"),
   tokenFile: join(dataDir, "channel-token"),
   log,
-  onRequest: (req) => whatsapp.handle(req),
+  onRequest: (req) => {
+    lastWork = Date.now();
+    return whatsapp.handle(req);
+  },
 });
 
 async function finish(reason: string, code = 0): Promise<never> {
@@ -44,8 +49,9 @@ whatsapp = new WhatsAppSession({
   qrTimeoutMs: Number(process.env.WA_QR_TIMEOUT_MS) || undefined,
   log,
   report: (r) => {
+    lastWork = Date.now();
     channel.report(r);
-    if (r.type === "ready") setTimeout(compact, 5_000).unref();
+    if (r.type === "ready") setTimeout(() => Bun.shrink(), 5_000).unref();
   },
   onFinished: (reason) => void finish(reason),
 });
@@ -54,13 +60,15 @@ process.on("SIGTERM", () => void finish("SIGTERM"));
 process.on("SIGINT", () => void finish("SIGINT"));
 
 // An idle session allocates little, but the heap keeps what startup, linking and history sync
-// used. Now and then (and 5 s after each connection opens), JavaScriptCore drops all compiled
-// code and collects fully: code that runs again is relinked from the executable's bytecode,
-// whose pages are shared, and what ran once at startup stops holding memory.
-function compact(): void {
-  Bun.shrink();
-}
-setInterval(compact, 30_000).unref();
+// used. 5 s after each connection opens, and every 30 s while the session is quiet,
+// JavaScriptCore drops all compiled code and collects fully: code that runs again is relinked
+// from the executable's bytecode, whose pages are shared, and what ran once at startup stops
+// holding memory. A session at work keeps its code: relinking it mid-conversation cost CPU and
+// the message that came next.
+const QUIET_MS = 10_000;
+setInterval(() => {
+  if (Date.now() - lastWork >= QUIET_MS) Bun.shrink();
+}, 30_000).unref();
 
 channel.start();
 log.info("sandbox starting", { wsUrl: process.env.WA_WS_URL ?? "default" });
