@@ -1,6 +1,7 @@
 // Baileys auth state in files under the session volume, written so that a crash mid-write never
-// leaves a torn file: each write goes to a temporary file that is renamed over the old one
-// (rename is atomic on one filesystem); the credentials are also flushed, against power loss.
+// leaves a torn file. The credentials go to a temporary file that is flushed and renamed over the
+// old one (rename is atomic on one filesystem); the signal keys go to a journal (key-journal.ts)
+// that is folded into their files the same way, without the flush.
 import {
   BufferJSON,
   initAuthCreds,
@@ -52,8 +53,8 @@ function syncDir(dir: string): void {
 }
 
 /**
- * The same for a signal key file, synchronously and without the flush: a key is a few hundred
- * bytes that the page cache takes in microseconds (the journal folds many at a time).
+ * A key file written whole through a temporary file renamed over it, synchronously and without
+ * the flush: a key is a few hundred bytes that the page cache takes in microseconds.
  */
 function writeKeyFile(path: string, data: string): void {
   const tmp = `${path}.tmp`; // one writer: this process, one write at a time
