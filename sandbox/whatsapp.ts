@@ -9,6 +9,7 @@ import makeWASocket, {
   WA_CERT_DETAILS,
   type Chat,
   type Contact,
+  type WAMessage,
   type WASocket,
 } from "@whiskeysockets/baileys";
 import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
@@ -72,6 +73,22 @@ export function toChat(c: ChatLike): ChatReport {
   };
 }
 
+/** What Baileys puts in the `chats.update` it derives from each message it processes. */
+const FROM_A_MESSAGE = new Set(["id", "messages", "conversationTimestamp", "unreadCount"]);
+
+/**
+ * A `chats.update` as a chat report, or null when the message reports already say it all. In an
+ * update, Baileys' `unreadCount` is not a total: a positive one is "one more message" (its own
+ * store adds it up), a negative one "marked unread"; only 0 (read elsewhere) is a count. The API
+ * counts unread messages as it stores them.
+ */
+export function chatUpdate(u: ChatLike): ChatReport | null {
+  const messages = (u.messages ?? []).map((m) => m.message);
+  const reported = messages.length > 0 && messages.every((m) => m && toIncoming(m as WAMessage));
+  if (reported && Object.keys(u).every((k) => FROM_A_MESSAGE.has(k))) return null;
+  return { ...toChat(u), unreadCount: u.unreadCount === 0 ? 0 : null };
+}
+
 export class WhatsAppSession {
   private sock: WASocket | null = null;
   /** Opened once: a reconnect (say, right after linking) must see credentials still being written. */
@@ -126,7 +143,15 @@ export class WhatsAppSession {
     sock.ev.on("contacts.upsert", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map(toContact)));
     sock.ev.on("contacts.update", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map((c) => toContact(c as Contact))));
     sock.ev.on("chats.upsert", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c))));
-    sock.ev.on("chats.update", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c as ChatLike))));
+    sock.ev.on("chats.update", (list) =>
+      this.batch(
+        "chats",
+        list
+          .filter((c) => c.id)
+          .map((c) => chatUpdate(c as ChatLike))
+          .filter((c): c is ChatReport => c !== null),
+      ),
+    );
     sock.ev.on("messages.upsert", ({ messages }) => {
       for (const m of messages) {
         const message = toIncoming(m);

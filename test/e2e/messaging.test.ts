@@ -97,6 +97,19 @@ describe("sending and receiving messages", () => {
     expect((await t.call("GET", `/sessions/${id}/chats`, { key })).body.chats.find((c: any) => c.id === CONTACT_JID).unreadCount).toBe(0);
   });
 
+  test("three incoming texts make three unread in the chat, at the last one's time", async () => {
+    const chatOf = async () => (await t.call("GET", `/sessions/${id}/chats`, { key })).body.chats.find((c: any) => c.id === CONTACT_JID);
+    expect((await t.call("POST", `/sessions/${id}/chats/${CONTACT}/read`, { key })).status).toBe(200);
+    expect((await chatOf()).unreadCount).toBe(0);
+    const ids: string[] = [];
+    for (const text of ["one?", "two?", "three?"]) ids.push((await control("POST", "/control/messages", { from: CONTACT, to: PHONE, text })).body.id);
+    await waitFor(() => ids.every((mid) => receiver.of(id).some((r) => r.json.event === "message.received" && r.json.data.id === mid)), 10_000, "three message.received");
+    // Whatever else the sandbox reports about the chat has come by now.
+    await Bun.sleep(1000);
+    const last = (await message(ids[2]!)) as { timestamp: number };
+    expect(await chatOf()).toMatchObject({ unreadCount: 3, timestamp: last.timestamp });
+  });
+
   test("the same Idempotency-Key sends once; a stranger's number is 422", async () => {
     const first = await send({ to: CONTACT, text: "only once" }, { "idempotency-key": "idem-1" });
     const again = await send({ to: CONTACT, text: "only once" }, { "idempotency-key": "idem-1" });
