@@ -10,7 +10,7 @@ import { startTestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { WebhookReceiver } from "../test/support/webhook-receiver";
-import { cpuDelta, cpuSeconds } from "./stats";
+import { cpuDelta, cpuSeconds, cpuTotal } from "./stats";
 
 const sessions = Number(process.argv[2] ?? 10);
 const perSession = Number(process.argv[3] ?? 20);
@@ -29,7 +29,7 @@ const t = await startTestApi(
 );
 /** "9.12 ms a message: sandboxes 4.30, api 2.10, …": CPU milliseconds a message, in all and by part. */
 const perMessage = (cpu: [string, number][], messages: number) =>
-  `${((cpu.reduce((sum, [, s]) => sum + s, 0) * 1000) / messages).toFixed(2)} ms a message: ` + cpu.map(([k, s]) => `${k} ${((s * 1000) / messages).toFixed(2)}`).join(", ");
+  `${((cpuTotal(cpu) * 1000) / messages).toFixed(2)} ms a message: ` + cpu.map(([k, s]) => `${k} ${((s * 1000) / messages).toFixed(2)}`).join(", ");
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 try {
@@ -73,7 +73,7 @@ try {
     const cpu = cpuDelta(cpuBefore, cpuSeconds(component));
     const got = (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as { id: string }[];
     const decrypted = got.filter((m) => ids.has(m.id)).length;
-    const busy = cpu.reduce((sum, [, s]) => sum + s, 0) / seconds / navigator.hardwareConcurrency;
+    const busy = cpuTotal(cpu) / seconds / navigator.hardwareConcurrency;
     console.log(
       `send ${round}: ${sessions} sessions x ${perSession} messages (${lanes} at a time each): ${(ids.size / seconds).toFixed(0)} messages/s; POST -> 201 (server ack) p50 ${pct(latencies, 50).toFixed(0)} ms  p99 ${pct(latencies, 99).toFixed(0)} ms; ${decrypted}/${ids.size} decrypted by the contact\n` +
         `  cpu ${perMessage(cpu, ids.size)} (${(100 * busy).toFixed(0)}% of ${navigator.hardwareConcurrency} cores)`,

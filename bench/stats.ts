@@ -58,3 +58,8 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): [string, numb
   }
   return [...groups].sort((a, b) => b[1] - a[1]);
 }
+
+/** All the CPU seconds of a `cpuDelta`. */
+export function cpuTotal(cpu: [string, number][]): number {
+  return cpu.reduce((sum, [, seconds]) => sum + seconds, 0);
+}
