@@ -28,20 +28,46 @@ as_user() {
   (cd / && runuser -u "$user" -- env HOME="$home" XDG_RUNTIME_DIR="/run/user/$uid" "$@")
 }
 current_driver() {
-  as_user podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null || true
+  # Last line: Podman prints a config file it cannot parse on stdout, then goes on with defaults.
+  as_user podman info --format '{{.Store.GraphDriverName}}' 2>/dev/null | tail -n 1 || true
 }
 say() { printf '%s\n' "$*" >&2; }
 
+# The driver in use now. Podman that cannot read its state is an error, never "no store": the
+# reset below would take the sessions' volumes with it. One case is mended: the user's processes
+# were killed (not a reboot, which empties /run/user) while containers ran, and Podman finds
+# neither its pause process nor their conmon; it names `podman system migrate` (stops those
+# containers, keeps everything) as the way out.
+store_driver() {
+  local driver err
+  driver=$(current_driver)
+  if [ -z "$driver" ]; then
+    err=$(as_user podman info 2>&1 >/dev/null || true)
+    if grep -q "podman system migrate" <<<"$err"; then
+      say "Podman's state for $user outlived its processes: running \`podman system migrate\`"
+      as_user podman system migrate >/dev/null 2>&1 || true
+      driver=$(current_driver)
+      [ -n "$driver" ] || err=$(as_user podman info 2>&1 >/dev/null || true)
+    fi
+  fi
+  if [ -z "$driver" ]; then
+    say "podman info fails for $user, so nothing was changed:"
+    grep -v 'is not a shared mount' <<<"$err" >&2 || true
+    exit 1
+  fi
+  echo "$driver"
+}
+
 want="${PODMAN_STORAGE_DRIVER:-overlay}"
-have=$(current_driver)
+have=$(store_driver)
 if [ "$have" = "$want" ]; then
   say "ok: $user stores images with $have"
   echo "PODMAN_STORAGE_DRIVER=$have"
   exit 0
 fi
 if [ "$dry_run" = 1 ]; then
-  say "would: switch $user's Podman storage from ${have:-none} to $want (volumes kept, store reset)"
-  echo "PODMAN_STORAGE_DRIVER=${have:-none}"
+  say "would: switch $user's Podman storage from $have to $want (volumes kept, store reset)"
+  echo "PODMAN_STORAGE_DRIVER=$have"
   exit 0
 fi
 
@@ -54,7 +80,7 @@ if pkill -u "$user" -f "podman system service" 2>/dev/null; then sleep 1; fi
 
 # Volumes first (while the old driver can still read them): the sessions' links live there.
 backup=""
-if [ -n "$have" ] && [ "$(as_user podman volume ls -q | wc -l)" != 0 ]; then
+if [ "$(as_user podman volume ls -q | wc -l)" != 0 ]; then
   backup=$(mktemp -d /var/tmp/podman-volumes.XXXXXX)
   chown "$user:" "$backup"
   chmod 700 "$backup"
@@ -64,10 +90,8 @@ if [ -n "$have" ] && [ "$(as_user podman volume ls -q | wc -l)" != 0 ]; then
   done < <(as_user podman volume ls -q)
   say "exported $(ls "$backup"/*.tar | wc -l) volume(s) of $user to $backup"
 fi
-if [ -n "$have" ]; then
-  # Containers hold the volumes; the reset removes both, and the images.
-  as_user podman system reset --force >/dev/null 2>&1 || true
-fi
+# Containers hold the volumes; the reset removes both, and the images.
+as_user podman system reset --force >/dev/null 2>&1 || true
 
 write_conf() {
   install -d -o "$user" -g "$user" -m 755 "$conf_dir"
@@ -104,5 +128,5 @@ if [ -n "$backup" ]; then
   rm -rf "$backup"
   say "imported the volumes again into the $got store"
 fi
-say "changed: $user stores images with $got (was ${have:-none})"
+say "changed: $user stores images with $got (was $have)"
 echo "PODMAN_STORAGE_DRIVER=$got"

@@ -96,3 +96,37 @@ test("a vfs store moves to overlay with the volumes kept; the API warns only abo
   await stopService();
   await asUser(runtimeDir, ["podman", "volume", "rm", "--force", "wa-session-s1"]);
 }, 120_000);
+
+// A CI machine (or a host whose processes were killed without a reboot, so /run/user stays) can
+// keep Podman's record of running containers whose conmon and pause process are gone: every
+// podman command then fails until `podman system migrate`. The script mends that, keeps the
+// volumes, and never takes the failure for "no store" (which would reset it).
+test("Podman state that outlived its processes is mended with migrate; volumes kept", async () => {
+  const { runtimeDir } = await userIds();
+  await stopService();
+  expect((await $`bash ${script} ${USER}`.quiet()).stdout.toString().trim()).toBe("PODMAN_STORAGE_DRIVER=overlay");
+  // A tiny image (Debian's static catatonit) and a container that runs from it.
+  const dir = join(runtimeDir, "stale-image");
+  mkdirSync(dir, { recursive: true });
+  await $`cp /usr/bin/catatonit ${dir}/ && tar -C ${dir} -cf ${runtimeDir}/stale.tar catatonit && chmod 644 ${runtimeDir}/stale.tar`.quiet();
+  await asUser(runtimeDir, ["podman", "import", `${runtimeDir}/stale.tar`, "localhost/stale-test:latest"]);
+  await asUser(runtimeDir, ["podman", "volume", "create", "--label", "wa.session=s2", "wa-session-s2"]);
+  await asUser(runtimeDir, ["podman", "run", "-d", "--name", "stale-test", "-v", "wa-session-s2:/data", "localhost/stale-test", "/catatonit", "-P"]);
+  await $`pkill -9 -u ${USER}`.nothrow().quiet();
+  await Bun.sleep(300);
+  const broken = await asUser(runtimeDir, ["podman", "info"]).nothrow();
+  expect(broken.exitCode).not.toBe(0);
+  expect(broken.stderr.toString()).toContain("podman system migrate");
+
+  const mended = await $`bash ${script} ${USER}`.nothrow().quiet();
+  expect(mended.exitCode).toBe(0);
+  expect(mended.stdout.toString().trim()).toBe("PODMAN_STORAGE_DRIVER=overlay");
+  expect(mended.stderr.toString()).toContain("podman system migrate");
+  expect(mended.stderr.toString()).toContain("ok:");
+  const labels = JSON.parse(await asUser(runtimeDir, ["podman", "volume", "inspect", "--format", "{{json .Labels}}", "wa-session-s2"]).text());
+  expect(labels).toEqual({ "wa.session": "s2" });
+  // The container is still known, no longer running, and can be removed like any other.
+  await asUser(runtimeDir, ["podman", "rm", "--force", "stale-test"]);
+  await asUser(runtimeDir, ["podman", "volume", "rm", "--force", "wa-session-s2"]);
+  await asUser(runtimeDir, ["podman", "rmi", "localhost/stale-test"]);
+}, 120_000);
