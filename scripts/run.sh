@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-bun.sh
 if [ -z "${PODMAN_SOCKET:-}" ]; then
   if [ "$(id -u)" = 0 ]; then
-    eval "$(bash scripts/podman-rootless.sh | grep '^PODMAN_SOCKET=')"
+    podman=$(bash scripts/podman-rootless.sh) # assigned first: a failed setup stops here
+    eval "$(grep '^PODMAN_SOCKET=' <<<"$podman")"
   else
     if ! command -v podman >/dev/null 2>&1; then
       echo "Podman is missing: sudo apt-get install -y podman runc uidmap slirp4netns" >&2

@@ -11,8 +11,11 @@ bash scripts/ensure-bun.sh
 bash scripts/ensure-deno.sh
 # test/browser drives it by path through playwright-core (no browser download); nothing to do when present.
 command -v chromium >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2; }
-eval "$(bash scripts/ensure-postgres.sh | grep '^TEST_DATABASE_URL=')"
-eval "$(bash scripts/podman-rootless.sh | grep '^PODMAN_SOCKET=')"
+# Assigned first: a failed setup stops here (`eval "$(…)"` would go on with nothing set).
+pg=$(bash scripts/ensure-postgres.sh)
+podman=$(bash scripts/podman-rootless.sh)
+eval "$(grep '^TEST_DATABASE_URL=' <<<"$pg")"
+eval "$(grep '^PODMAN_SOCKET=' <<<"$podman")"
 export TEST_DATABASE_URL PODMAN_SOCKET
 # Always rebuilt: the tests must run the sandbox code of this checkout (about 5 s).
 bun run sandbox:build
