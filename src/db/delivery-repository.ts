@@ -1,7 +1,8 @@
 // The webhook outbox's reads and updates: the open deliveries of a session in order, what
 // became of each attempt, and pruning. Writes of new events live in outbox.ts.
-import { and, asc, desc, eq, getTableColumns, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, lt, lte, sql } from "drizzle-orm";
 import type { Db } from "./client";
+import { PreparedShapes } from "./prepared-shapes";
 import { sessions, webhookDeliveries, type DeliveryRow } from "./schema";
 
 /**
@@ -11,6 +12,9 @@ import { sessions, webhookDeliveries, type DeliveryRow } from "./schema";
 const open = sql`${webhookDeliveries.status} in ('pending', 'failed')`;
 
 export class DeliveryRepository {
+  /** The dispatcher's statements, one shape each whatever the number of sessions or ids. */
+  private readonly shapes = new PreparedShapes("deliveries");
+
   constructor(private readonly db: Db) {}
 
   /**
@@ -18,16 +22,15 @@ export class DeliveryRepository {
    * per session (a lateral read per session walks the open index no further than it needs).
    */
   openOfMany(sessionIds: string[], limit: number): Promise<DeliveryRow[]> {
-    const ids = sql.join(
-      sessionIds.map((id) => sql`(${id}::uuid)`),
-      sql`, `,
-    );
-    // Straight from the lateral reads: selecting from the table again by seq would scan it whole.
-    const firsts = this.db.$with("firsts", getTableColumns(webhookDeliveries)).as(
-      sql`select d.* from (values ${ids}) as s(id) cross join lateral (
-        select * from ${webhookDeliveries} where ${webhookDeliveries.sessionId} = s.id and ${open} order by ${webhookDeliveries.seq} limit ${limit}) d`,
-    );
-    return this.db.with(firsts).select().from(firsts).orderBy(asc(firsts.seq));
+    const statement = this.shapes.get("open", () => {
+      // Straight from the lateral reads: selecting from the table again by seq would scan it whole.
+      const firsts = this.db.$with("firsts", getTableColumns(webhookDeliveries)).as(
+        sql`select d.* from unnest(${sql.placeholder("sessionIds")}::uuid[]) as s(id) cross join lateral (
+          select * from ${webhookDeliveries} where ${webhookDeliveries.sessionId} = s.id and ${open} order by ${webhookDeliveries.seq} limit ${sql.placeholder("limit")}) d`,
+      );
+      return this.db.with(firsts).select().from(firsts).orderBy(asc(firsts.seq));
+    });
+    return statement.execute({ sessionIds, limit });
   }
 
   /** Sessions with an undelivered event due by now. */
@@ -47,10 +50,20 @@ export class DeliveryRepository {
 
   /** Marks deliveries that got `status` (a 2xx) as delivered. */
   delivered(ids: string[], status: number): Promise<unknown> {
-    return this.db
-      .update(webhookDeliveries)
-      .set({ status: "delivered", lastStatus: status, lastError: null, attempts: sql`${webhookDeliveries.attempts} + 1`, deliveredAt: new Date() })
-      .where(inArray(webhookDeliveries.id, ids));
+    const statement = this.shapes.get("delivered", () =>
+      this.db
+        .update(webhookDeliveries)
+        .set({
+          status: "delivered",
+          lastStatus: sql`${sql.placeholder("status")}`,
+          lastError: null,
+          attempts: sql`${webhookDeliveries.attempts} + 1`,
+          deliveredAt: sql`${sql.placeholder("at")}`,
+        })
+        .where(sql`${webhookDeliveries.id} = any(${sql.placeholder("ids")}::text[])`),
+    );
+    // As text: Drizzle hands postgres.js dates unserialized (its columns map them, a placeholder does not).
+    return statement.execute({ ids, status, at: new Date().toISOString() });
   }
 
   /** An attempt failed: retried at `nextAttemptAt`, or `dead` when it is null. */
