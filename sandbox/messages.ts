@@ -88,8 +88,20 @@ function coded(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** Sends in progress by id: the API asks again for a message whose first answer it stopped waiting for. */
+const sending = new Map<string, Promise<{ timestamp: number }>>();
+
 /** Sends one message under its id, once; resolves with the server's timestamp when it acked. */
-export async function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): Promise<{ timestamp: number }> {
+export function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): Promise<{ timestamp: number }> {
+  let send = sending.get(m.id);
+  if (!send) {
+    send = sendNow(sock, ledger, m).finally(() => sending.delete(m.id));
+    sending.set(m.id, send);
+  }
+  return send;
+}
+
+async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): Promise<{ timestamp: number }> {
   const already = ledger.get(m.id);
   if (already !== undefined) return { timestamp: already };
   if (m.to.endsWith("@s.whatsapp.net") && !(await onWhatsApp(sock, m.to))) throw coded("NOT_ON_WHATSAPP", "the number is not on WhatsApp");

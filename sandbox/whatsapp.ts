@@ -89,8 +89,12 @@ export function chatUpdate(u: ChatLike): ChatReport | null {
   return { ...toChat(u), unreadCount: u.unreadCount === 0 ? 0 : null };
 }
 
+const notConnected = () => Object.assign(new Error("WhatsApp is not connected now"), { code: "NOT_CONNECTED" });
+
 export class WhatsAppSession {
   private sock: WASocket | null = null;
+  /** The socket is logged in: until then a send or a receipt waits for the next one (NOT_CONNECTED). */
+  private open = false;
   /** Opened once: a reconnect (say, right after linking) must see credentials still being written. */
   private store: AuthStore | null = null;
   private backoffMs = 1000;
@@ -124,12 +128,14 @@ export class WhatsAppSession {
       ...(this.opts.wsUrl ? { waWebSocketUrl: new URL(this.opts.wsUrl) } : {}),
     });
     this.sock = sock;
+    this.open = false;
     sock.ev.on("creds.update", () => void saveCreds());
     sock.ev.on("connection.update", (u) => {
       if (this.sock !== sock) return;
       if (u.qr) this.opts.report({ type: "qr", qr: u.qr });
       if (u.connection === "connecting") this.opts.report({ type: "connecting" });
       if (u.connection === "open") {
+        this.open = true;
         this.backoffMs = 1000;
         const phoneNumber = userPhone(sock.user?.id) ?? sock.user?.id ?? "";
         this.opts.report({ type: "ready", phoneNumber, pushName: sock.user?.name ?? null });
@@ -167,7 +173,7 @@ export class WhatsAppSession {
 
   async handle(req: SandboxRequest): Promise<unknown> {
     const sock = this.sock;
-    if (!sock) throw Object.assign(new Error("WhatsApp client is not running"), { code: "NOT_CONNECTED" });
+    if (!sock) throw notConnected();
     switch (req.type) {
       case "check-number": {
         const found = (await sock.onWhatsApp(...req.phones)) ?? [];
@@ -184,8 +190,10 @@ export class WhatsAppSession {
         await sock.logout();
         return {};
       case "send":
+        if (!this.open) throw notConnected();
         return sendOnce(sock, this.ledger, req.message);
       case "read":
+        if (!this.open) throw notConnected();
         await sock.readMessages(req.ids.map((id) => ({ remoteJid: req.chatId, id, fromMe: false })));
         return {};
     }
@@ -208,6 +216,7 @@ export class WhatsAppSession {
 
   private async onClose(error: Error | undefined): Promise<void> {
     this.sock = null;
+    this.open = false;
     if (this.stopped) return;
     const code = (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
     const reason = `${error?.message ?? "connection closed"}${code ? ` (${code})` : ""}`;
