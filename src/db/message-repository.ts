@@ -18,7 +18,7 @@ function before(to: MessageStatus): MessageStatus[] {
 
 export interface Cursor {
   timestamp: number;
-  id: string;
+  seq: number;
 }
 
 export class MessageRepository {
@@ -104,16 +104,16 @@ export class MessageRepository {
     return rows.length > 0;
   }
 
-  /** A chat's messages, newest first, before the cursor. */
+  /** A chat's messages, newest first (in one second, the last stored first), before the cursor. */
   listChat(sessionId: string, chatId: string, limit: number, cursor: Cursor | null): Promise<MessageRow[]> {
     const page = cursor
-      ? or(lt(messages.timestamp, cursor.timestamp), and(eq(messages.timestamp, cursor.timestamp), lt(messages.id, cursor.id)))
+      ? or(lt(messages.timestamp, cursor.timestamp), and(eq(messages.timestamp, cursor.timestamp), lt(messages.seq, cursor.seq)))
       : undefined;
     return this.db
       .select()
       .from(messages)
       .where(and(eq(messages.sessionId, sessionId), eq(messages.chatId, chatId), page))
-      .orderBy(desc(messages.timestamp), desc(messages.id))
+      .orderBy(desc(messages.timestamp), desc(messages.seq))
       .limit(limit);
   }
 

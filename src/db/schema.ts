@@ -159,6 +159,8 @@ export const messages = pgTable(
       .notNull()
       .references(() => sessions.id, { onDelete: "cascade" }),
     id: text("id").notNull(),
+    /** Order of storing: the tiebreak between messages of the same second (ids are random). */
+    seq: bigserial("seq", { mode: "number" }).notNull(),
     chatId: text("chat_id").notNull(),
     fromMe: boolean("from_me").notNull(),
     /** `text` today; media, reactions and group messages add kinds, not tables. */
@@ -175,7 +177,7 @@ export const messages = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.sessionId, t.id] }),
-    index("messages_chat_idx").on(t.sessionId, t.chatId, t.timestamp, t.id),
+    index("messages_chat_idx").on(t.sessionId, t.chatId, t.timestamp, t.seq),
     uniqueIndex("messages_idempotency_idx").on(t.sessionId, t.idempotencyKey).where(sql`idempotency_key is not null`),
     index("messages_pending_idx").on(t.sessionId, t.createdAt).where(sql`status = 'pending'`),
   ],

@@ -16,7 +16,9 @@ import type { SessionState } from "./state-machine";
 export const SendInputSchema = Type.Object(
   {
     to: Type.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
-    text: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, description: "1 to 65,536 characters" }),
+    // No NUL: PostgreSQL text cannot hold it (a 400 here, not a failed insert).
+    text: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: "^[^\\u0000]*$", description: "1 to 65,536 characters" }),
+    type: Type.Optional(Type.Literal("text", { description: "The message's kind; `text`, the only one so far, when left out" })),
     replyTo: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
   },
   { additionalProperties: false },
@@ -36,8 +38,15 @@ export interface MessagingDeps {
 
 const sendable: SessionState[] = ["ready", "disconnected"];
 const IDEMPOTENCY_MS = 24 * 3_600_000;
+/** How long the sandbox's answer to a send is awaited: past its number lookup and the server's ack (15 s there). */
+const SETTLE_MS = 60_000;
 const phone = /^\+?\d{7,15}$/;
 const jid = /^[0-9]{5,20}(@s\.whatsapp\.net|@lid)$|^[0-9-]{5,40}@g\.us$/;
+
+/** A message as the API answers it and as the message.received webhook carries it. */
+export function messageView(m: Pick<MessageRow, "id" | "chatId" | "fromMe" | "type" | "text" | "replyTo" | "status" | "timestamp">) {
+  return { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.status, timestamp: m.timestamp };
+}
 
 /** WhatsApp's own message ids look like this; ours are made so they cannot collide. */
 function newMessageId(): string {
@@ -51,16 +60,16 @@ export function chatJid(to: string, field = "to"): string {
   throw sessionErrors.invalidPhone(field);
 }
 
-export function encodeCursor(m: MessageRow): string {
-  return Buffer.from(`${m.timestamp}:${m.id}`).toString("base64url");
+function encodeCursor(m: MessageRow): string {
+  return Buffer.from(`${m.timestamp}:${m.seq}`).toString("base64url");
 }
 
 export function decodeCursor(raw: string): Cursor {
-  const [ts, ...rest] = Buffer.from(raw, "base64url").toString().split(":");
-  const timestamp = Number(ts);
-  const id = rest.join(":");
-  if (!Number.isSafeInteger(timestamp) || !id) throw new SessionError("VALIDATION_ERROR", 'Invalid field "before": not a cursor this API gave', { field: "before" });
-  return { timestamp, id };
+  const [timestamp, seq, ...rest] = Buffer.from(raw, "base64url").toString().split(":").map(Number);
+  if (!Number.isSafeInteger(timestamp) || !Number.isSafeInteger(seq) || rest.length > 0) {
+    throw new SessionError("VALIDATION_ERROR", 'Invalid field "before": not a cursor this API gave', { field: "before" });
+  }
+  return { timestamp: timestamp!, seq: seq! };
 }
 
 export class Messaging {
@@ -110,8 +119,12 @@ export class Messaging {
     });
   }
 
-  async list(session: SessionRow, chatId: string, limit: number, before: string | undefined): Promise<MessageRow[]> {
-    return this.d.messages.listChat(session.id, chatJid(chatId, "chatId"), limit, before ? decodeCursor(before) : null);
+  /** A page of the chat's messages, newest first, and the cursor of the next one (null on the last page). */
+  async list(session: SessionRow, chatId: string, limit: number, before: string | undefined): Promise<{ messages: MessageRow[]; nextCursor: string | null }> {
+    // One more than asked: a full last page then says it is the last.
+    const rows = await this.d.messages.listChat(session.id, chatJid(chatId, "chatId"), limit + 1, before ? decodeCursor(before) : null);
+    const page = rows.slice(0, limit);
+    return { messages: page, nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!) : null };
   }
 
   /** Sends read receipts for the chat's unread incoming messages and zeroes its unread count. */
@@ -142,11 +155,8 @@ export class Messaging {
 
   /** An incoming message (or one the account's phone sent), stored once, with its chat and webhook. */
   async received(session: SessionRow, m: IncomingMessage): Promise<void> {
-    const stored = await this.d.messages.insertIncoming(
-      session,
-      { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.fromMe ? "sent" : "delivered", timestamp: m.timestamp },
-      [{ event: "message.received", data: { ...m } }],
-    );
+    const row = { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.fromMe ? "sent" : "delivered", timestamp: m.timestamp } as const;
+    const stored = await this.d.messages.insertIncoming(session, row, [{ event: "message.received", data: messageView(row) }]);
     if (stored) this.d.onWritten?.(session.id);
   }
 
@@ -160,21 +170,46 @@ export class Messaging {
     this.sendLimiter.forget(sessionId);
   }
 
+  /**
+   * Hands a message to the sandbox and answers once it is sent, failed, or SANDBOX_REQUEST_TIMEOUT_MS
+   * passed: then with the message as it is stored by now. The sandbox's answer is still taken
+   * after that (up to SETTLE_MS) and moves the message on when it comes.
+   */
   private async handOver(session: SessionRow, m: MessageRow): Promise<MessageRow> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.d.requestTimeoutMs);
+    });
+    const settled = this.settle(session, m);
+    // Its failure after the client's answer went (the database gone) is logged, not thrown.
+    settled.catch((err) => this.d.log.error("message status not stored", { sessionId: session.id, messageId: m.id, error: String(err) }));
+    const first = await Promise.race([settled, waited]);
+    clearTimeout(timer);
+    return first ?? this.current(session, m);
+  }
+
+  /** The sandbox's answer to a send, stored. */
+  private async settle(session: SessionRow, m: MessageRow): Promise<MessageRow> {
+    let timestamp: number;
     try {
-      const { timestamp } = await this.d.link.request(
+      ({ timestamp } = await this.d.link.request(
         session.id,
         { type: "send", message: { id: m.id, to: m.chatId, type: "text", text: m.text ?? "", replyTo: m.replyTo } },
-        this.d.requestTimeoutMs,
-      );
-      return (await this.move(session, m, "sent", { timestamp })) ?? { ...m, status: "sent" };
+        Math.max(this.d.requestTimeoutMs, SETTLE_MS),
+      ));
     } catch (err) {
       if (err instanceof SandboxTimeout || err instanceof SandboxUnavailable) return m; // still pending; a report or the next flush settles it
       const code = err instanceof ChannelError ? err.code : "SANDBOX_ERROR";
       if (code === "NOT_CONNECTED" || code === "ACK_TIMEOUT") return m;
       this.d.log.warn("message could not be sent", { sessionId: session.id, messageId: m.id, code });
-      return (await this.move(session, m, "failed", { error: code })) ?? m;
+      return (await this.move(session, m, "failed", { error: code })) ?? this.current(session, m);
     }
+    // No step forward: a receipt came first.
+    return (await this.move(session, m, "sent", { timestamp })) ?? this.current(session, m);
+  }
+
+  private async current(session: SessionRow, m: MessageRow): Promise<MessageRow> {
+    return (await this.d.messages.byId(session.id, m.id)) ?? m;
   }
 
   private async move(session: SessionRow, m: MessageRow, status: MessageStatus, extra: { timestamp?: number; error?: string }) {

@@ -84,7 +84,9 @@ describe("sending and receiving messages", () => {
     const chat = (await t.call("GET", `/sessions/${id}/chats`, { key })).body.chats.find((c: any) => c.id === CONTACT_JID);
     expect(chat.unreadCount).toBeGreaterThanOrEqual(1);
     const hook = await waitFor(() => receiver.of(id).find((r) => r.json.event === "message.received" && r.json.data.id === body.id), 10_000, "message.received");
-    expect(hook.json.data).toMatchObject({ chatId: CONTACT_JID, text: "Hi! Is my order ready?", fromMe: false });
+    // The webhook carries the message as the API shows it, status included.
+    expect(hook.json.data).toEqual(incoming);
+    expect(incoming.status).toBe("delivered");
 
     const reply = await send({ to: CONTACT_JID, text: "Yes, it ships today.", replyTo: body.id });
     expect(reply.status).toBe(201);

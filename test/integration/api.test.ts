@@ -89,6 +89,11 @@ for (const backend of backends) {
       expectError(await send({ to: "4915112340002", text: "" }), 400, "VALIDATION_ERROR");
       expectError(await send({ to: "4915112340002", text: "x".repeat(65_537) }), 400, "VALIDATION_ERROR");
       expectError(await send({ to: "4915112340002", text: "hi", extra: 1 }), 400, "VALIDATION_ERROR");
+      // PostgreSQL text cannot hold NUL: refused with the body, not by a failed insert.
+      expectError(await send({ to: "4915112340002", text: "a\u0000b" }), 400, "VALIDATION_ERROR");
+      expectError(await send({ to: "4915112340002", text: "hi", type: "image" }), 400, "VALIDATION_ERROR");
+      expectError(await send({ to: "4915112340002", text: "hi", type: "text" }), 409, "INVALID_SESSION_STATE");
+      expectError(await t.call("GET", `/sessions/${s.id}/messages/3EB0%00`, { key: s.apiKey }), 400, "VALIDATION_ERROR");
       expectError(await send({ to: "4915112340002", text: "hi" }, other.apiKey), 403, "FORBIDDEN");
       expectError(await t.call("GET", `/sessions/${s.id}/messages/3EB0NOPE`, { key: s.apiKey }), 404, "MESSAGE_NOT_FOUND");
       const history = await t.call("GET", `/sessions/${s.id}/chats/4915112340002/messages?limit=10`, { key: s.apiKey });

@@ -91,6 +91,29 @@ describe("OpenAPI document", () => {
     expect(create["415"].description).toContain("UNSUPPORTED_MEDIA_TYPE");
   });
 
+  test("every webhook event is a callback of create and PATCH, with its body and the Standard Webhooks headers", () => {
+    const events = ["session.state", "session.qr", "session.contacts", "session.chats", "message.received", "message.status"];
+    for (const op of [doc.paths["/sessions/create"].post, doc.paths["/sessions/{id}"].patch]) {
+      expect(Object.keys(op.callbacks).sort()).toEqual([...events].sort());
+      for (const event of events) {
+        const post = op.callbacks[event]["{$request.body#/webhookUrl}"].post;
+        expect(post.parameters.map((p: Json) => p.name)).toEqual(["webhook-id", "webhook-timestamp", "webhook-signature"]);
+        const schema = post.requestBody.content["application/json"].schema;
+        expect(schema.properties.event.enum).toEqual([event]);
+        expect(schema.required).toEqual(expect.arrayContaining(["id", "event", "sessionId", "sessionName", "timestamp", "data"]));
+      }
+    }
+    const received = doc.paths["/sessions/create"].post.callbacks["message.received"]["{$request.body#/webhookUrl}"].post;
+    expect(Object.keys(received.requestBody.content["application/json"].schema.properties.data.properties).sort()).toEqual(
+      ["chatId", "fromMe", "id", "replyTo", "status", "text", "timestamp", "type"],
+    );
+  });
+
+  test("the send route declares its Idempotency-Key header", () => {
+    const send = doc.paths["/sessions/{id}/messages"].post;
+    expect(send.parameters.find((p: Json) => p.in === "header" && p.name.toLowerCase() === "idempotency-key")).toMatchObject({ required: false });
+  });
+
   test("every route of the app is in the document, with its path parameters declared, and nothing else", () => {
     const served = t.api.routes
       .filter((r) => !r.hidden)

@@ -69,6 +69,30 @@ describe("sending", () => {
     expect((await d.sessions.messaging.get(s, m.id)).status).toBe("delivered");
   });
 
+  test("an answer later than SANDBOX_REQUEST_TIMEOUT_MS (200 ms here) still marks the message sent", async () => {
+    const s = await readySession();
+    d.link.answer = async () => {
+      await Bun.sleep(400);
+      return { timestamp: 1_764_000_005 };
+    };
+    const m = await d.sessions.messaging.send(s, { to: "4915112340002", text: "late" }, null);
+    expect(m.status).toBe("pending");
+    await Bun.sleep(500);
+    expect(await d.sessions.messaging.get(s, m.id)).toMatchObject({ status: "sent", timestamp: 1_764_000_005 });
+  });
+
+  test("the answer after the timeout is the message as stored by then", async () => {
+    const s = await readySession();
+    d.link.answer = async () => new Promise(() => {});
+    const launch = launchOf(s.id);
+    // The receipt comes while the client waits for the sandbox.
+    const sending = d.sessions.messaging.send(s, { to: "4915112340002", text: "receipt first" }, null);
+    await Bun.sleep(100);
+    const [row] = await d.messages.pendingOutgoing(s.id);
+    await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: row!.id, chatId: row!.chatId, status: "delivered" });
+    expect((await sending).status).toBe("delivered");
+  });
+
   test("the same Idempotency-Key answers the first message and sends nothing new", async () => {
     const s = await readySession();
     const first = await d.sessions.messaging.send(s, { to: "4915112340002", text: "once" }, "key-1");
@@ -112,16 +136,32 @@ describe("receiving", () => {
     const [chat] = (await d.repo.chats(s.id)).filter((c) => c.id === "4915112340002@s.whatsapp.net");
     expect(chat).toMatchObject({ unreadCount: 3, timestamp: 1_700_000_003 });
     const page1 = await d.sessions.messaging.list(s, "4915112340002", 2, undefined);
-    expect(page1.map((m) => m.id)).toEqual(["IN3", "IN2"]);
-    const { encodeCursor } = await import("../../src/sessions/messaging");
-    const page2 = await d.sessions.messaging.list(s, "4915112340002@s.whatsapp.net", 2, encodeCursor(page1.at(-1)!));
-    expect(page2.map((m) => m.id)).toEqual(["IN1"]);
+    expect(page1.messages.map((m) => m.id)).toEqual(["IN3", "IN2"]);
+    const page2 = await d.sessions.messaging.list(s, "4915112340002@s.whatsapp.net", 2, page1.nextCursor!);
+    expect(page2).toMatchObject({ nextCursor: null });
+    expect(page2.messages.map((m) => m.id)).toEqual(["IN1"]);
+    // A page that ends exactly at the last message says it is the last.
+    expect((await d.sessions.messaging.list(s, "4915112340002", 3, undefined)).nextCursor).toBeNull();
     expect(await codeOf(d.sessions.messaging.list(s, "4915112340002", 2, "garbage"))).toBe("VALIDATION_ERROR");
 
     expect(await d.sessions.messaging.markRead(s, "4915112340002")).toBe(3);
     expect(sent.at(-1)).toEqual({ type: "read", chatId: "4915112340002@s.whatsapp.net", ids: expect.arrayContaining(["IN1", "IN2", "IN3"]) });
     expect((await d.repo.chats(s.id)).find((c) => c.id === "4915112340002@s.whatsapp.net")!.unreadCount).toBe(0);
     expect((await d.sessions.messaging.get(s, "IN2")).status).toBe("read");
+  });
+
+  test("messages of the same second page in the order they were stored, newest first", async () => {
+    const s = await readySession();
+    const launch = launchOf(s.id);
+    // Ids in the opposite order to arrival: the order must not come from them.
+    for (const [id, text] of [["Z1", "one"], ["M2", "two"], ["A3", "three"], ["Q4", "four"]]) {
+      await d.sessions.reports.apply(s.id, launch, incoming(id!, text!, 1_700_000_100));
+    }
+    const first = await d.sessions.messaging.list(s, "4915112340002", 3, undefined);
+    expect(first.messages.map((m) => m.text)).toEqual(["four", "three", "two"]);
+    const rest = await d.sessions.messaging.list(s, "4915112340002", 3, first.nextCursor!);
+    expect(rest).toMatchObject({ nextCursor: null });
+    expect(rest.messages.map((m) => m.text)).toEqual(["one"]);
   });
 
   test("statuses only move forward", async () => {

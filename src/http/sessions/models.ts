@@ -138,7 +138,7 @@ export const authErrors = {
 
 export const SendBody = SendInputSchema;
 
-const Message = t.Object({
+export const Message = t.Object({
   id: t.String({ description: "WhatsApp's id of the message" }),
   chatId: t.String({ description: "The chat's jid" }),
   fromMe: t.Boolean(),
@@ -158,6 +158,6 @@ export const MessagesQuery = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
   before: t.Optional(t.String({ maxLength: 300 })),
 });
-export const MessageParams = t.Object({ id: SessionId, messageId: t.String({ maxLength: 128, description: "WhatsApp's id of the message" }) }, { additionalProperties: true });
+export const MessageParams = t.Object({ id: SessionId, messageId: t.String({ maxLength: 128, pattern: "^[^\\u0000]*$", description: "WhatsApp's id of the message" }) }, { additionalProperties: true });
 export const ChatParams = t.Object({ id: SessionId, chatId: t.String({ maxLength: 128, description: "Phone number with country code, or the chat's jid" }) }, { additionalProperties: true });
 export const ReadResponse = t.Object({ success: t.Literal(true), read: t.Integer({ description: "Incoming messages marked read" }) });

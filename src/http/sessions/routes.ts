@@ -1,6 +1,6 @@
 // The sessions routes of the contract, as one Elysia instance. Handlers only translate HTTP to
 // the session domain and back; every rule lives in src/sessions.
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import QRCode from "qrcode";
 import type { SessionRow } from "../../db/schema";
 import type { Sessions } from "../../sessions";
@@ -43,8 +43,8 @@ import {
   StatusResponse,
   WebhookSecretResponse,
 } from "./models";
-import { encodeCursor } from "../../sessions/messaging";
 import { chatView, contactView, createdView, deliveryView, eventView, messageView, settingsView, statusResponse, statusView } from "./views";
+import { webhookCallbacks } from "./webhook-events";
 
 export type SessionsRoutesOptions = Omit<AuthOptions, "queries"> & {
   sessions: Sessions;
@@ -114,6 +114,7 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
         response: { 201: CreateResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors },
         detail: {
           summary: "Create session",
+          callbacks: webhookCallbacks,
           description: "Creates a session and returns its API key once. Answers at once in `starting`; its container is made right after, in turn with other new sessions (SANDBOX_CREATE_CONCURRENCY), and a container Podman refuses moves the session to `failed` with the reason. Requires the admin key unless OPEN_SESSION_CREATE=true.",
         },
       },
@@ -204,6 +205,7 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
         response: { 200: SessionSettingsResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors },
         detail: {
           summary: "Change a session's webhook or metadata",
+          callbacks: webhookCallbacks,
           description: "Sets the webhook URL (null removes it; setting it again re-enables a webhook disabled by a 410), the events it receives, and the metadata.",
         },
       },
@@ -245,6 +247,10 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
       {
         session: { body: true },
         body: SendBody,
+        headers: t.Object(
+          { "idempotency-key": t.Optional(t.String({ description: "1 to 255 printable characters: the same key on this session within 24 hours answers the first message again" })) },
+          { additionalProperties: true },
+        ),
         response: { 201: MessageResultResponse, 413: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, ...authErrors },
         detail: {
           summary: "Send a text message",
@@ -262,9 +268,8 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
     .get(
       "/:id/chats/:chatId/messages",
       async ({ session, params, query }) => {
-        const limit = query.limit ?? 50;
-        const rows = await sessions.messaging.list(session, params.chatId, limit, query.before);
-        return { success: true as const, messages: rows.map(messageView), nextCursor: rows.length === limit ? encodeCursor(rows.at(-1)!) : null };
+        const page = await sessions.messaging.list(session, params.chatId, query.limit ?? 50, query.before);
+        return { success: true as const, messages: page.messages.map(messageView), nextCursor: page.nextCursor };
       },
       {
         session: { body: false },

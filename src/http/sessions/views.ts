@@ -1,5 +1,5 @@
 // Rows to the contract's shapes: one mapper per view, so each field is named once here.
-import type { ChatRow, ContactRow, DeliveryRow, MessageRow, SessionEventRow, SessionRow } from "../../db/schema";
+import type { ChatRow, ContactRow, DeliveryRow, SessionEventRow, SessionRow } from "../../db/schema";
 
 export function createdView(s: SessionRow) {
   return { id: s.id, name: s.name, state: s.state, createdAt: s.createdAt.toISOString() };
@@ -56,6 +56,5 @@ export function deliveryView(d: DeliveryRow) {
   };
 }
 
-export function messageView(m: MessageRow) {
-  return { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.status, timestamp: m.timestamp };
-}
+// Also the data of the message.received webhook, so it lives beside the code that raises it.
+export { messageView } from "../../sessions/messaging";

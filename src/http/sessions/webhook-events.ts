@@ -1,0 +1,72 @@
+// The webhook events in the OpenAPI document: OpenAPI 3.0 describes requests the API makes to a
+// URL its client gave as `callbacks` of the operation that takes the URL (create and PATCH), one
+// per event, each with its body and the Standard Webhooks headers.
+import { t, type TSchema } from "elysia";
+import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
+import type { WebhookEvent } from "../../db/outbox";
+import { sessionStates } from "../../sessions/state-machine";
+import { Message } from "./models";
+
+const State = t.UnionEnum([...sessionStates]);
+
+/** What each event's `data` holds. */
+const eventData: Record<WebhookEvent, { summary: string; data: TSchema }> = {
+  "session.state": {
+    summary: "The session's state changed",
+    data: t.Object({ state: State, previousState: t.Nullable(State), reason: t.Nullable(t.String()), phoneNumber: t.Nullable(t.String()) }),
+  },
+  "session.qr": { summary: "A new QR code to link a phone", data: t.Object({ qr: t.String({ description: "The QR's text; render it or fetch GET /sessions/{id}/qr?format=png" }) }) },
+  "session.contacts": {
+    summary: "Contacts arrived or changed",
+    data: t.Object({ count: t.Integer(), contacts: t.Array(ContactReportSchema, { description: "Those that changed" }) }),
+  },
+  "session.chats": {
+    summary: "Chats arrived or changed",
+    data: t.Object({ count: t.Integer(), chats: t.Array(ChatReportSchema, { description: "Those that changed" }) }),
+  },
+  "message.received": { summary: "A message came in, or the account's own phone sent one", data: Message },
+  "message.status": {
+    summary: "An outgoing message's status moved on",
+    data: t.Object({ id: t.String(), chatId: t.String(), status: t.UnionEnum(["pending", "sent", "delivered", "read", "failed"]) }),
+  },
+};
+
+const header = (name: string, description: string) => ({ name, in: "header" as const, required: true, description, schema: { type: "string" as const } });
+const headers = [
+  header("webhook-id", "The event's id (`msg_…`), the same on every retry: deduplicate by it"),
+  header("webhook-timestamp", "Seconds since the epoch when this attempt was signed"),
+  header("webhook-signature", "`v1,<base64 HMAC-SHA256>` with the session's `whsec_` secret (Standard Webhooks)"),
+];
+
+function body(event: WebhookEvent, data: TSchema) {
+  return t.Object({
+    id: t.String({ description: "Also the webhook-id header" }),
+    event: t.Literal(event),
+    sessionId: t.String({ format: "uuid" }),
+    sessionName: t.String(),
+    timestamp: t.String({ format: "date-time" }),
+    data,
+  });
+}
+
+/** `callbacks` for an operation that sets a session's `webhookUrl`. */
+export const webhookCallbacks = Object.fromEntries(
+  Object.entries(eventData).map(([event, { summary, data }]) => [
+    event,
+    {
+      "{$request.body#/webhookUrl}": {
+        post: {
+          summary,
+          description: `Sent when the session's webhook takes \`${event}\` (all events, or those in \`webhookEvents\`); in order per session, retried with backoff until WEBHOOK_RETRY_HOURS.`,
+          parameters: headers,
+          requestBody: { required: true, content: { "application/json": { schema: body(event as WebhookEvent, data) } } },
+          responses: {
+            "2XX": { description: "Taken" },
+            "410": { description: "Gone: the session's webhook is disabled until its URL is set again" },
+            default: { description: "Anything else is retried" },
+          },
+        },
+      },
+    },
+  ]),
+);
