@@ -108,7 +108,7 @@ async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): 
   const acked = serverAck(sock, m.id);
   // Marked before it leaves: a crash after this line may lose the message, never send it twice.
   ledger.add(m.id, Math.floor(Date.now() / 1000));
-  const quoted = m.replyTo ? { key: { remoteJid: m.to, id: m.replyTo, fromMe: false }, message: { conversation: "" } } : undefined;
+  const quoted = m.replyTo ? { key: { remoteJid: m.to, id: m.replyTo, fromMe: m.quoted?.fromMe ?? false }, message: { conversation: m.quoted?.text ?? "" } } : undefined;
   try {
     await sock.sendMessage(m.to, { text: m.text }, { messageId: m.id, ...(quoted ? { quoted } : {}) });
   } catch (err) {

@@ -88,9 +88,20 @@ export const IncomingMessageSchema = Type.Object(
 );
 export type IncomingMessage = Static<typeof IncomingMessageSchema>;
 
+/** Most characters of a replied-to message's text shown in the quote. */
+export const MAX_QUOTE_LENGTH = 1024;
+
 /** A message for the sandbox to send, under the id the API gave it. */
 export const OutgoingMessageSchema = Type.Object(
-  { id: MessageId, to: Jid, type: MessageTypeSchema, text: text(MAX_TEXT_LENGTH), replyTo: Type.Union([MessageId, Type.Null()]) },
+  {
+    id: MessageId,
+    to: Jid,
+    type: MessageTypeSchema,
+    text: text(MAX_TEXT_LENGTH),
+    replyTo: Type.Union([MessageId, Type.Null()]),
+    /** The replied-to message as the API stored it, for the quote WhatsApp shows (absent when unknown). */
+    quoted: Type.Optional(Type.Object({ fromMe: Type.Boolean(), text: Type.Union([text(MAX_QUOTE_LENGTH), Type.Null()]) }, closed)),
+  },
   closed,
 );
 export type OutgoingMessage = Static<typeof OutgoingMessageSchema>;

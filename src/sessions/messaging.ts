@@ -3,7 +3,7 @@
 // each id at most once. Receipts and incoming messages arrive as reports (see reports.ts).
 import { randomBytes } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
-import { MAX_TEXT_LENGTH, type IncomingMessage } from "../channel/frames";
+import { MAX_QUOTE_LENGTH, MAX_READ_IDS, MAX_TEXT_LENGTH, type IncomingMessage, type OutgoingMessage } from "../channel/frames";
 import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { Cursor, MessageRepository } from "../db/message-repository";
 import type { MessageRow, MessageStatus, SessionRow } from "../db/schema";
@@ -72,6 +72,14 @@ export function decodeCursor(raw: string): Cursor {
   return { timestamp: timestamp!, seq: seq! };
 }
 
+/** A send's answer: the message, or 422 when WhatsApp does not know its number. */
+function answerOf(m: MessageRow): MessageRow {
+  if (m.status === "failed" && m.error === "NOT_ON_WHATSAPP") {
+    throw new SessionError("NOT_ON_WHATSAPP", `${m.chatId} is not on WhatsApp`, { messageId: m.id });
+  }
+  return m;
+}
+
 export class Messaging {
   private readonly sendLimiter: RateLimiter;
   /** Sessions whose pending messages are being handed over now. */
@@ -83,11 +91,12 @@ export class Messaging {
 
   async send(session: SessionRow, input: SendInput, idempotencyKey: string | null): Promise<MessageRow> {
     const to = chatJid(input.to);
-    if (!sendable.includes(session.state)) throw sessionErrors.wrongState("send a message", session.state, sendable);
+    // A key used before answers as the first send did, whatever the session's state is now.
     if (idempotencyKey) {
       const earlier = await this.d.messages.byIdempotencyKey(session.id, idempotencyKey, new Date(Date.now() - IDEMPOTENCY_MS));
-      if (earlier) return earlier;
+      if (earlier) return answerOf(earlier);
     }
+    if (!sendable.includes(session.state)) throw sessionErrors.wrongState("send a message", session.state, sendable);
     if (!this.sendLimiter.take(session.id)) {
       throw new SessionError("RATE_LIMITED", `At most ${this.d.sendPerMinute} messages a minute per session`);
     }
@@ -103,13 +112,9 @@ export class Messaging {
       idempotencyKey,
     });
     // Two sends with one key at once: the second finds the first's row.
-    if (!row) return (await this.d.messages.byIdempotencyKey(session.id, idempotencyKey!, new Date(0)))!;
+    if (!row) return answerOf((await this.d.messages.byIdempotencyKey(session.id, idempotencyKey!, new Date(0)))!);
     if (!this.d.link.isConnected(session.id)) return row; // handed over when the channel is back
-    const after = await this.handOver(session, row);
-    if (after.status === "failed" && after.error === "NOT_ON_WHATSAPP") {
-      throw new SessionError("NOT_ON_WHATSAPP", `${to} is not on WhatsApp`, { messageId: row.id });
-    }
-    return after;
+    return answerOf(await this.handOver(session, row));
   }
 
   get(session: SessionRow, id: string): Promise<MessageRow> {
@@ -133,7 +138,9 @@ export class Messaging {
     const ids = await this.d.messages.unreadIncoming(session.id, chat);
     if (ids.length > 0) {
       if (session.state !== "ready") throw sessionErrors.wrongState("send read receipts", session.state, ["ready"]);
-      await askSandbox(this.d, session.id, { type: "read", chatId: chat, ids: ids.slice(-1000) });
+      for (let i = 0; i < ids.length; i += MAX_READ_IDS) {
+        await askSandbox(this.d, session.id, { type: "read", chatId: chat, ids: ids.slice(i, i + MAX_READ_IDS) });
+      }
     }
     await this.d.messages.markChatRead(session.id, chat, ids);
     return ids.length;
@@ -190,13 +197,12 @@ export class Messaging {
 
   /** The sandbox's answer to a send, stored. */
   private async settle(session: SessionRow, m: MessageRow): Promise<MessageRow> {
+    const message: OutgoingMessage = { id: m.id, to: m.chatId, type: "text", text: m.text ?? "", replyTo: m.replyTo };
+    const replied = m.replyTo ? await this.d.messages.byId(session.id, m.replyTo) : undefined;
+    if (replied?.chatId === m.chatId) message.quoted = { fromMe: replied.fromMe, text: replied.text?.slice(0, MAX_QUOTE_LENGTH) ?? null };
     let timestamp: number;
     try {
-      ({ timestamp } = await this.d.link.request(
-        session.id,
-        { type: "send", message: { id: m.id, to: m.chatId, type: "text", text: m.text ?? "", replyTo: m.replyTo } },
-        Math.max(this.d.requestTimeoutMs, SETTLE_MS),
-      ));
+      ({ timestamp } = await this.d.link.request(session.id, { type: "send", message }, Math.max(this.d.requestTimeoutMs, SETTLE_MS)));
     } catch (err) {
       if (err instanceof SandboxTimeout || err instanceof SandboxUnavailable) return m; // still pending; a report or the next flush settles it
       const code = err instanceof ChannelError ? err.code : "SANDBOX_ERROR";

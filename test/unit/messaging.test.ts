@@ -101,6 +101,23 @@ describe("sending", () => {
     expect(sent).toHaveLength(1);
   });
 
+  test("a key used before answers as the first send did: 422 again, or the message after the session stopped", async () => {
+    const s = await readySession();
+    d.link.answer = async (_id, req) => {
+      if (req.type === "send" && req.message.to.startsWith("4915112349999")) throw new ChannelError("NOT_ON_WHATSAPP", "no");
+      return { timestamp: 1_764_000_000 };
+    };
+    const first = await d.sessions.messaging.send(s, { to: "4915112349999", text: "x" }, "k-422").catch((e) => e);
+    const again = await d.sessions.messaging.send(s, { to: "4915112349999", text: "x" }, "k-422").catch((e) => e);
+    expect([first.code, again.code]).toEqual(["NOT_ON_WHATSAPP", "NOT_ON_WHATSAPP"]);
+    expect(again.details.messageId).toBe(first.details.messageId);
+    const sent = await d.sessions.messaging.send(s, { to: "4915112340002", text: "y" }, "k-ok");
+    await d.repo.transition(s.id, "ready", "stopped", "test");
+    const stopped = (await d.repo.byId(s.id))!;
+    expect(await d.sessions.messaging.send(stopped, { to: "4915112340002", text: "y" }, "k-ok")).toMatchObject({ id: sent.id, status: "sent" });
+    expect(await codeOf(d.sessions.messaging.send(stopped, { to: "4915112340002", text: "y" }, "k-new"))).toBe("INVALID_SESSION_STATE");
+  });
+
   test("a number not on WhatsApp is 422 and the message is failed", async () => {
     const s = await readySession();
     d.link.answer = async () => {
@@ -162,6 +179,28 @@ describe("receiving", () => {
     const rest = await d.sessions.messaging.list(s, "4915112340002", 3, first.nextCursor!);
     expect(rest).toMatchObject({ nextCursor: null });
     expect(rest.messages.map((m) => m.text)).toEqual(["one"]);
+  });
+
+  test("more unread than one read request takes go in several, and all are read", async () => {
+    const s = await readySession();
+    for (let i = 0; i < 1001; i++) {
+      await d.messages.insertIncoming(s, { id: `BULK${i}`, chatId: "4915112340003@s.whatsapp.net", fromMe: false, type: "text", text: "x", replyTo: null, status: "delivered", timestamp: 1_700_000_000 + i });
+    }
+    expect(await d.sessions.messaging.markRead(s, "4915112340003")).toBe(1001);
+    const reads = sent.filter((r) => r.type === "read");
+    expect(reads.map((r) => (r.type === "read" ? r.ids.length : 0))).toEqual([1000, 1]);
+    expect(new Set(reads.flatMap((r) => (r.type === "read" ? r.ids : []))).size).toBe(1001);
+  });
+
+  test("a reply carries the replied-to message for WhatsApp's quote: whose it was and its text", async () => {
+    const s = await readySession();
+    await d.sessions.reports.apply(s.id, launchOf(s.id), incoming("THEIRS1", "Is my order ready?", 1_700_000_200));
+    const toTheirs = await d.sessions.messaging.send(s, { to: "4915112340002", text: "Yes", replyTo: "THEIRS1" }, null);
+    await d.sessions.messaging.send(s, { to: "4915112340002", text: "It ships today", replyTo: toTheirs.id }, null);
+    await d.sessions.messaging.send(s, { to: "4915112340002", text: "?", replyTo: "UNKNOWN1" }, null);
+    const frames = sent.flatMap((r) => (r.type === "send" ? [r.message] : []));
+    expect(frames.map((m) => m.quoted)).toEqual([{ fromMe: false, text: "Is my order ready?" }, { fromMe: true, text: "Yes" }, undefined]);
+    expect(frames.map((m) => m.replyTo)).toEqual(["THEIRS1", toTheirs.id, "UNKNOWN1"]);
   });
 
   test("statuses only move forward", async () => {

@@ -12,6 +12,7 @@ import { SentLedger, sendOnce } from "../../sandbox/messages";
 function fakeSocket() {
   const ws = new EventEmitter();
   const sent: string[] = [];
+  const options: any[] = [];
   const sock = {
     ws,
     onWhatsApp: async (jid: string) => {
@@ -20,10 +21,11 @@ function fakeSocket() {
     },
     sendMessage: async (_to: string, _content: unknown, opts: { messageId: string }) => {
       sent.push(opts.messageId);
+      options.push(opts);
       setTimeout(() => ws.emit("CB:ack,class:message", { attrs: { id: opts.messageId, t: "1764000123" } }), 10);
     },
   };
-  return { sock: sock as never, sent };
+  return { sock: sock as never, sent, options };
 }
 
 test("asked twice while the first send is under way, the message leaves once; both get its ack", async () => {
@@ -37,4 +39,16 @@ test("asked twice while the first send is under way, the message leaves once; bo
   // Later asks are answered from the ledger, without sending.
   expect(await sendOnce(sock, ledger, m)).toEqual({ timestamp: expect.any(Number) });
   expect(sent).toEqual(["3EB0AAAA"]);
+});
+
+test("a reply quotes the replied-to message as the API knew it: whose it was, and its text", async () => {
+  const { sock, options } = fakeSocket();
+  const ledger = new SentLedger(join(mkdtempSync(join(tmpdir(), "ledger-")), "sent"));
+  const to = "4915112340002@s.whatsapp.net";
+  await sendOnce(sock, ledger, { id: "3EB0BBBB", to, type: "text", text: "It ships today", replyTo: "3EB0MINE", quoted: { fromMe: true, text: "Yes" } });
+  await sendOnce(sock, ledger, { id: "3EB0CCCC", to, type: "text", text: "?", replyTo: "UNKNOWN1" });
+  expect(options.map((o) => o.quoted)).toEqual([
+    { key: { remoteJid: to, id: "3EB0MINE", fromMe: true }, message: { conversation: "Yes" } },
+    { key: { remoteJid: to, id: "UNKNOWN1", fromMe: false }, message: { conversation: "" } },
+  ]);
 });
