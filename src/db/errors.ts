@@ -19,8 +19,21 @@ const connectionCodes = new Set([
   "CONNECT_TIMEOUT",
 ]);
 
-/** SQLSTATEs of a server that is shutting down or not accepting connections yet. */
-const unavailableStates = new Set(["57P01", "57P02", "57P03"]);
+/** SQLSTATEs of a server that is shutting down, not accepting connections yet, or full (53300). */
+const unavailableStates = new Set(["57P01", "57P02", "57P03", "53300"]);
+
+/** SQLSTATEs of text PostgreSQL cannot store: a NUL in text (22021) or in JSON (22P05). */
+const unstorableStates = new Set(["22021", "22P05"]);
+
+/** Whether the database refused a value because of a character it cannot store (a client's text). */
+export function isUnstorableText(err: unknown): boolean {
+  for (let current = err, depth = 0; current !== null && current !== undefined && depth < 8; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && unstorableStates.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   let current: unknown = err;

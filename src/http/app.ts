@@ -6,7 +6,7 @@ import { Elysia, t } from "elysia";
 import { randomUUID } from "node:crypto";
 import { packageVersion } from "../config";
 import type { Database } from "../db/client";
-import { isDatabaseUnavailable } from "../db/errors";
+import { isDatabaseUnavailable, isUnstorableText } from "../db/errors";
 import { describeError, type Logger } from "../log";
 import { ApiError, errorBody, toApiError } from "./errors";
 import { dashboard } from "./dashboard";
@@ -55,6 +55,7 @@ export function createApp(deps: AppDeps) {
         // Errors thrown while parsing reach us wrapped in Elysia's ParseError.
         toApiError((error as { cause?: unknown }).cause) ??
         databaseUnavailable(error, (e) => log.error("database unavailable", { requestId: requests.get(request)?.id, error: describeError(e) })) ??
+        unstorableText(error) ??
         elysiaError(code, error);
       if (!err) {
         log.error("unhandled error", { requestId: requests.get(request)?.id, error: describeError(error) });
@@ -148,6 +149,12 @@ function databaseUnavailable(error: unknown, logIt: (error: unknown) => void): A
   if (!isDatabaseUnavailable(error)) return null;
   logIt(error);
   return new ApiError(503, "DATABASE_UNAVAILABLE", "The database is not reachable right now; try again shortly");
+}
+
+/** The last line for text the routes' checks let through that PostgreSQL cannot store (NUL): the client's mistake. */
+function unstorableText(error: unknown): ApiError | null {
+  if (!isUnstorableText(error)) return null;
+  return new ApiError(400, "VALIDATION_ERROR", "The request holds text that cannot be stored (a NUL character)");
 }
 
 /** Elysia's own refusals in our shape; null for anything that is not a client's mistake. */

@@ -49,14 +49,16 @@ export function authPlugin(opts: AuthOptions) {
   };
 
   /** The session a route acts on: a session key reaches only its own (403 otherwise, whether or not the id exists). */
-  const sessionFor = async (caller: Caller, rawId: string): Promise<SessionRow> => {
-    const id = rawId.toLowerCase(); // ids are UUIDs: case does not matter, for any key
+  const sessionFor = async (caller: Caller, rawId: string | null | undefined): Promise<SessionRow> => {
+    // Ids are UUIDs: case does not matter, for any key. The router gives null for a broken
+    // percent-escape (`%ZZ`): no session has that id.
+    const id = (rawId ?? "").toLowerCase();
     if (caller.kind === "session") {
       if (caller.session.id !== id) throw errors.forbidden("another session");
       return opts.queries.touch(caller.session);
     }
     if (caller.kind !== "admin") throw errors.forbidden("this session");
-    if (!uuidPattern.test(id)) throw errors.notFound(rawId);
+    if (!uuidPattern.test(id)) throw errors.notFound(rawId ?? "");
     return opts.queries.touch(await opts.queries.get(id));
   };
 
@@ -70,7 +72,7 @@ export function authPlugin(opts: AuthOptions) {
     session: (rule: { body?: boolean }) => ({
       ...(rule.body ? { parse: async ({ request }: { request: Request }) => (await callerOf(request, "any"), readJsonBody(request)) } : {}),
       resolve: async ({ request, params }: { request: Request; params: Record<string, string> }) => ({
-        session: await sessionFor(await callerOf(request, "any"), params.id!),
+        session: await sessionFor(await callerOf(request, "any"), params.id),
       }),
     }),
   });

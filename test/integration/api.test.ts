@@ -104,6 +104,26 @@ for (const backend of backends) {
       expect((await t.call("POST", `/sessions/${s.id}/chats/4915112340002/read`, { key: s.apiKey })).body).toEqual({ success: true, read: 0 });
     });
 
+    test("text the database cannot store and broken escapes are 400 or 404, never 500", async () => {
+      const s = await t.createSession();
+      const patch = (body: unknown) => t.call("PATCH", `/sessions/${s.id}`, { key: s.apiKey, body });
+      expectError(await patch({ metadata: { note: "a\u0000b" } }), 400, "VALIDATION_ERROR");
+      expect((await patch({ metadata: { "k\u0000": 1 } })).body).toMatchObject({ code: "VALIDATION_ERROR", field: "metadata" });
+      expect((await patch({ metadata: { half: "\ud800" } })).body).toMatchObject({ code: "VALIDATION_ERROR", field: "metadata" });
+      expect((await patch({ webhookUrl: "http://127.0.0.1:9/ho\u0000ok" })).body).toMatchObject({ code: "VALIDATION_ERROR", field: "webhookUrl" });
+      const create = await t.call("POST", "/sessions/create", { body: { name: "nul-meta", metadata: { a: ["\u0000"] } } });
+      expectError(create, 400, "VALIDATION_ERROR");
+      expectError(await t.call("POST", `/sessions/${s.id}/webhook/deliveries/%00/retry`, { key: s.apiKey }), 400, "VALIDATION_ERROR");
+      // The router cannot decode %ZZ: no session has that id.
+      expectError(await t.call("GET", "/sessions/%ZZ/status"), 404, "SESSION_NOT_FOUND");
+      expectError(await t.call("GET", "/sessions/%E0/status", { key: s.apiKey }), 403, "FORBIDDEN");
+      expectError(await t.call("DELETE", "/sessions/%ZZ"), 404, "SESSION_NOT_FOUND");
+      // Nothing was stored by any of them.
+      const listed = (await t.call("GET", "/sessions")).body.sessions;
+      expect(listed.find((x: any) => x.id === s.id).metadata).toBeNull();
+      expect(listed.some((x: any) => x.name === "nul-meta")).toBe(false);
+    });
+
     test("session ids are case-insensitive for the session's own key and the admin key alike", async () => {
       const s = await t.createSession();
       const upper = s.id.toUpperCase();

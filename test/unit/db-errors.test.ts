@@ -5,7 +5,7 @@ import { isDatabaseUnavailable } from "../../src/db/errors";
 const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
 
 test("connection failures, shutdowns and class 08 are 'unavailable', wherever they sit in the cause chain", () => {
-  for (const code of ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P02", "57P03", "08006", "08001"]) {
+  for (const code of ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "57P01", "57P02", "57P03", "53300", "08006", "08001"]) {
     expect(isDatabaseUnavailable(withCode(code))).toBe(true);
   }
   const query = new DrizzleQueryError("select 1", [], withCode("ECONNREFUSED"));

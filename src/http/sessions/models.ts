@@ -84,7 +84,7 @@ const Delivery = t.Object({
 export const DeliveriesResponse = t.Object({ success: t.Literal(true), deliveries: t.Array(Delivery) });
 export const DeliveryResponse = t.Object({ success: t.Literal(true), delivery: Delivery });
 export const DeliveriesQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 50 })) });
-export const DeliveryParams = t.Object({ id: SessionId, deliveryId: t.String({ maxLength: 64, description: "Id of a delivery, from the deliveries list" }) }, { additionalProperties: true });
+export const DeliveryParams = t.Object({ id: SessionId, deliveryId: t.String({ maxLength: 64, pattern: "^[^\\u0000]*$", description: "Id of a delivery, from the deliveries list" }) }, { additionalProperties: true });
 
 export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
 /** The list answers each session's last activity too (the dashboard shows it). */

@@ -64,6 +64,15 @@ function validateMetadata(metadata: Record<string, unknown> | undefined): void {
   if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
     throw errors.validation("metadata", `must be at most ${MAX_METADATA_BYTES} bytes of JSON`);
   }
+  if (!storableText(metadata)) throw errors.validation("metadata", "keys and strings must not hold NUL characters or lone surrogates");
+}
+
+/** Whether every key and string in a JSON value is text PostgreSQL's jsonb takes. */
+function storableText(value: unknown): boolean {
+  if (typeof value === "string") return !value.includes("\u0000") && value.isWellFormed();
+  if (Array.isArray(value)) return value.every(storableText);
+  if (value !== null && typeof value === "object") return Object.entries(value).every(([k, v]) => storableText(k) && storableText(v));
+  return true;
 }
 
 /** The four commands share one shape: act on the session, answer a message. */
