@@ -42,6 +42,13 @@ const STREAM_DESCRIPTION = [
 
 const errorContent = (description: string) => ({ description, content: { "application/json": { schema: ErrorResponse } } });
 
+const streamHeaders = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-store",
+  // Proxies such as nginx would otherwise buffer the stream.
+  "x-accel-buffering": "no",
+};
+
 export class EventStreams {
   private readonly perKey = new Map<string, number>();
   private readonly open = new Set<() => void>();
@@ -93,6 +100,8 @@ export class EventStreams {
     }
     if (this.open.size >= this.limits.maxTotal) throw new ApiError(503, "TOO_MANY_STREAMS", "Too many event streams are open; try again later");
     const sessionId = caller.kind === "session" ? caller.session.id : null;
+    // HEAD answers as GET would, without the stream: Elysia reads a HEAD's body to its end.
+    if (request.method === "HEAD") return new Response(null, { headers: streamHeaders });
 
     const encoder = new TextEncoder();
     let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -144,13 +153,6 @@ export class EventStreams {
     request.signal.addEventListener("abort", close);
     send(`event: ready\ndata: ${JSON.stringify(sessionId === null ? { scope: "admin" } : { scope: "session", sessionId })}\n\n`);
 
-    return new Response(stream, {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-store",
-        // Proxies such as nginx would otherwise buffer the stream.
-        "x-accel-buffering": "no",
-      },
-    });
+    return new Response(stream, { headers: streamHeaders });
   }
 }

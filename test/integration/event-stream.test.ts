@@ -41,6 +41,21 @@ describe("GET /events", () => {
     await inQuery.text();
   });
 
+  test("HEAD answers GET's status and headers at once and holds no stream", async () => {
+    const head = (key: string | null) =>
+      fetch(`${t.url}/events`, { method: "HEAD", headers: key === null ? {} : { "x-api-key": key }, signal: AbortSignal.timeout(5000) });
+    expect((await head(null)).status).toBe(401);
+    // More HEADs than a key may hold streams: none is counted.
+    for (let i = 0; i < 12; i++) {
+      const res = await head(t.adminKey);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    }
+    const s = await open(t.adminKey);
+    expect(s.status).toBe(200);
+    s.close();
+  });
+
   test("the admin hears every session: its state changes with names and reasons", async () => {
     const admin = await open(t.adminKey);
     expect(admin.status).toBe(200);
