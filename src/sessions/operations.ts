@@ -7,7 +7,7 @@ import { generateKey, hashKey } from "../auth/keys";
 import type { SessionRow } from "../db/schema";
 import { SessionError, sessionErrors } from "./errors";
 import { runtimeFailure } from "./runtime-errors";
-import type { SessionState } from "./state-machine";
+import { sessionStates, type SessionState } from "./state-machine";
 import type { Limiter } from "../limiter";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
@@ -42,6 +42,8 @@ export interface OperationDeps extends SessionCoreDeps {
 }
 
 const startable: SessionState[] = ["stopped", "failed", "logged_out"];
+/** Every state but `creating` (no container yet to stop). */
+const stoppable: SessionState[] = sessionStates.filter((s) => s !== "creating");
 const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
 
 /** How long a passed runtime check stands for the next create or start. */
@@ -135,7 +137,7 @@ export class SessionOperations {
   stop(session: SessionRow): Promise<void> {
     return this.d.locks.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
-      if (current.state === "creating") throw sessionErrors.wrongState("stop the session", current.state, ["starting", "ready"]);
+      if (current.state === "creating") throw sessionErrors.wrongState("stop the session", current.state, stoppable);
       this.d.link.disconnect(current.id);
       // Even a session that says `stopped` gets its container stopped: the answer is the truth.
       await this.d.runtime.stop(current.id).catch((err) => {
