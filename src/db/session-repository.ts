@@ -16,6 +16,9 @@ import {
 } from "./schema";
 import type { SessionState } from "./schema";
 
+/** The advisory lock creates take while they count the sessions ("wask" in ASCII). */
+const CREATE_LOCK = 0x7761736b;
+
 /** Fields that change with the state or beside it. */
 export type SessionFields = Partial<Pick<SessionRow, "phoneNumber" | "pushName" | "qr" | "launchId">>;
 
@@ -82,8 +85,17 @@ export class SessionRepository {
     this.cache.delete(id);
   }
 
-  async insert(row: NewSessionRow, events?: OutboxEvents): Promise<SessionRow | null> {
+  /**
+   * A new session; null when its name is taken, "full" when `maxSessions` exist already. The
+   * count and the insert hold one lock, so creates racing for the last place cannot both win.
+   */
+  async insert(row: NewSessionRow, events?: OutboxEvents, maxSessions = Infinity): Promise<SessionRow | null | "full"> {
     const inserted = await this.db.transaction(async (tx) => {
+      if (Number.isFinite(maxSessions)) {
+        await tx.execute(sql`select pg_advisory_xact_lock(${CREATE_LOCK})`);
+        const [taken] = await tx.select({ n: count() }).from(sessions);
+        if (Number(taken?.n ?? 0) >= maxSessions) return "full" as const;
+      }
       const [created] = await tx.insert(sessions).values(row).onConflictDoNothing().returning();
       if (created) {
         await recordEvent(tx, created.id, null, created.state, null);
@@ -91,7 +103,7 @@ export class SessionRepository {
       }
       return created;
     });
-    return this.remember(inserted);
+    return inserted === "full" ? inserted : this.remember(inserted);
   }
 
   async byId(id: string): Promise<SessionRow | null> {

@@ -49,6 +49,8 @@ const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
 /** How long a passed runtime check stands for the next create or start. */
 const RUNTIME_CHECK_TRUST_MS = 2000;
 
+const sessionLimit = (max: number) => new SessionError("SESSION_LIMIT_REACHED", `This server allows at most ${max} sessions`);
+
 export class SessionOperations {
   private runtimeCheck: Promise<void> | null = null;
   private runtimeCheckedAt = 0;
@@ -61,9 +63,8 @@ export class SessionOperations {
    */
   async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string; webhookSecret: string; container: Promise<void> }> {
     const { repo, locks, transitions, log } = this.d;
-    if ((await repo.count()) >= this.d.maxSessions) {
-      throw new SessionError("SESSION_LIMIT_REACHED", `This server allows at most ${this.d.maxSessions} sessions`);
-    }
+    // Early, before the runtime is asked; the insert checks again under a lock.
+    if ((await repo.count()) >= this.d.maxSessions) throw sessionLimit(this.d.maxSessions);
     const webhookUrl = input.webhookUrl === undefined ? null : await this.d.webhooks.checkUrl(input.webhookUrl);
     // Refuse before anything is written, so a missing image or engine leaves no session behind.
     await this.checkRuntime();
@@ -85,7 +86,9 @@ export class SessionOperations {
         metadata: input.metadata ?? null,
         },
         (created) => stateEvents(created, null, "creating", null),
+        this.d.maxSessions,
       );
+      if (row === "full") throw sessionLimit(this.d.maxSessions);
       if (!row) throw new SessionError("SESSION_NAME_TAKEN", `A session named "${input.name}" already exists`);
       transitions.announce({ session: row, from: null, to: "creating", reason: null });
       log.info("session created", { sessionId: id, name: input.name });

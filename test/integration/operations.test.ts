@@ -88,6 +88,20 @@ describe("self-service create", () => {
     expect(capped.body.code).toBe("SESSION_LIMIT_REACHED");
   });
 
+  for (const backend of ["pglite", "postgres"] as const) {
+    test(`${backend}: creates racing for the last places: MAX_SESSIONS holds exactly`, async () => {
+      const capped = await startTestApi(backend, { MAX_SESSIONS: "3" });
+      try {
+        const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => capped.call("POST", "/sessions/create", { body: { name: `race-${i}` } })));
+        expect(answers.filter((a) => a.status === 201)).toHaveLength(3);
+        expect(answers.filter((a) => a.status !== 201).map((a) => `${a.status} ${a.body.code}`)).toEqual(Array(5).fill("429 SESSION_LIMIT_REACHED"));
+        expect((await capped.call("GET", "/sessions")).body.sessions).toHaveLength(3);
+      } finally {
+        await capped.close();
+      }
+    });
+  }
+
   test("each client address has its own allowance; a create that fails costs none; X-Forwarded-For counts only with TRUST_PROXY", async () => {
     const open = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2" });
     const proxied = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "1", TRUST_PROXY: "true" });
