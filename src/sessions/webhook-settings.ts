@@ -19,7 +19,8 @@ export interface WebhookSettingsDeps {
 
 export interface SessionPatch {
   webhookUrl?: string | null;
-  webhookEvents?: string[];
+  /** null: every event, as when never set. */
+  webhookEvents?: string[] | null;
   metadata?: Record<string, unknown>;
 }
 
@@ -47,7 +48,8 @@ export class WebhookSettings {
       fields.webhookUrl = patch.webhookUrl === null ? null : await this.checkUrl(patch.webhookUrl);
       fields.webhookDisabledReason = null; // a URL set again is a receiver to try again
     }
-    if (patch.webhookEvents !== undefined) {
+    if (patch.webhookEvents === null) fields.webhookEvents = null;
+    else if (patch.webhookEvents !== undefined) {
       const unknown = patch.webhookEvents.filter((e) => !(webhookEvents as readonly string[]).includes(e));
       if (unknown.length > 0) {
         throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookEvents": unknown event "${unknown[0]}" (known: ${webhookEvents.join(", ")})`, {

@@ -94,6 +94,12 @@ describe("every event, signed the Standard Webhooks way", () => {
     await waitFor(() => states(receiver.of(s.id)).includes("logged_out"), 15_000, "logged_out");
     expect(receiver.received.slice(before).every((r) => r.json.event === "session.state")).toBe(true);
     expect((await t.call("PATCH", `/sessions/${s.id}`, { body: { webhookEvents: ["session.nope"] } })).body).toMatchObject({ code: "VALIDATION_ERROR", field: "webhookEvents" });
+    // null is every event again, as the settings show it.
+    const all = await t.call("PATCH", `/sessions/${s.id}`, { body: { webhookEvents: null } });
+    expect(all.body.session.webhookEvents).toBeNull();
+    const mark = receiver.received.length;
+    await t.call("POST", `/sessions/${s.id}/start`);
+    await waitFor(() => receiver.received.slice(mark).some((r) => r.json.event === "session.qr"), 15_000, "session.qr again");
   });
 
   test("the deliveries list shows what became of each event", async () => {

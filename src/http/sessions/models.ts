@@ -42,7 +42,7 @@ export const CreateResponse = t.Object({
 export const SessionPatchBody = t.Object(
   {
     webhookUrl: t.Optional(t.Nullable(t.String({ description: "http or https URL; null removes the webhook" }))),
-    webhookEvents: t.Optional(t.Array(t.String(), { maxItems: 32, description: "Events to receive; all when never set" })),
+    webhookEvents: t.Optional(t.Nullable(t.Array(t.String(), { maxItems: 32, description: "Events to receive; null (or never set): every event" }))),
     metadata: t.Optional(JsonObjectSchema("JSON object, at most 16 KiB; replaces the old one")),
   },
   { additionalProperties: false },
