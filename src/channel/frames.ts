@@ -32,7 +32,9 @@ const closed = { additionalProperties: false } as const;
 /** A JID or similar identifier: printable ASCII, no spaces. */
 const Jid = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: "^[\\x21-\\x7e]+$" });
 /** Human text (names, reasons). No NUL: PostgreSQL refuses it in text and would wedge the report queue. */
-const text = (maxLength: number) => Type.String({ maxLength, pattern: "^[^\\u0000]*$" });
+/** Text PostgreSQL can store: no NUL (a 400 at the boundary, not a failed insert). */
+export const NO_NUL = "^[^\\u0000]*$";
+const text = (maxLength: number) => Type.String({ maxLength, pattern: NO_NUL });
 const Phone = Type.String({ pattern: "^[0-9]{1,20}$" });
 /** Short tokens of our own making: sandbox boot ids, request ids, error codes. */
 const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$" });

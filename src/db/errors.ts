@@ -25,29 +25,30 @@ const unavailableStates = new Set(["57P01", "57P02", "57P03", "53300"]);
 /** SQLSTATEs of text PostgreSQL cannot store: a NUL in text (22021) or in JSON (22P05). */
 const unstorableStates = new Set(["22021", "22P05"]);
 
-/** Whether the database refused a value because of a character it cannot store (a client's text). */
-export function isUnstorableText(err: unknown): boolean {
-  for (let current = err, depth = 0; current !== null && current !== undefined && depth < 8; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && unstorableStates.has(code)) return true;
+/** The error and its causes, outermost first (at most 8 deep). */
+function* causes(err: unknown): Generator<{ code?: unknown; message?: unknown }> {
+  let current: unknown = err;
+  for (let depth = 0; current !== null && current !== undefined && depth < 8; depth++) {
+    yield current as { code?: unknown; message?: unknown };
     current = (current as { cause?: unknown }).cause;
   }
+}
+
+/** Whether the database refused a value because of a character it cannot store (a client's text). */
+export function isUnstorableText(err: unknown): boolean {
+  for (const { code } of causes(err)) if (typeof code === "string" && unstorableStates.has(code)) return true;
   return false;
 }
 
 export function isDatabaseUnavailable(err: unknown): boolean {
-  let current: unknown = err;
-  for (let depth = 0; current !== null && current !== undefined && depth < 8; depth++) {
-    const code = (current as { code?: unknown }).code;
+  for (const { code, message } of causes(err)) {
     if (typeof code === "string") {
       if (connectionCodes.has(code) || unavailableStates.has(code)) return true;
       // Class 08: connection exception (the server or the connection failed).
       if (/^08[0-9A-Z]{3}$/.test(code)) return true;
     }
-    const message = (current as { message?: unknown }).message;
     // PGlite after close() (its only "not there" failure: it runs in this process).
     if (typeof message === "string" && /^PGlite is closed/.test(message)) return true;
-    current = (current as { cause?: unknown }).cause;
   }
   return false;
 }

@@ -3,7 +3,7 @@
 // each id at most once. Receipts and incoming messages arrive as reports (see reports.ts).
 import { randomBytes } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
-import { MAX_QUOTE_LENGTH, MAX_READ_IDS, MAX_TEXT_LENGTH, type IncomingMessage, type OutgoingMessage } from "../channel/frames";
+import { MAX_QUOTE_LENGTH, MAX_READ_IDS, MAX_TEXT_LENGTH, NO_NUL, type IncomingMessage, type OutgoingMessage } from "../channel/frames";
 import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { Cursor, MessageRepository } from "../db/message-repository";
 import type { MessageRow, MessageStatus, SessionRow } from "../db/schema";
@@ -16,8 +16,7 @@ import type { SessionState } from "./state-machine";
 export const SendInputSchema = Type.Object(
   {
     to: Type.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
-    // No NUL: PostgreSQL text cannot hold it (a 400 here, not a failed insert).
-    text: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: "^[^\\u0000]*$", description: "1 to 65,536 characters" }),
+    text: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "1 to 65,536 characters" }),
     type: Type.Optional(Type.Literal("text", { description: "The message's kind; `text`, the only one so far, when left out" })),
     replyTo: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
   },

@@ -118,6 +118,8 @@ export function isIpLiteralHost(hostname: string): boolean {
 }
 
 export async function checkWebhookUrl(raw: string, allowPrivate: boolean): Promise<{ ok: true; url: URL } | { ok: false; reason: string }> {
+  // The URL parser drops or escapes control characters, but the string kept is the one given.
+  if (/[\u0000-\u001f\u007f]/.test(raw)) return { ok: false, reason: "control characters are not allowed" };
   let url: URL;
   try {
     url = new URL(raw);

@@ -1,7 +1,8 @@
 // TypeBox schemas of the sessions routes: they validate requests, type handlers and document
 // the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
-import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
+import { ChatReportSchema, ContactReportSchema, NO_NUL } from "../../channel/frames";
+import { messageStatuses } from "../../db/schema";
 import { SendInputSchema } from "../../sessions/messaging";
 import { CreateInputSchema, JsonObjectSchema } from "../../sessions/operations";
 import { sessionStates } from "../../sessions/state-machine";
@@ -9,7 +10,7 @@ import { sessionStates } from "../../sessions/state-machine";
 export const MAX_METADATA_BYTES = 16 * 1024;
 export const MAX_METADATA_DEPTH = 8;
 
-const State = t.UnionEnum([...sessionStates], { description: "Session state" });
+export const State = t.UnionEnum([...sessionStates], { description: "Session state" });
 const IsoDate = t.String({ format: "date-time", examples: ["2026-01-28T10:00:00.000Z"] });
 const Metadata = t.Nullable(JsonObjectSchema("Custom metadata given at create"));
 
@@ -84,7 +85,7 @@ const Delivery = t.Object({
 export const DeliveriesResponse = t.Object({ success: t.Literal(true), deliveries: t.Array(Delivery) });
 export const DeliveryResponse = t.Object({ success: t.Literal(true), delivery: Delivery });
 export const DeliveriesQuery = t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, default: 50 })) });
-export const DeliveryParams = t.Object({ id: SessionId, deliveryId: t.String({ maxLength: 64, pattern: "^[^\\u0000]*$", description: "Id of a delivery, from the deliveries list" }) }, { additionalProperties: true });
+export const DeliveryParams = t.Object({ id: SessionId, deliveryId: t.String({ maxLength: 64, pattern: NO_NUL, description: "Id of a delivery, from the deliveries list" }) }, { additionalProperties: true });
 
 export const StatusResponse = t.Object({ success: t.Literal(true), session: SessionStatus });
 /** The list answers each session's last activity too (the dashboard shows it). */
@@ -145,7 +146,7 @@ export const Message = t.Object({
   type: t.String({ description: "text (media, reactions and more to come)" }),
   text: t.Nullable(t.String()),
   replyTo: t.Nullable(t.String()),
-  status: t.UnionEnum(["pending", "sent", "delivered", "read", "failed"]),
+  status: t.UnionEnum([...messageStatuses]),
   timestamp: t.Integer({ description: "Seconds since the epoch" }),
 });
 export const MessageResultResponse = t.Object({ success: t.Literal(true), message: Message });
@@ -158,6 +159,6 @@ export const MessagesQuery = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
   before: t.Optional(t.String({ maxLength: 300 })),
 });
-export const MessageParams = t.Object({ id: SessionId, messageId: t.String({ maxLength: 128, pattern: "^[^\\u0000]*$", description: "WhatsApp's id of the message" }) }, { additionalProperties: true });
+export const MessageParams = t.Object({ id: SessionId, messageId: t.String({ maxLength: 128, pattern: NO_NUL, description: "WhatsApp's id of the message" }) }, { additionalProperties: true });
 export const ChatParams = t.Object({ id: SessionId, chatId: t.String({ maxLength: 128, description: "Phone number with country code, or the chat's jid" }) }, { additionalProperties: true });
 export const ReadResponse = t.Object({ success: t.Literal(true), read: t.Integer({ description: "Incoming messages marked read" }) });

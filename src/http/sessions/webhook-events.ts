@@ -4,10 +4,8 @@
 import { t, type TSchema } from "elysia";
 import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
 import type { WebhookEvent } from "../../db/outbox";
-import { sessionStates } from "../../sessions/state-machine";
-import { Message } from "./models";
-
-const State = t.UnionEnum([...sessionStates]);
+import { messageStatuses } from "../../db/schema";
+import { Message, State } from "./models";
 
 /** What each event's `data` holds. */
 const eventData: Record<WebhookEvent, { summary: string; data: TSchema }> = {
@@ -27,7 +25,7 @@ const eventData: Record<WebhookEvent, { summary: string; data: TSchema }> = {
   "message.received": { summary: "A message came in, or the account's own phone sent one", data: Message },
   "message.status": {
     summary: "An outgoing message's status moved on",
-    data: t.Object({ id: t.String(), chatId: t.String(), status: t.UnionEnum(["pending", "sent", "delivered", "read", "failed"]) }),
+    data: t.Object({ id: t.String(), chatId: t.String(), status: t.UnionEnum([...messageStatuses]) }),
   },
 };
 
