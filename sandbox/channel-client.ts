@@ -45,11 +45,12 @@ export interface ChannelClientOptions {
 }
 
 /**
- * Bytes of reports sent and not yet acknowledged. The API stores reports one at a time and cuts
- * off a connection with much more than this waiting (MAX_QUEUED_BYTES in the hub), so a large
- * sync goes out as fast as it is stored, not all at once.
+ * Bytes and reports sent and not yet acknowledged. The API stores a session's reports one at a
+ * time, at a bounded rate, and cuts off a session with much more than this waiting (DEFAULT_INTAKE
+ * in src/channel/intake.ts), so a large sync goes out as fast as it is stored, not all at once.
  */
 export const SEND_WINDOW_BYTES = 8 * 1024 * 1024;
+export const SEND_WINDOW_REPORTS = 1000;
 
 interface Outgoing {
   seq: number;
@@ -66,6 +67,7 @@ export class ChannelClient {
   private seq = 0;
   private unacked: Outgoing[] = [];
   private inFlight = 0;
+  private inFlightReports = 0;
   private token: string;
   private closed = false;
   private backoffMs = 250;
@@ -140,7 +142,11 @@ export class ChannelClient {
     this.unacked.push({ seq, frame, bytes, sent: false });
     const max = this.opts.maxUnacked ?? 5000;
     if (this.unacked.length > max) {
-      for (const dropped of this.unacked.splice(0, this.unacked.length - max)) if (dropped.sent) this.inFlight -= dropped.bytes;
+      for (const dropped of this.unacked.splice(0, this.unacked.length - max)) {
+        if (!dropped.sent) continue;
+        this.inFlight -= dropped.bytes;
+        this.inFlightReports--;
+      }
     }
     this.pump();
   }
@@ -152,9 +158,11 @@ export class ChannelClient {
     for (const out of this.unacked) {
       if (out.sent) continue;
       if (this.inFlight > 0 && this.inFlight + out.bytes > SEND_WINDOW_BYTES) return;
+      if (this.inFlightReports >= SEND_WINDOW_REPORTS) return;
       ws.send(out.frame);
       out.sent = true;
       this.inFlight += out.bytes;
+      this.inFlightReports++;
     }
   }
 
@@ -169,6 +177,7 @@ export class ChannelClient {
       // Everything not acknowledged goes again: the last connection may have lost it.
       for (const out of this.unacked) out.sent = false;
       this.inFlight = 0;
+      this.inFlightReports = 0;
       this.pump();
     };
     ws.onmessage = (ev) => {
@@ -207,7 +216,10 @@ export class ChannelClient {
       if (frame.boot !== this.boot) return;
       while (this.unacked.length > 0 && this.unacked[0]!.seq <= frame.seq) {
         const done = this.unacked.shift()!;
-        if (done.sent) this.inFlight -= done.bytes;
+        if (done.sent) {
+          this.inFlight -= done.bytes;
+          this.inFlightReports--;
+        }
       }
       this.pump();
     } else if (frame.kind === "token") {

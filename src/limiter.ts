@@ -22,3 +22,29 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * A token bucket per key: `perSecond` units a second, up to `burst` at once. `reserve` takes a
+ * unit now or later and says how long to wait for it, so work is paced rather than refused.
+ */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+  ) {}
+
+  /** Takes one unit for `key`; answers the milliseconds until it is there (0: now). */
+  reserve(key: string, now = Date.now()): number {
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: now };
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.perSecond) / 1000) - 1;
+    b.at = now;
+    this.buckets.set(key, b);
+    return b.tokens >= 0 ? 0 : Math.ceil((-b.tokens * 1000) / this.perSecond);
+  }
+
+  forget(key: string): void {
+    this.buckets.delete(key);
+  }
+}

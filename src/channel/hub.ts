@@ -25,21 +25,20 @@ import {
   type SandboxRequest,
   type SandboxResponse,
 } from "./frames";
+import { ReportIntake, type IntakeLimits } from "./intake";
 import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
 export { ChannelError, MAX_FRAME_BYTES };
-
-/** Bytes of reports a connection may have waiting to be stored before it is cut off. */
-export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
 export interface ChannelSocketData {
   sessionId: string;
   /** The container launch the connection's token names. */
   launchId: string;
-  /** Set when a report could not be stored: later ones on this connection are not acked either. */
+  /**
+   * Set when a report could not be stored, and when the connection was replaced, cut off or
+   * closed: its reports still waiting are dropped (the sandbox resends what was not acked).
+   */
   broken?: boolean;
-  /** Size of the reports received and not yet stored. */
-  queuedBytes: number;
 }
 
 type Socket = ServerSocket<ChannelSocketData>;
@@ -69,6 +68,8 @@ export interface ChannelHubOptions {
   /** A sandbox is connected (again): work that waited for it may go (pending messages). */
   onConnected?: (sessionId: string) => void;
   renewEveryMs?: number;
+  /** Bounds on the reports waiting and the rate they are stored at (DEFAULT_INTAKE in intake.ts). */
+  intake?: Partial<IntakeLimits>;
 }
 
 const refusal = (status: number, error: string, code: string) => Response.json({ success: false, error, code }, { status });
@@ -87,8 +88,10 @@ export class ChannelHub implements SandboxLink {
   /** Reports of one session are stored in order, one at a time. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly renewTimer: ReturnType<typeof setInterval>;
+  readonly intake: ReportIntake;
 
   constructor(private readonly opts: ChannelHubOptions) {
+    this.intake = new ReportIntake(opts.intake);
     this.renewTimer = setInterval(() => void this.renewAll(), opts.renewEveryMs ?? (TOKEN_TTL_SECONDS * 1000) / 3);
     this.renewTimer.unref?.();
   }
@@ -128,6 +131,15 @@ export class ChannelHub implements SandboxLink {
       this.opts.log.warn("channel connection refused", { sessionId: sessionId.slice(0, 64), reason: token ? "invalid token" : "no token" });
       return refusal(401, "Invalid channel token", "INVALID_CHANNEL_TOKEN");
     }
+    // A session cut off for sending too much waits before it may send again.
+    const refusedMs = this.intake.refusedFor(claims.sessionId);
+    if (refusedMs > 0) {
+      this.opts.log.warn("channel connection refused", { sessionId, reason: "cut off for too many reports waiting", retryAfterMs: refusedMs });
+      return Response.json(
+        { success: false, error: "Too many reports waiting: connect again later", code: "CHANNEL_THROTTLED" },
+        { status: 429, headers: { "retry-after": String(Math.ceil(refusedMs / 1000)) } },
+      );
+    }
     let admitted: boolean;
     try {
       admitted = await this.opts.admits(claims.sessionId, claims.launchId);
@@ -139,7 +151,7 @@ export class ChannelHub implements SandboxLink {
       this.opts.log.warn("channel connection refused", { sessionId, launchId: claims.launchId, reason: "launch not admitted" });
       return refusal(403, "This sandbox launch is not admitted to the channel", "CHANNEL_NOT_ADMITTED");
     }
-    const data: ChannelSocketData = { sessionId: claims.sessionId, launchId: claims.launchId, queuedBytes: 0 };
+    const data: ChannelSocketData = { sessionId: claims.sessionId, launchId: claims.launchId };
     if (ctx.upgrade(data)) return "upgraded";
     return refusal(426, "Expected a WebSocket upgrade", "UPGRADE_REQUIRED");
   }
@@ -152,8 +164,12 @@ export class ChannelHub implements SandboxLink {
         const { sessionId } = ws.data;
         const previous = this.sockets.get(sessionId);
         this.sockets.set(sessionId, ws);
-        // A sandbox has one connection: a newer one replaces an older (half-dead) one.
-        if (previous && previous !== ws) previous.close(4000, "replaced by a newer connection");
+        // A sandbox has one connection: a newer one replaces an older (half-dead) one, and the
+        // older one's waiting reports are dropped (they come again on the new one).
+        if (previous && previous !== ws) {
+          previous.data.broken = true;
+          previous.close(4000, "replaced by a newer connection");
+        }
         this.opts.log.info("sandbox connected to channel", { sessionId });
         for (const wake of [...(this.waiters.get(sessionId) ?? [])]) wake(true);
         void this.renew(sessionId);
@@ -172,6 +188,8 @@ export class ChannelHub implements SandboxLink {
     close: (ws, code) => {
       try {
         const { sessionId } = ws.data;
+        // Its waiting reports go unacked; the sandbox sends them again when it is back.
+        ws.data.broken = true;
         if (this.sockets.get(sessionId) === ws) {
           this.sockets.delete(sessionId);
           this.opts.log.info("sandbox left channel", { sessionId, code });
@@ -234,6 +252,7 @@ export class ChannelHub implements SandboxLink {
   disconnect(sessionId: string): void {
     // The launch is over (stopped, deleted, died): its boot's sequence numbers will not come again.
     this.lastSeq.delete(sessionId);
+    this.intake.forget(sessionId);
     const ws = this.sockets.get(sessionId);
     if (!ws) return;
     this.sockets.delete(sessionId);
@@ -267,20 +286,20 @@ export class ChannelHub implements SandboxLink {
   private enqueue(ws: Socket, frame: ReportFrame, size: number): void {
     const { sessionId } = ws.data;
     if (ws.data.broken) return;
-    ws.data.queuedBytes += size;
-    if (ws.data.queuedBytes > MAX_QUEUED_BYTES) {
-      // A sandbox sending faster than the database stores would hold the API's memory.
+    const refused = this.intake.take(sessionId, size);
+    if (refused) {
+      // A sandbox sending faster than its reports are stored would hold the API's memory.
       ws.data.broken = true;
       ws.close(1008, "too many reports waiting to be stored");
-      this.opts.log.warn("channel closed: too many reports waiting", { sessionId, queuedBytes: ws.data.queuedBytes });
+      this.opts.log.warn("channel closed: too many reports waiting", { sessionId, bound: refused, waiting: this.intake.waitingOf(sessionId) });
       return;
     }
     const prev = this.queues.get(sessionId) ?? Promise.resolve();
     const next = prev
-      .then(() => this.store(ws, frame))
+      .then(() => (ws.data.broken ? undefined : this.intake.store(sessionId, () => this.store(ws, frame))))
       .catch((err) => this.opts.log.error("report queue failed", { sessionId, error: errorText(err) }))
       .finally(() => {
-        ws.data.queuedBytes -= size;
+        this.intake.release(sessionId, size);
         if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
       });
     this.queues.set(sessionId, next);

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Server, ServerWebSocket } from "bun";
 import type { Report } from "../../src/channel/frames";
-import { MAX_FRAME_BYTES, MAX_QUEUED_BYTES } from "../../src/channel/hub";
+import { MAX_FRAME_BYTES } from "../../src/channel/hub";
+import { DEFAULT_INTAKE } from "../../src/channel/intake";
 import { ChannelError, SandboxProtocolError, SandboxUnavailable } from "../../src/channel/link";
 import { ChannelClient } from "../../sandbox/channel-client";
 import { quiet, rawSandbox, recordingLogger, serveHub, waitFor } from "../support/channel";
@@ -218,7 +219,7 @@ describe("a hostile sandbox", () => {
       // Valid reports of about 3.4 MB each (1,000 contacts with long names), sent without waiting for acks.
       const contacts = Array.from({ length: 1000 }, (_, i) => ({ id: `${i}@s.whatsapp.net`, name: "n".repeat(1024), notify: "n".repeat(1024), verifiedName: "n".repeat(1024), phone: null }));
       const frame = (seq: number) => JSON.stringify({ kind: "report", seq, boot: "b", report: { type: "contacts", contacts } });
-      const frames = Math.ceil(MAX_QUEUED_BYTES / frame(1).length) + 2;
+      const frames = Math.ceil(DEFAULT_INTAKE.sessionBytes / frame(1).length) + 2;
       for (let seq = 1; seq <= frames && !evil.closed; seq++) evil.send(frame(seq));
       await waitFor(() => evil.closed !== null, 10_000);
       expect(evil.closed!.code).toBe(1008);

@@ -1,0 +1,121 @@
+// What sandboxes' reports may cost the API. A sandbox may be hostile, and it holds a valid token:
+// it can reconnect as often as it likes and send as fast as its link allows. So the bounds are
+// kept per session, over all of its connections (a replaced connection's reports count until
+// they are dropped), and over all sessions together; a session past its bound is cut off and
+// refused for a while. Reports are stored at a bounded rate per session, and through a few
+// writers shared fairly: a session waits its turn behind the others' (each session stores one
+// report at a time, so the writers' FIFO queue serves sessions round-robin).
+import { setTimeout as sleep } from "node:timers/promises";
+import { Limiter, TokenBuckets } from "../limiter";
+
+export interface IntakeLimits {
+  /** Bytes of reports one session may have waiting to be stored, over all of its connections. */
+  sessionBytes: number;
+  /** Reports one session may have waiting (small reports cost memory and work too). */
+  sessionReports: number;
+  /** Bytes of reports all sessions together may have waiting. */
+  totalBytes: number;
+  /** Reports of one session stored a second, after a burst of `burst`. */
+  perSecond: number;
+  burst: number;
+  /** Reports of all sessions stored at once. */
+  writers: number;
+  /** How long a session that was cut off is refused a new connection. */
+  cooldownMs: number;
+}
+
+/**
+ * An honest sandbox keeps at most 8 MiB and 1,000 reports unacknowledged (sandbox/channel-client.ts);
+ * after a reconnect the old connection's and the resent ones may both wait, so twice that fits.
+ */
+export const DEFAULT_INTAKE: IntakeLimits = {
+  sessionBytes: 32 * 1024 * 1024,
+  sessionReports: 4096,
+  totalBytes: 256 * 1024 * 1024,
+  perSecond: 200,
+  burst: 1000,
+  writers: 4,
+  cooldownMs: 10_000,
+};
+
+export type Refusal = "session-bytes" | "session-reports" | "total-bytes";
+
+export class ReportIntake {
+  readonly limits: IntakeLimits;
+  private readonly waiting = new Map<string, { bytes: number; reports: number }>();
+  private total = 0;
+  private readonly refusedUntil = new Map<string, number>();
+  private readonly rate: TokenBuckets;
+  private readonly writers: Limiter;
+
+  constructor(limits: Partial<IntakeLimits> = {}) {
+    this.limits = { ...DEFAULT_INTAKE, ...limits };
+    this.rate = new TokenBuckets(this.limits.perSecond, this.limits.burst);
+    this.writers = new Limiter(this.limits.writers);
+  }
+
+  /** Bytes of reports waiting over all sessions (metrics, tests). */
+  get totalBytes(): number {
+    return this.total;
+  }
+
+  /** What a session has waiting now. */
+  waitingOf(sessionId: string): { bytes: number; reports: number } {
+    return { ...(this.waiting.get(sessionId) ?? { bytes: 0, reports: 0 }) };
+  }
+
+  /** Counts a received report against its session: null when it fits, else the bound it broke (then nothing is counted). */
+  take(sessionId: string, bytes: number): Refusal | null {
+    const w = this.waiting.get(sessionId) ?? { bytes: 0, reports: 0 };
+    const refusal: Refusal | null =
+      w.bytes + bytes > this.limits.sessionBytes
+        ? "session-bytes"
+        : w.reports + 1 > this.limits.sessionReports
+          ? "session-reports"
+          : this.total + bytes > this.limits.totalBytes
+            ? "total-bytes"
+            : null;
+    if (refusal) {
+      this.refusedUntil.set(sessionId, Date.now() + this.limits.cooldownMs);
+      return refusal;
+    }
+    w.bytes += bytes;
+    w.reports += 1;
+    this.waiting.set(sessionId, w);
+    this.total += bytes;
+    return null;
+  }
+
+  /** A report counted by `take` was stored or dropped. */
+  release(sessionId: string, bytes: number): void {
+    const w = this.waiting.get(sessionId);
+    if (!w) return;
+    w.bytes -= bytes;
+    w.reports -= 1;
+    this.total -= bytes;
+    if (w.reports <= 0) this.waiting.delete(sessionId);
+  }
+
+  /** Milliseconds the session is still refused a connection (0: it may connect). */
+  refusedFor(sessionId: string, now = Date.now()): number {
+    const until = this.refusedUntil.get(sessionId);
+    if (until === undefined) return 0;
+    if (until <= now) {
+      this.refusedUntil.delete(sessionId);
+      return 0;
+    }
+    return until - now;
+  }
+
+  /** Runs `store` at the session's rate and in its turn among the writers. */
+  async store<T>(sessionId: string, store: () => Promise<T>): Promise<T> {
+    const wait = this.rate.reserve(sessionId);
+    if (wait > 0) await sleep(wait);
+    return this.writers.run(store);
+  }
+
+  forget(sessionId: string): void {
+    this.rate.forget(sessionId);
+    this.refusedUntil.delete(sessionId);
+  }
+}
