@@ -1,6 +1,6 @@
 // The webhook outbox's reads and updates: the open deliveries of a session in order, what
 // became of each attempt, and pruning. Writes of new events live in outbox.ts.
-import { and, asc, desc, eq, getTableColumns, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, lt, lte, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { PreparedShapes } from "./prepared-shapes";
 import { sessions, webhookDeliveries, type DeliveryRow } from "./schema";
@@ -98,6 +98,16 @@ export class DeliveryRepository {
 
   list(sessionId: string, limit: number): Promise<DeliveryRow[]> {
     return this.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.sessionId, sessionId)).orderBy(desc(webhookDeliveries.seq)).limit(limit);
+  }
+
+  /** The session's undelivered events are due now (a new URL or secret: the old backoff no longer says anything); how many. */
+  async dueNow(sessionId: string): Promise<number> {
+    const due = await this.db
+      .update(webhookDeliveries)
+      .set({ nextAttemptAt: new Date() })
+      .where(and(eq(webhookDeliveries.sessionId, sessionId), open, gt(webhookDeliveries.nextAttemptAt, sql`now()`)))
+      .returning({ id: webhookDeliveries.id });
+    return due.length;
   }
 
   /** A dead delivery goes out again now, with a fresh retry window; null when there is no such dead one. */

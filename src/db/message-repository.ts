@@ -53,28 +53,39 @@ export class MessageRepository {
     return undefined;
   }
 
-  /** Moves a message's status forward, with its events in the same statement; the row after, or null when it was no step forward. */
+  /**
+   * Moves a message's status forward, with its events in the same statement; the row after, or
+   * null when it was no step forward (or, with `inChat`, the message is in another chat).
+   */
   async setStatus(
     session: SessionRow,
     id: string,
     status: MessageStatus,
     extra: { timestamp?: number; error?: string | null } = {},
     events: OutboxEvent[] = [],
+    inChat?: string,
   ): Promise<MessageRow | null> {
     const names = givenKeys(extra);
-    const statement = this.shapes.get(`status:${status}:${names.join(",")}:${events.length}`, () => {
+    const statement = this.shapes.get(`status:${status}:${names.join(",")}:${events.length}:${inChat === undefined ? "" : "chat"}`, () => {
       const set = placeholders(names);
       const changed = this.db.$with("changed").as(
         this.db
           .update(messages)
           // The status and those it may come from are part of the shape: fixed in the statement.
           .set({ status, ...set } as never)
-          .where(and(eq(messages.sessionId, sql.placeholder("sessionId")), eq(messages.id, sql.placeholder("id")), inArray(messages.status, before(status))))
+          .where(
+            and(
+              eq(messages.sessionId, sql.placeholder("sessionId")),
+              eq(messages.id, sql.placeholder("id")),
+              inArray(messages.status, before(status)),
+              inChat === undefined ? undefined : eq(messages.chatId, sql.placeholder("chatId")),
+            ),
+          )
           .returning(),
       );
       return this.db.with(changed, ...outboxWith(this.db, changed, events.length)).select().from(changed);
     });
-    const [row] = await statement.execute({ ...extra, sessionId: session.id, id, ...outboxValues(session.id, events) });
+    const [row] = await statement.execute({ ...extra, sessionId: session.id, id, chatId: inChat, ...outboxValues(session.id, events) });
     return row ?? null;
   }
 
@@ -127,22 +138,30 @@ export class MessageRepository {
       .orderBy(asc(messages.createdAt));
   }
 
-  /** Incoming messages of a chat not marked read yet. */
-  async unreadIncoming(sessionId: string, chatId: string): Promise<string[]> {
-    const rows = await this.db
-      .select({ id: messages.id })
+  /**
+   * Up to `limit` incoming messages of a chat not marked read yet, oldest first, after `after`
+   * (the last of the page before): a chat of any size is read in bounded pages.
+   */
+  unreadIncoming(sessionId: string, chatId: string, limit: number, after: Cursor | null = null): Promise<{ id: string; timestamp: number; seq: number }[]> {
+    const page = after
+      ? or(gt(messages.timestamp, after.timestamp), and(eq(messages.timestamp, after.timestamp), gt(messages.seq, after.seq)))
+      : undefined;
+    return this.db
+      .select({ id: messages.id, timestamp: messages.timestamp, seq: messages.seq })
       .from(messages)
-      .where(and(eq(messages.sessionId, sessionId), eq(messages.chatId, chatId), eq(messages.fromMe, false), ne(messages.status, "read")));
-    return rows.map((r) => r.id);
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.chatId, chatId), eq(messages.fromMe, false), ne(messages.status, "read"), page))
+      .orderBy(asc(messages.timestamp), asc(messages.seq))
+      .limit(limit);
   }
 
-  /** The chat is read: its incoming messages and its unread count say so. */
-  async markChatRead(sessionId: string, chatId: string, ids: string[]): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      if (ids.length > 0) {
-        await tx.update(messages).set({ status: "read" }).where(and(eq(messages.sessionId, sessionId), inArray(messages.id, ids)));
-      }
-      await tx.update(chats).set({ unreadCount: 0 }).where(and(eq(chats.sessionId, sessionId), eq(chats.id, chatId), gt(chats.unreadCount, 0)));
-    });
+  /** These incoming messages are read (their receipts went): at most a page of ids, one bounded statement. */
+  async markRead(sessionId: string, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.update(messages).set({ status: "read" }).where(and(eq(messages.sessionId, sessionId), inArray(messages.id, ids)));
+  }
+
+  /** The chat shows nothing unread. */
+  async clearUnread(sessionId: string, chatId: string): Promise<void> {
+    await this.db.update(chats).set({ unreadCount: 0 }).where(and(eq(chats.sessionId, sessionId), eq(chats.id, chatId), gt(chats.unreadCount, 0)));
   }
 }

@@ -1,5 +1,5 @@
 // Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
-import { and, asc, count, desc, eq, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { enqueueIn, outboxValues, outboxWith, type OutboxEvent, type OutboxEvents } from "./outbox";
 import { givenKeys, placeholders, PreparedShapes } from "./prepared-shapes";
@@ -200,6 +200,17 @@ export class SessionRepository {
   ): Promise<SessionRow | null> {
     if (Object.keys(fields).length === 0) return this.byId(id);
     const [row] = await this.db.update(sessions).set(fields).where(eq(sessions.id, id)).returning();
+    return this.remember(row);
+  }
+
+  /**
+   * A new webhook secret salt, only if the salt is still `from` (two rotations at once: the
+   * second finds it changed); null when it was not.
+   */
+  async rotateSalt(id: string, from: string | null, to: string): Promise<SessionRow | null> {
+    const same = from === null ? isNull(sessions.webhookSecretSalt) : eq(sessions.webhookSecretSalt, from);
+    const [row] = await this.db.update(sessions).set({ webhookSecretSalt: to }).where(and(eq(sessions.id, id), same)).returning();
+    if (!row) this.forget(id); // changed by someone else: the next read must see the database
     return this.remember(row);
   }
 

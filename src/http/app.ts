@@ -8,7 +8,9 @@ import { packageVersion } from "../config";
 import type { Database } from "../db/client";
 import { isDatabaseUnavailable, isUnstorableText } from "../db/errors";
 import { describeError, type Logger } from "../log";
-import { ApiError, errorBody, toApiError } from "./errors";
+import { excerpt } from "../sessions/errors";
+import { ApiError, errorBody, errors, toApiError } from "./errors";
+import { carryAddress } from "./client-address";
 import { dashboard } from "./dashboard";
 import type { EventStreams } from "./event-stream";
 import { opsRoutes, type OpsDeps } from "./ops-routes";
@@ -56,7 +58,7 @@ export function createApp(deps: AppDeps) {
         toApiError((error as { cause?: unknown }).cause) ??
         databaseUnavailable(error, (e) => log.error("database unavailable", { requestId: requests.get(request)?.id, error: describeError(e) })) ??
         unstorableText(error) ??
-        elysiaError(code, error);
+        elysiaError(code, error, request);
       if (!err) {
         log.error("unhandled error", { requestId: requests.get(request)?.id, error: describeError(error) });
         err = new ApiError(500, "INTERNAL_ERROR", "Internal server error");
@@ -127,7 +129,8 @@ export function createApp(deps: AppDeps) {
    * made, rather than through Elysia's `set.headers`: those make Elysia copy every response
    * (body as a stream) to merge them in, which costs more than the status route itself.
    */
-  const handle = async (request: Request): Promise<Response> => {
+  const handle = async (received: Request): Promise<Response> => {
+    const request = routable(received);
     const response = await app.handle(request);
     const info = requests.get(request);
     if (!info) return response;
@@ -144,6 +147,20 @@ export function createApp(deps: AppDeps) {
   return { app, handle };
 }
 
+/**
+ * The request as Elysia can route it. Elysia looks for the path from the URL's 11th character
+ * on, so with a Host shorter than four characters ("Host: x") it read part of the path as the
+ * host and every route answered 404: such a request is routed under the name localhost.
+ */
+function routable(request: Request): Request {
+  const url = request.url;
+  const path = url.indexOf("/", url.indexOf("//") + 2);
+  if (path >= 11) return request;
+  const renamed = new Request(`http://localhost${path < 0 ? "/" : url.slice(path)}`, request);
+  carryAddress(request, renamed);
+  return renamed;
+}
+
 /** Clients should retry, not give up: 503, and the log says why (without query parameters). */
 function databaseUnavailable(error: unknown, logIt: (error: unknown) => void): ApiError | null {
   if (!isDatabaseUnavailable(error)) return null;
@@ -158,20 +175,34 @@ function unstorableText(error: unknown): ApiError | null {
 }
 
 /** Elysia's own refusals in our shape; null for anything that is not a client's mistake. */
-function elysiaError(code: string | number, error: unknown): ApiError | null {
-  if (code === "VALIDATION") return validationError(error);
+function elysiaError(code: string | number, error: unknown, request: Request): ApiError | null {
+  if (code === "VALIDATION") return validationError(error, request);
   if (code === "PARSE") return new ApiError(400, "INVALID_JSON", "The request body could not be parsed");
   if (code === "NOT_FOUND") return new ApiError(404, "ROUTE_NOT_FOUND", "No such route");
   return null;
 }
 
-/** Names the first invalid field, as users fix one thing at a time. */
-function validationError(error: unknown): ApiError {
-  const all = (error as { all?: { path?: string; message?: string; summary?: string }[] }).all ?? [];
-  const first = all[0];
-  const field = first?.path?.replace(/^\//, "").replace(/\//g, ".") || "body";
+/** Names the first invalid field, as users fix one thing at a time; echoes no more than an excerpt of the input. */
+function validationError(error: unknown, request: Request): ApiError {
+  const e = error as { type?: string; value?: unknown; all?: { path?: string; message?: string; summary?: string }[] };
+  const first = e.all?.[0];
+  const field = first?.path?.replace(/^\//, "").replace(/\//g, ".") || unnamedField(e, request);
   const message = first?.summary || first?.message || "is invalid";
-  return new ApiError(400, "VALIDATION_ERROR", `Invalid field "${field}": ${message}`, { field });
+  return errors.validation(field, excerpt(message, 200));
+}
+
+/**
+ * The field when Elysia names none: a query parameter it checks on its own (a number, a
+ * boolean) comes as a "property" error with only its value, so the parameter holding that value.
+ */
+function unnamedField(e: { type?: string; value?: unknown }, request: Request): string {
+  if (e.type === "property") {
+    for (const [name, raw] of new URL(request.url).searchParams) {
+      if (raw === String(e.value) || (typeof e.value === "number" && Number(raw) === e.value)) return name;
+    }
+    return "query";
+  }
+  return e.type === "query" || e.type === "params" || e.type === "headers" ? e.type : "body";
 }
 
 export type App = ReturnType<typeof createApp>["app"];

@@ -7,6 +7,12 @@ export function rememberAddress(request: Request, lookup: () => string | undefin
   lookups.set(request, lookup);
 }
 
+/** The same client sent `to` (a copy of `from` with another URL). */
+export function carryAddress(from: Request, to: Request): void {
+  const lookup = lookups.get(from);
+  if (lookup) lookups.set(to, lookup);
+}
+
 /**
  * The client's address. Behind a reverse proxy (trustProxy) it is the last X-Forwarded-For
  * entry, the one the proxy itself added; entries before it are whatever the client claimed.

@@ -1,6 +1,6 @@
 // One error shape everywhere: { success: false, error, code, ...details }. The HTTP layer's own
 // refusals are ApiErrors; the domain's errors get their status here, in one table.
-import { SessionError, type SessionErrorCode } from "../sessions/errors";
+import { excerpt, SessionError, type SessionErrorCode } from "../sessions/errors";
 
 export class ApiError extends Error {
   constructor(
@@ -38,6 +38,7 @@ const statusOf: Record<SessionErrorCode, number> = {
   INVALID_DELIVERY_STATE: 409,
   MESSAGE_NOT_FOUND: 404,
   NOT_ON_WHATSAPP: 422,
+  CONFLICT: 409,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */
@@ -55,8 +56,8 @@ export const errors = {
   missingKey: () => new ApiError(401, "MISSING_API_KEY", "The X-API-Key header is required"),
   invalidKey: () => new ApiError(401, "INVALID_API_KEY", "The API key is not valid"),
   forbidden: (what = "this resource") => new ApiError(403, "FORBIDDEN", `This API key may not access ${what}`),
-  notFound: (id: string) => new ApiError(404, "SESSION_NOT_FOUND", `No session with id "${id}"`),
+  notFound: (id: string) => new ApiError(404, "SESSION_NOT_FOUND", `No session with id "${excerpt(id)}"`),
   validation: (field: string, message: string) =>
-    new ApiError(400, "VALIDATION_ERROR", `Invalid field "${field}": ${message}`, { field }),
+    new ApiError(400, "VALIDATION_ERROR", `Invalid field "${excerpt(field)}": ${message}`, { field: excerpt(field) }),
   rateLimited: (message: string) => new ApiError(429, "RATE_LIMITED", message),
 };

@@ -1,8 +1,10 @@
 // Reads a JSON body ourselves so the answers are ours: 415 for a body that is not JSON, 413 past
 // the size limit (checked while reading, not trusted from Content-Length alone), 400 for JSON
 // that does not parse, and 400 for JSON nested deeper than any request needs (a 50,000-deep
-// body overflowed the stack; an 8,000-deep one was stored), found before JSON.parse runs.
-import { ApiError } from "./errors";
+// body overflowed the stack; an 8,000-deep one was stored), found before JSON.parse runs. Text
+// is taken as sent or not at all: invalid UTF-8, or a lone surrogate escaped in a string, is a
+// 400 naming the field, never stored with replacement characters.
+import { ApiError, errors } from "./errors";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /**
@@ -23,20 +25,64 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) throw tooLarge(limit);
-  const text = await readLimited(request, limit);
+  const bytes = await readLimited(request, limit);
+  let utf8 = true;
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    utf8 = false;
+    text = new TextDecoder().decode(bytes);
+  }
   if (text.trim() === "") throw new ApiError(400, "INVALID_JSON", "The request body is empty; a JSON object is required");
   if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
     throw new ApiError(400, "INVALID_JSON", `The request body is nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     throw new ApiError(400, "INVALID_JSON", `The request body is not valid JSON: ${(err as Error).message}`);
   }
+  if (!utf8) {
+    // Decoded leniently only to say where: the replacement character marks the bytes.
+    throw errors.validation(textField(value, (s) => s.includes("\uFFFD")) ?? "body", "is not valid UTF-8");
+  }
+  const surrogate = textField(value, (s) => !s.isWellFormed());
+  if (surrogate !== null) throw errors.validation(surrogate, "holds a lone surrogate (not valid Unicode text)");
+  return value;
 }
 
-async function readLimited(request: Request, limit: number): Promise<string> {
-  if (!request.body) return "";
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The body's field (its top-level key) holding the first key or string that `bad` picks, "body"
+ * when the body itself is such a string, or null when there is none; without recursion.
+ */
+export function textField(value: unknown, bad: (s: string) => boolean): string | null {
+  const top = value !== null && typeof value === "object" && !Array.isArray(value) ? Object.entries(value) : [["body", value] as const];
+  for (const [field, child] of top) {
+    if (bad(field)) return field;
+    const stack: unknown[] = [child];
+    while (stack.length > 0) {
+      const current = stack.pop();
+      if (typeof current === "string") {
+        if (bad(current)) return field;
+      } else if (Array.isArray(current)) {
+        for (const item of current) stack.push(item);
+      } else if (current !== null && typeof current === "object") {
+        for (const [key, v] of Object.entries(current)) {
+          if (bad(key)) return field;
+          stack.push(v);
+        }
+      }
+    }
+  }
+  return null;
+}
+
+async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -50,7 +96,7 @@ async function readLimited(request: Request, limit: number): Promise<string> {
     }
     chunks.push(value);
   }
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
 }
 
 function tooLarge(limit: number): ApiError {

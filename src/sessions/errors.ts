@@ -19,7 +19,8 @@ export type SessionErrorCode =
   | "DELIVERY_NOT_FOUND"
   | "INVALID_DELIVERY_STATE"
   | "MESSAGE_NOT_FOUND"
-  | "NOT_ON_WHATSAPP";
+  | "NOT_ON_WHATSAPP"
+  | "CONFLICT";
 
 export class SessionError extends Error {
   constructor(
@@ -33,9 +34,20 @@ export class SessionError extends Error {
 }
 
 export const sessionErrors = {
-  notFound: (id: string) => new SessionError("SESSION_NOT_FOUND", `No session with id "${id}"`),
+  notFound: (id: string) => new SessionError("SESSION_NOT_FOUND", `No session with id "${excerpt(id)}"`),
   wrongState: (action: string, state: SessionState, allowed: readonly SessionState[]) =>
     new SessionError("INVALID_SESSION_STATE", `Cannot ${action} while the session is "${state}"`, { state, allowedStates: allowed }),
   invalidPhone: (field: string) =>
     new SessionError("INVALID_PHONE_NUMBER", `${field} must be 7 to 15 digits with country code, optionally after a +`, { field }),
 };
+
+/** At most this much of a client's own input is echoed in an error. */
+export const MAX_ECHO_LENGTH = 64;
+
+/** A short excerpt of input for an error message: never the whole of an oversized value. */
+export function excerpt(value: string, max = MAX_ECHO_LENGTH): string {
+  if (value.length <= max) return value;
+  // Not cut inside a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(value[max - 1] ?? "") ? max - 1 : max;
+  return `${value.slice(0, end)}… (${value.length} characters)`;
+}

@@ -40,7 +40,8 @@ const IDEMPOTENCY_MS = 24 * 3_600_000;
 /** How long the sandbox's answer to a send is awaited: past its number lookup and the server's ack (15 s there). */
 const SETTLE_MS = 60_000;
 const phone = /^\+?\d{7,15}$/;
-const jid = /^[0-9]{5,20}(@s\.whatsapp\.net|@lid)$|^[0-9-]{5,40}@g\.us$/;
+/** A user's jid, or a group's in WhatsApp's two forms: `<digits>@g.us` and `<creator>-<time>@g.us`. */
+const jid = /^[0-9]{5,20}(@s\.whatsapp\.net|@lid)$|^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$/;
 
 /** A message as the API answers it and as the message.received webhook carries it. */
 export function messageView(m: Pick<MessageRow, "id" | "chatId" | "fromMe" | "type" | "text" | "replyTo" | "status" | "timestamp">) {
@@ -131,18 +132,27 @@ export class Messaging {
     return { messages: page, nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!) : null };
   }
 
-  /** Sends read receipts for the chat's unread incoming messages and zeroes its unread count. */
+  /**
+   * Sends read receipts for the chat's unread incoming messages and zeroes its unread count. A
+   * page at a time, each marked read once its receipts went: a retry after a failure half-way
+   * sends only what is left, and no statement grows with the chat.
+   */
   async markRead(session: SessionRow, chatId: string): Promise<number> {
     const chat = chatJid(chatId, "chatId");
-    const ids = await this.d.messages.unreadIncoming(session.id, chat);
-    if (ids.length > 0) {
+    let read = 0;
+    let after: Cursor | null = null;
+    for (;;) {
+      const page = await this.d.messages.unreadIncoming(session.id, chat, MAX_READ_IDS, after);
+      if (page.length === 0) break;
       if (session.state !== "ready") throw sessionErrors.wrongState("send read receipts", session.state, ["ready"]);
-      for (let i = 0; i < ids.length; i += MAX_READ_IDS) {
-        await askSandbox(this.d, session.id, { type: "read", chatId: chat, ids: ids.slice(i, i + MAX_READ_IDS) });
-      }
+      const ids = page.map((m) => m.id);
+      await askSandbox(this.d, session.id, { type: "read", chatId: chat, ids });
+      await this.d.messages.markRead(session.id, ids);
+      read += ids.length;
+      after = page.at(-1)!;
     }
-    await this.d.messages.markChatRead(session.id, chat, ids);
-    return ids.length;
+    await this.d.messages.clearUnread(session.id, chat);
+    return read;
   }
 
   /** Hands every pending message of the session to its sandbox, oldest first (channel back, session ready). */
@@ -166,9 +176,13 @@ export class Messaging {
     if (stored) this.d.onWritten?.(session.id);
   }
 
-  /** A receipt for one of our messages. */
+  /**
+   * A receipt for one of our messages. It moves the message only in the chat the message is
+   * stored in (the statement checks it), so its event carries the stored chat, never another
+   * the sandbox named.
+   */
   async statusReported(session: SessionRow, id: string, chatId: string, status: MessageStatus): Promise<void> {
-    const row = await this.d.messages.setStatus(session, id, status, {}, [{ event: "message.status", data: { id, chatId, status } }]);
+    const row = await this.d.messages.setStatus(session, id, status, {}, [{ event: "message.status", data: { id, chatId, status } }], chatId);
     if (row) this.d.onWritten?.(session.id);
   }
 

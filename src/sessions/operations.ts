@@ -13,7 +13,9 @@ import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
 
-/** What a session is created from; the create route's body is this schema. */
+/** The longest URL a field takes (browsers and proxies agree on about this much). */
+export const MAX_URL_LENGTH = 2048;
+
 /**
  * Any JSON object (arrays, null and scalars are refused), typed as a record. Not Type.Record:
  * that emits `patternProperties`, which OpenAPI 3.0 does not have; this validates the same.
@@ -25,7 +27,7 @@ export function JsonObjectSchema(description: string) {
 export const CreateInputSchema = Type.Object(
   {
     name: Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
-    webhookUrl: Type.Optional(Type.String({ description: "http or https URL that receives webhook events" })),
+    webhookUrl: Type.Optional(Type.String({ maxLength: MAX_URL_LENGTH, description: "http or https URL that receives webhook events (at most 2,048 characters)" })),
     metadata: Type.Optional(JsonObjectSchema("JSON object, at most 16 KiB")),
   },
   { additionalProperties: false },

@@ -6,7 +6,7 @@ import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { SessionRepository } from "../db/session-repository";
 import { checkWebhookUrl } from "../webhooks/address-guard";
 import { newSecretSalt, type WebhookSecrets } from "../webhooks/secrets";
-import { SessionError } from "./errors";
+import { excerpt, SessionError } from "./errors";
 
 export interface WebhookSettingsDeps {
   repo: SessionRepository;
@@ -50,20 +50,34 @@ export class WebhookSettings {
     else if (patch.webhookEvents !== undefined) {
       const unknown = patch.webhookEvents.filter((e) => !(webhookEvents as readonly string[]).includes(e));
       if (unknown.length > 0) {
-        throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookEvents": unknown event "${unknown[0]}" (known: ${webhookEvents.join(", ")})`, {
+        throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookEvents": unknown event "${excerpt(unknown[0]!)}" (known: ${webhookEvents.join(", ")})`, {
           field: "webhookEvents",
         });
       }
       fields.webhookEvents = [...new Set(patch.webhookEvents as WebhookEvent[])];
     }
     if (patch.metadata !== undefined) fields.metadata = patch.metadata;
-    return (await this.d.repo.updateSettings(session.id, fields)) ?? session;
+    const updated = (await this.d.repo.updateSettings(session.id, fields)) ?? session;
+    if (fields.webhookUrl) await this.retryNow(session.id);
+    return updated;
   }
 
+  /**
+   * A new secret, in force when it is answered: of rotations at once, one wins and the others
+   * answer 409 CONFLICT (each would otherwise answer a secret that another had already replaced).
+   */
   async rotateSecret(session: SessionRow): Promise<string> {
     const { salt, secret } = this.newSecret(session.id);
-    await this.d.repo.updateSettings(session.id, { webhookSecretSalt: salt });
+    if (!(await this.d.repo.rotateSalt(session.id, session.webhookSecretSalt, salt))) {
+      throw new SessionError("CONFLICT", "The webhook secret was rotated by another request at the same time; rotate again if you need a new one");
+    }
+    await this.retryNow(session.id);
     return secret;
+  }
+
+  /** Deliveries waiting out a backoff go now: the receiver or the secret they failed with changed. */
+  private async retryNow(sessionId: string): Promise<void> {
+    if ((await this.d.deliveries.dueNow(sessionId)) > 0) this.d.onRequeued?.(sessionId);
   }
 
   deliveries(session: SessionRow, limit: number): Promise<DeliveryRow[]> {

@@ -264,6 +264,58 @@ describe("delivery that survives receivers and restarts", () => {
   });
 });
 
+describe("a webhook that changes", () => {
+  test("PATCHing a working URL sends what waited out a long backoff at once", async () => {
+    const broken = new WebhookReceiver().start();
+    broken.answer = () => 500;
+    const fixed = new WebhookReceiver().start();
+    // Ten minutes of backoff after the first failure: only the new URL can make it go sooner.
+    const t = await startTestApi("pglite", { WEBHOOK_BACKOFF_MS: "600000" });
+    try {
+      const s = await t.createSession(undefined, { webhookUrl: broken.url });
+      const failed = await waitFor(async () => {
+        const d = (await t.call("GET", `/sessions/${s.id}/webhook/deliveries`)).body.deliveries;
+        return d.find((x: any) => x.status === "failed");
+      }, 10_000, "a failed attempt");
+      expect(new Date(failed.nextAttemptAt).getTime()).toBeGreaterThan(Date.now() + 60_000);
+      expect((await t.call("PATCH", `/sessions/${s.id}`, { key: s.apiKey, body: { webhookUrl: fixed.url } })).status).toBe(200);
+      const { got, stored } = await allStates(t, fixed, s.id, 5_000);
+      expect(got).toEqual(stored);
+    } finally {
+      await t.close();
+      broken.stop();
+      fixed.stop();
+    }
+  });
+
+  test("20 rotations at once: each answers a secret in force when it answered, or 409 CONFLICT; the last one answered signs", async () => {
+    const receiver = new WebhookReceiver().start();
+    const t = await startTestApi("pglite");
+    try {
+      const s = await t.createSession(undefined, { webhookUrl: receiver.url });
+      await waitFor(() => receiver.of(s.id).length >= 2, 10_000, "the first events");
+      const answered: { status: number; body: any }[] = [];
+      await Promise.all(Array.from({ length: 20 }, () => t.call("POST", `/sessions/${s.id}/webhook/secret`, { key: s.apiKey }).then((a) => void answered.push(a))));
+      const won = answered.filter((a) => a.status === 200);
+      for (const a of answered.filter((x) => x.status !== 200)) expect({ status: a.status, code: a.body.code }).toEqual({ status: 409, code: "CONFLICT" });
+      // Before: all 20 answered 200 with 20 secrets, and one of them worked, not the last.
+      expect(won.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(won.map((a) => a.body.webhookSecret)).size).toBe(won.length);
+      await t.call("POST", `/sessions/${s.id}/stop`);
+      const stopped = await waitFor(() => receiver.of(s.id).find((r) => r.json.data.state === "stopped"), 10_000, "stopped");
+      expect(verify(won.at(-1)!.body.webhookSecret, stopped)).toBeTruthy();
+      for (const a of won.slice(0, -1)) expect(() => verify(a.body.webhookSecret, stopped)).toThrow();
+      // One after another, each rotation wins.
+      const next = await t.call("POST", `/sessions/${s.id}/webhook/secret`, { key: s.apiKey });
+      expect(next.status).toBe(200);
+      expect(next.body.webhookSecret).not.toBe(won.at(-1)!.body.webhookSecret);
+    } finally {
+      await t.close();
+      receiver.stop();
+    }
+  });
+});
+
 describe("the SSRF guard", () => {
   let t: TestApi;
   const receiver = new WebhookReceiver();

@@ -2,8 +2,9 @@
 // leaves, handed over once the channel is there, idempotent, limited, statuses only forward,
 // incoming messages kept once with their chat.
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
 import type { SandboxRequest } from "../../src/channel/frames";
-import { ChannelError } from "../../src/channel/link";
+import { ChannelError, SandboxUnavailable } from "../../src/channel/link";
 import type { SessionRow } from "../../src/db/schema";
 import { SessionError } from "../../src/sessions";
 import { made, memoryDomain, type MemoryDomain } from "../support/memory-domain";
@@ -131,6 +132,8 @@ describe("sending", () => {
   test("bad numbers, wrong states and too many sends are refused before anything is stored", async () => {
     const s = await readySession();
     expect(await codeOf(d.sessions.messaging.send(s, { to: "12ab", text: "x" }, null))).toBe("INVALID_PHONE_NUMBER");
+    for (const to of ["-----@g.us", "1-2-3@g.us", "123456-@g.us"]) expect(await codeOf(d.sessions.messaging.send(s, { to, text: "x" }, null))).toBe("INVALID_PHONE_NUMBER");
+    expect(await d.messages.listChat(s.id, "-----@g.us", 10, null)).toEqual([]);
     const { session: fresh } = await made(d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` }));
     expect(await codeOf(d.sessions.messaging.send((await d.repo.byId(fresh.id))!, { to: "4915112340002", text: "x" }, null))).toBe("INVALID_SESSION_STATE");
     // SEND_PER_MINUTE is 3 here.
@@ -192,6 +195,33 @@ describe("receiving", () => {
     expect(new Set(reads.flatMap((r) => (r.type === "read" ? r.ids : []))).size).toBe(1001);
   });
 
+  test("100,000 unread are read in bounded statements; a retry after a failure sends only what is left", async () => {
+    const s = await readySession();
+    const chat = "4915112340004@s.whatsapp.net";
+    // Stored in one statement: 100,000 single inserts would take most of a minute.
+    await d.db.db.execute(sql`insert into messages (session_id, id, chat_id, from_me, type, text, status, timestamp)
+      select ${s.id}::uuid, 'HUGE' || g, ${chat}, false, 'text', 'x', 'delivered', 1700000000 + g / 10 from generate_series(1, 100000) g`);
+    await d.db.db.execute(sql`insert into chats (session_id, id, is_group, unread_count) values (${s.id}::uuid, ${chat}, false, 100000)`);
+    let failAt = 3;
+    d.link.answer = async (_id, req) => {
+      if (req.type === "read" && --failAt === 0) throw new SandboxUnavailable("the sandbox left");
+      sent.push(req);
+      return {};
+    };
+    expect(await codeOf(d.sessions.messaging.markRead(s, chat))).toBe("SANDBOX_UNAVAILABLE");
+    const firstTry = sent.flatMap((r) => (r.type === "read" ? r.ids : []));
+    expect(firstTry.length).toBe(2000);
+    expect(await d.sessions.messaging.markRead(s, chat)).toBe(98_000);
+    const all = sent.flatMap((r) => (r.type === "read" ? r.ids : []));
+    // Every message got its receipt exactly once, in requests of at most 1,000.
+    expect(all.length).toBe(100_000);
+    expect(new Set(all).size).toBe(100_000);
+    expect(Math.max(...sent.map((r) => (r.type === "read" ? r.ids.length : 0)))).toBe(1000);
+    expect((await d.repo.chats(s.id)).find((c) => c.id === chat)!.unreadCount).toBe(0);
+    expect((await d.messages.unreadIncoming(s.id, chat, 10)).length).toBe(0);
+    expect(await d.sessions.messaging.markRead(s, chat)).toBe(0);
+  }, 120_000);
+
   test("a reply carries the replied-to message for WhatsApp's quote: whose it was and its text", async () => {
     const s = await readySession();
     await d.sessions.reports.apply(s.id, launchOf(s.id), incoming("THEIRS1", "Is my order ready?", 1_700_000_200));
@@ -210,6 +240,25 @@ describe("receiving", () => {
     await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: m.id, chatId: m.chatId, status: "read" });
     await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: m.id, chatId: m.chatId, status: "delivered" });
     expect((await d.sessions.messaging.get(s, m.id)).status).toBe("read");
+  });
+
+  test("a receipt naming another chat than the message's moves nothing; the event carries the stored chat", async () => {
+    const { session } = await made(d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}`, webhookUrl: "http://127.0.0.1:9/hook" }));
+    const launch = launchOf(session.id);
+    await d.sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
+    d.link.connected.add(session.id);
+    const s = (await d.repo.byId(session.id))!;
+    const m = await d.sessions.messaging.send(s, { to: "4915112340002", text: "x" }, null);
+    await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: m.id, chatId: "4915112349999@s.whatsapp.net", status: "read" });
+    expect((await d.sessions.messaging.get(s, m.id)).status).toBe("sent");
+    await d.sessions.reports.apply(s.id, launch, { type: "message_status", id: m.id, chatId: m.chatId, status: "delivered" });
+    expect((await d.sessions.messaging.get(s, m.id)).status).toBe("delivered");
+    const events = (await d.db.db.execute(sql`select body from webhook_deliveries where session_id = ${s.id}::uuid and event = 'message.status' order by seq`)) as unknown;
+    const rows = (Array.isArray(events) ? events : (events as { rows: { body: string }[] }).rows) as { body: string }[];
+    expect(rows.map((r) => JSON.parse(r.body).data)).toEqual([
+      { id: m.id, chatId: m.chatId, status: "sent" },
+      { id: m.id, chatId: m.chatId, status: "delivered" },
+    ]);
   });
 
   test("a stopped session stores no messages", async () => {

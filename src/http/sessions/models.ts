@@ -4,7 +4,7 @@ import { t } from "elysia";
 import { ChatReportSchema, ContactReportSchema, NO_NUL } from "../../channel/frames";
 import { messageStatuses } from "../../db/schema";
 import { SendInputSchema } from "../../sessions/messaging";
-import { CreateInputSchema, JsonObjectSchema } from "../../sessions/operations";
+import { CreateInputSchema, JsonObjectSchema, MAX_URL_LENGTH } from "../../sessions/operations";
 import { sessionStates } from "../../sessions/state-machine";
 
 export const MAX_METADATA_BYTES = 16 * 1024;
@@ -21,10 +21,10 @@ export const SESSION_ID_DESCRIPTION = "Session id (UUID)";
 const SessionId = t.String({ description: SESSION_ID_DESCRIPTION });
 export const CheckNumberParams = t.Object({
   id: SessionId,
-  phone: t.String({ description: "Phone number with country code, digits only after an optional +" }),
+  phone: t.String({ maxLength: 32, description: "Phone number with country code, digits only after an optional +" }),
 });
 export const PairingCodeBody = t.Object(
-  { phoneNumber: t.String({ description: "Phone number with country code to link by code" }) },
+  { phoneNumber: t.String({ maxLength: 32, description: "Phone number with country code to link by code" }) },
   { additionalProperties: false },
 );
 export const QrQuery = t.Object({ format: t.Optional(t.UnionEnum(["json", "png"])) });
@@ -42,8 +42,8 @@ export const CreateResponse = t.Object({
 
 export const SessionPatchBody = t.Object(
   {
-    webhookUrl: t.Optional(t.Nullable(t.String({ description: "http or https URL; null removes the webhook" }))),
-    webhookEvents: t.Optional(t.Nullable(t.Array(t.String(), { maxItems: 32, description: "Events to receive; null (or never set): every event" }))),
+    webhookUrl: t.Optional(t.Nullable(t.String({ maxLength: MAX_URL_LENGTH, description: "http or https URL (at most 2,048 characters); null removes the webhook" }))),
+    webhookEvents: t.Optional(t.Nullable(t.Array(t.String({ maxLength: 64 }), { maxItems: 32, description: "Events to receive; null (or never set): every event" }))),
     metadata: t.Optional(JsonObjectSchema("JSON object, at most 16 KiB; replaces the old one")),
   },
   { additionalProperties: false },

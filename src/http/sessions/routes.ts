@@ -215,14 +215,19 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
         detail: {
           summary: "Change a session's webhook or metadata",
           callbacks: webhookCallbacks,
-          description: "Sets the webhook URL (null removes it; setting it again re-enables a webhook disabled by a 410), the events it receives, and the metadata.",
+          description:
+            "Sets the webhook URL (at most 2,048 characters; null removes it; setting it again re-enables a webhook disabled by a 410 and sends deliveries waiting out a backoff now), the events it receives, and the metadata.",
         },
       },
     )
     .post("/:id/webhook/secret", async ({ session }) => ({ success: true as const, webhookSecret: await sessions.webhooks.rotateSecret(session) }), {
       session: { body: false },
       response: { 200: WebhookSecretResponse, ...authErrors },
-      detail: { summary: "Rotate the webhook secret", description: "Answers the new secret once; deliveries from now on are signed with it." },
+      detail: {
+        summary: "Rotate the webhook secret",
+        description:
+          "Answers the new secret once; deliveries from now on are signed with it, and those waiting out a backoff go now. Of rotations sent at the same time one wins; the others answer 409 CONFLICT.",
+      },
     })
     .get(
       "/:id/webhook/deliveries",
