@@ -1,9 +1,10 @@
 // The dashboard at /dashboard in a real browser (Debian's headless chromium via playwright-core),
 // against the real API, rootless Podman running the sandbox image, and the WhatsApp emulator:
 // sign in, create a session, see its QR image refresh, scan it through the emulator's control
-// API, watch the page turn to "linked" without a reload, stop, start and delete it; a session key
-// sees only its session; user data renders as text. Each step leaves a screenshot in
-// test-artifacts/dashboard/, and no page may log a console error or open a dialog.
+// API, watch the page turn to "linked" without a reload, stop and start it, see its recent events
+// numbered in full past the ninth, delete it; a session key sees only its session; user data
+// renders as text. Each step leaves a screenshot in test-artifacts/dashboard/, and no page may log
+// a console error or open a dialog.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import jsQR from "jsqr";
 import { mkdirSync, rmSync } from "node:fs";
@@ -218,6 +219,55 @@ describe("the dashboard", () => {
     await stateShown(page, "ready", 45_000);
     await page.locator("#linked", { hasText: `Linked as +${PHONE}` }).waitFor();
     await shot(page, "session-started-ready");
+  });
+
+  test("recent events number each entry in full, the tenth and later ones too", async () => {
+    // Each stop and start adds state changes (ready → stopped → starting → … → ready), shown live.
+    const events = page.locator("#events li");
+    for (let round = 0; (await events.count()) < 10; round++) {
+      expect(round).toBeLessThan(4);
+      expect((await t.call("POST", `/sessions/${sessionId}/stop`)).status).toBe(200);
+      await stateShown(page, "stopped");
+      expect((await t.call("POST", `/sessions/${sessionId}/start`)).status).toBe(200);
+      await stateShown(page, "ready", 45_000);
+    }
+    await page.locator("#events li .transition", { hasText: "→ ready" }).first().waitFor();
+    const shown = await events.count();
+    expect(shown).toBeGreaterThanOrEqual(10);
+    // The list scrolls, so it clips what sticks out of its padding box on the left, where each
+    // item's number sits, right-aligned to the item. Measured in the marker's own font: the ink of
+    // every number ("10." included) must lie inside that box, and the padding must hold "100. " in
+    // full, as the list keeps up to 100 events.
+    const markers = await page.evaluate(() => {
+      const list = document.getElementById("events")!;
+      const inner = list.getBoundingClientRect().left + list.clientLeft;
+      const ctx = document.createElement("canvas").getContext("2d")!;
+      const measure = (node: Element, text: string) => {
+        const f = getComputedStyle(node, "::marker");
+        ctx.font = `${f.fontStyle} ${f.fontWeight} ${f.fontSize} ${f.fontFamily}`;
+        return ctx.measureText(text);
+      };
+      const items = Array.from(list.children, (li, i) => {
+        const m = measure(li, `${i + 1}. `);
+        // Where the number's ink starts, counted from the list's inner left edge.
+        return { marker: `${i + 1}.`, inkLeft: li.getBoundingClientRect().left - inner - m.width - m.actualBoundingBoxLeft };
+      });
+      return { items, padding: parseFloat(getComputedStyle(list).paddingLeft), widest: measure(list.children[0]!, "100. ").width };
+    });
+    expect(markers.items).toHaveLength(shown);
+    expect(markers.items.filter((m) => m.inkLeft < 0)).toEqual([]);
+    expect(markers.padding).toBeGreaterThanOrEqual(markers.widest);
+    // The tenth shown in the list's visible part for the screenshot (it scrolls past 22rem).
+    await events.nth(9).scrollIntoViewIfNeeded();
+    expect(
+      await page.evaluate(() => {
+        const list = document.getElementById("events")!.getBoundingClientRect();
+        const tenth = document.querySelectorAll("#events li")[9]!.getBoundingClientRect();
+        return tenth.top >= list.top && tenth.bottom <= list.bottom;
+      }),
+    ).toBe(true);
+    await shot(page, "session-ten-events");
+    await page.locator("#events").screenshot({ path: join(ARTIFACTS, `${String(++shots).padStart(2, "0")}-events-list.png`) });
   });
 
   test("cancelling the confirmation does nothing; delete after confirming removes it", async () => {
