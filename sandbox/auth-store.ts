@@ -13,7 +13,7 @@ import {
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Limiter } from "../src/limiter";
+import { Limiter } from "../src/limits";
 import { KeyJournal } from "./key-journal";
 
 export interface AuthStore {

@@ -1,6 +1,6 @@
 // The logger Baileys is given: the part of pino's interface Baileys uses (its ILogger: `level`,
 // `child`, and one method per level), writing pino-shaped JSON lines to stdout. The sandbox build
-// also puts this module in place of the `pino` package itself (see sandbox/build.ts), which
+// also puts this module in place of the `pino` package itself (see sandbox/image/build.ts), which
 // Baileys imports only to make a default logger; pino and its stream and worker modules held
 // about 0.5 MiB of every sandbox's memory. Silent by default; BAILEYS_LOG_LEVEL turns it on.
 

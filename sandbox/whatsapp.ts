@@ -1,20 +1,12 @@
-// One Baileys client for the session: connects, reconnects with backoff, and turns Baileys'
-// events into channel reports. What it knows of WhatsApp it learns only from Baileys.
-import makeWASocket, {
-  Browsers,
-  DisconnectReason,
-  jidDecode,
-  makeCacheableSignalKeyStore,
-  toNumber,
-  WA_CERT_DETAILS,
-  type Chat,
-  type Contact,
-  type WAMessage,
-  type WASocket,
-} from "@whiskeysockets/baileys";
-import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type NumberCheck, type Report, type SandboxRequest } from "../src/channel/frames";
+// One Baileys client for the session: connects, reconnects with backoff, and reports the
+// connection's state; it wires Baileys' events to what comes in (messages-recv.ts) and the API's
+// requests to what goes out (messages-send.ts). What it knows of WhatsApp it learns only from Baileys.
+import makeWASocket, { Browsers, DisconnectReason, makeCacheableSignalKeyStore, WA_CERT_DETAILS, type WASocket } from "@whiskeysockets/baileys";
+import type { NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
-import { ownStatus, sendOnce, SentLedger, toIncoming, toStatusReports } from "./messages";
+import { userPhone } from "./jid";
+import { reportIncoming } from "./messages-recv";
+import { sendOnce, sendReadReceipts, SentLedger } from "./messages-send";
 import { enforceSignatureChecks } from "./verify-signatures";
 import { SignalKeyCache } from "./key-cache";
 import baileysLogger from "./baileys-log";
@@ -37,57 +29,6 @@ export interface WhatsAppOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
-
-export function userPhone(jid: string | undefined | null): string | null {
-  if (!jid) return null;
-  const decoded = jidDecode(jid);
-  return decoded?.server === "s.whatsapp.net" ? decoded.user : null;
-}
-
-/** Contacts are people (phone-number or LID accounts); groups are chats, not contacts. */
-export function isPerson(id: string | null | undefined): boolean {
-  return !!id && (id.endsWith("@s.whatsapp.net") || id.endsWith("@lid"));
-}
-
-export function toContact(c: Partial<Contact> & { id: string }): ContactReport {
-  return {
-    id: c.id,
-    name: c.name ?? null,
-    notify: c.notify ?? null,
-    verifiedName: c.verifiedName ?? null,
-    phone: userPhone(c.phoneNumber ?? c.id),
-  };
-}
-
-type ChatLike = Partial<Omit<Chat, "id">> & { id?: string | null };
-
-export function toChat(c: ChatLike): ChatReport {
-  const ts = c.conversationTimestamp;
-  const id = c.id ?? "";
-  return {
-    id,
-    name: c.name ?? null,
-    isGroup: id.endsWith("@g.us"),
-    unreadCount: c.unreadCount === undefined || c.unreadCount === null ? null : Math.max(0, Number(c.unreadCount)),
-    timestamp: ts === undefined || ts === null ? null : toNumber(ts),
-  };
-}
-
-/** What Baileys puts in the `chats.update` it derives from each message it processes. */
-const FROM_A_MESSAGE = new Set(["id", "messages", "conversationTimestamp", "unreadCount"]);
-
-/**
- * A `chats.update` as a chat report, or null when the message reports already say it all. In an
- * update, Baileys' `unreadCount` is not a total: a positive one is "one more message" (its own
- * store adds it up), a negative one "marked unread"; only 0 (read elsewhere) is a count. The API
- * counts unread messages as it stores them.
- */
-export function chatUpdate(u: ChatLike): ChatReport | null {
-  const messages = (u.messages ?? []).map((m) => m.message);
-  const reported = messages.length > 0 && messages.every((m) => m && toIncoming(m as WAMessage));
-  if (reported && Object.keys(u).every((k) => FROM_A_MESSAGE.has(k))) return null;
-  return { ...toChat(u), unreadCount: u.unreadCount === 0 ? 0 : null };
-}
 
 const notConnected = () => Object.assign(new Error("WhatsApp is not connected now"), { code: "NOT_CONNECTED" });
 
@@ -142,33 +83,7 @@ export class WhatsAppSession {
       }
       if (u.connection === "close") void this.onClose(u.lastDisconnect?.error);
     });
-    sock.ev.on("messaging-history.set", ({ chats, contacts }) => {
-      this.batch("contacts", contacts.filter((c) => isPerson(c.id)).map(toContact));
-      this.batch("chats", chats.filter((c) => c.id).map((c) => toChat(c)));
-    });
-    sock.ev.on("contacts.upsert", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map(toContact)));
-    sock.ev.on("contacts.update", (list) => this.batch("contacts", list.filter((c) => isPerson(c.id)).map((c) => toContact(c as Contact))));
-    sock.ev.on("chats.upsert", (list) => this.batch("chats", list.filter((c) => c.id).map((c) => toChat(c))));
-    sock.ev.on("chats.update", (list) =>
-      this.batch(
-        "chats",
-        list
-          .filter((c) => c.id)
-          .map((c) => chatUpdate(c as ChatLike))
-          .filter((c): c is ChatReport => c !== null),
-      ),
-    );
-    sock.ev.on("messages.upsert", ({ messages }) => {
-      for (const m of messages) {
-        const message = toIncoming(m);
-        if (message) this.opts.report({ type: "message", message });
-        const status = ownStatus(m);
-        if (status) this.opts.report(status);
-      }
-    });
-    sock.ev.on("messages.update", (updates) => {
-      for (const r of toStatusReports(updates)) this.opts.report(r);
-    });
+    reportIncoming(sock.ev, (r) => this.opts.report(r));
   }
 
   async handle(req: SandboxRequest): Promise<unknown> {
@@ -194,7 +109,7 @@ export class WhatsAppSession {
         return sendOnce(sock, this.ledger, req.message);
       case "read":
         if (!this.open) throw notConnected();
-        await sock.readMessages(req.ids.map((id) => ({ remoteJid: req.chatId, id, fromMe: false })));
+        await sendReadReceipts(sock, req.chatId, req.ids);
         return {};
     }
   }
@@ -204,14 +119,6 @@ export class WhatsAppSession {
     this.keyCache.close();
     this.sock?.end(undefined);
     this.sock = null;
-  }
-
-  /** A history sync of a large account holds tens of thousands of rows: one report per MAX_SYNC_BATCH. */
-  private batch(type: "contacts" | "chats", items: (ContactReport | ChatReport)[]): void {
-    for (let i = 0; i < items.length; i += MAX_SYNC_BATCH) {
-      const slice = items.slice(i, i + MAX_SYNC_BATCH);
-      this.opts.report(type === "contacts" ? { type, contacts: slice as ContactReport[] } : { type, chats: slice as ChatReport[] });
-    }
   }
 
   private async onClose(error: Error | undefined): Promise<void> {

@@ -26,7 +26,7 @@ export const SESSION_LABEL = "wa.session-id";
 export const INSTANCE_LABEL = "wa.instance";
 /** The installation that made a container or volume (see instance-identity.ts). */
 export const INSTALL_LABEL = "wa.install";
-/** The sandbox image's non-root user (see sandbox/Containerfile). */
+/** The sandbox image's non-root user (see sandbox/image/Containerfile). */
 export const SANDBOX_USER = "10001:10001";
 const STOP_TIMEOUT_S = 10;
 
@@ -209,7 +209,7 @@ export class PodmanRuntime implements SessionRuntime {
           });
         } catch (err) {
           if (abort.signal.aborted) return;
-          if (!lost) this.log.warn("podman event stream failed; following again", { error: String(err) });
+          if (!lost) this.log.warn("podman event stream failed; following again", { error: err });
           lost = true;
         }
         // However it ended, events may have been missed until the next stream opens.

@@ -1,7 +1,7 @@
 // The sandbox's reading of Baileys' `chats.update`: the updates it derives from each message add
 // nothing to the message reports, and an unread count there is "one more", not a total.
 import { expect, test } from "bun:test";
-import { chatUpdate } from "../../sandbox/whatsapp";
+import { chatUpdate } from "../../sandbox/messages-recv";
 
 const id = "4915112360002@s.whatsapp.net";
 const withMessage = (message: object) => ({ message: { key: { remoteJid: id, id: "3EB0AA", fromMe: false }, messageTimestamp: 1_796_300_000, message } });

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { lazyProtoSource } from "../../sandbox/lazy-proto";
+import { lazyProtoSource } from "../../sandbox/image/lazy-proto";
 import { SignalKeyCache } from "../../sandbox/key-cache";
 import baileysLogger from "../../sandbox/baileys-log";
 

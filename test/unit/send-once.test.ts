@@ -6,7 +6,7 @@ import { EventEmitter } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SentLedger, sendOnce } from "../../sandbox/messages";
+import { SentLedger, sendOnce } from "../../sandbox/messages-send";
 
 /** Baileys' socket as far as sendOnce uses it: a lookup that takes a while, a send, the ws acks. */
 function fakeSocket() {

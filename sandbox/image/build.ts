@@ -5,13 +5,13 @@
 import { $, type BunPlugin } from "bun";
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { loadConfig } from "../src/config";
-import { PodmanClient } from "../src/runtime/podman/client";
-import { buildImage, imageExists } from "../src/runtime/podman/images";
-import { enableHint, ping } from "../src/runtime/podman/system";
+import { loadConfig } from "../../src/config";
+import { PodmanClient } from "../../src/runtime/podman/client";
+import { buildImage, imageExists } from "../../src/runtime/podman/images";
+import { enableHint, ping } from "../../src/runtime/podman/system";
 import { lazyProtoPlugin } from "./lazy-proto";
 
-const root = join(import.meta.dir, "..");
+const root = join(import.meta.dir, "../..");
 const work = join(import.meta.dir, ".build");
 const config = loadConfig();
 const client = new PodmanClient(config.podmanSocket);
@@ -37,7 +37,7 @@ const binary = join(rootfs, "wa-sandbox");
 // file-backed pages, which overlay storage shares between containers, instead of each sandbox
 // parsing 5 MB of JavaScript into its own memory. Measured on an idle linked sandbox, JIT off:
 // anonymous memory 23.1 -> 19.6 MiB, CPU time from start to linked 1.6 -> 0.9 s.
-// lazyProtoPlugin: WAProto's message types are defined on first use (see sandbox/lazy-proto.ts).
+// lazyProtoPlugin: WAProto's message types are defined on first use (see sandbox/image/lazy-proto.ts).
 // pinoSwap: sandbox/baileys-log.ts stands in for pino, which only Baileys' default logger imports;
 // another importer would fail the build (it might need more of pino than that module offers).
 const pinoSwap: BunPlugin = {
@@ -47,12 +47,12 @@ const pinoSwap: BunPlugin = {
       if (!/@whiskeysockets[\\/]baileys[\\/]lib[\\/]Utils[\\/]logger\.js$/.test(args.importer)) {
         throw new Error(`pino-swap: unexpected importer of pino: ${args.importer}`);
       }
-      return { path: join(import.meta.dir, "baileys-log.ts") };
+      return { path: join(import.meta.dir, "..", "baileys-log.ts") };
     });
   },
 };
 const result = await Bun.build({
-  entrypoints: [join(import.meta.dir, "main.ts")],
+  entrypoints: [join(import.meta.dir, "..", "main.ts")],
   target: "bun",
   format: "esm",
   minify: true,

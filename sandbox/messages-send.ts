@@ -1,9 +1,8 @@
-// Messages between Baileys and the channel: what the account receives (or its phone sends)
-// becomes a `message` report, WhatsApp's receipts become `message_status` reports, and the
-// API's `send` requests go out under the API's own id, at most once, confirmed by the server's ack.
+// What goes out to WhatsApp: the API's `send` requests go out under the API's own id, at most
+// once, confirmed by the server's ack; and the read receipts the API asks us to send.
 import { appendFileSync, readFileSync } from "node:fs";
-import { proto, toNumber, type WAMessage, type WAMessageUpdate, type WASocket } from "@whiskeysockets/baileys";
-import type { IncomingMessage, OutgoingMessage, Report } from "../src/channel/frames";
+import type { WASocket } from "@whiskeysockets/baileys";
+import type { OutgoingMessage } from "../src/channel/frames";
 
 /** Long enough for a slow server; the API answers `pending` before this anyway. */
 const ACK_TIMEOUT_MS = 15_000;
@@ -36,52 +35,9 @@ export class SentLedger {
   }
 }
 
-const statusOf: Partial<Record<number, "sent" | "delivered" | "read" | "failed">> = {
-  [proto.WebMessageInfo.Status.ERROR]: "failed",
-  [proto.WebMessageInfo.Status.SERVER_ACK]: "sent",
-  [proto.WebMessageInfo.Status.DELIVERY_ACK]: "delivered",
-  [proto.WebMessageInfo.Status.READ]: "read",
-  [proto.WebMessageInfo.Status.PLAYED]: "read",
-};
-
-/** A text message as the channel carries it; null for kinds not carried yet (media, reactions…). */
-export function toIncoming(m: WAMessage): IncomingMessage | null {
-  const id = m.key.id;
-  const chatId = m.key.remoteJid;
-  const content = m.message;
-  if (!id || !chatId || !content) return null;
-  const text = content.conversation ?? content.extendedTextMessage?.text;
-  if (typeof text !== "string") return null;
-  return {
-    id,
-    chatId,
-    fromMe: !!m.key.fromMe,
-    type: "text",
-    text,
-    timestamp: m.messageTimestamp ? toNumber(m.messageTimestamp) : Math.floor(Date.now() / 1000),
-    replyTo: content.extendedTextMessage?.contextInfo?.stanzaId ?? null,
-  };
-}
-
-/**
- * The status a message of ours arrives with: a receipt that comes right after the send reaches
- * Baileys before it emitted the message, and it then carries the status instead of an update.
- */
-export function ownStatus(m: WAMessage): Report | null {
-  const status = typeof m.status === "number" ? statusOf[m.status] : undefined;
-  if (!status || status === "sent" || !m.key.fromMe || !m.key.id || !m.key.remoteJid) return null;
-  return { type: "message_status", id: m.key.id, chatId: m.key.remoteJid, status };
-}
-
-/** Status reports for our own messages' receipts. */
-export function toStatusReports(updates: WAMessageUpdate[]): Report[] {
-  const reports: Report[] = [];
-  for (const { key, update } of updates) {
-    const status = typeof update.status === "number" ? statusOf[update.status] : undefined;
-    if (!status || !key.fromMe || !key.id || !key.remoteJid) continue;
-    reports.push({ type: "message_status", id: key.id, chatId: key.remoteJid, status });
-  }
-  return reports;
+/** Read receipts for messages the account received in `chatId`. */
+export async function sendReadReceipts(sock: WASocket, chatId: string, ids: string[]): Promise<void> {
+  await sock.readMessages(ids.map((id) => ({ remoteJid: chatId, id, fromMe: false })));
 }
 
 function coded(code: string, message: string): Error {

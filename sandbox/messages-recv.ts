@@ -1,0 +1,134 @@
+// What comes in from WhatsApp, as channel reports: what the account receives (or its phone
+// sends) becomes a `message` report, WhatsApp's receipts for our messages `message_status`
+// reports, and the history sync and chat and contact changes `chats` and `contacts` reports.
+import { proto, toNumber, type Chat, type Contact, type WAMessage, type WAMessageUpdate, type WASocket } from "@whiskeysockets/baileys";
+import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type IncomingMessage, type Report } from "../src/channel/frames";
+import { isPerson, userPhone } from "./jid";
+
+/** Hands Baileys' events about incoming messages, receipts, chats and contacts to `report`. */
+export function reportIncoming(ev: WASocket["ev"], report: (r: Report) => void): void {
+  ev.on("messaging-history.set", ({ chats, contacts }) => {
+    batch(report, "contacts", contacts.filter((c) => isPerson(c.id)).map(toContact));
+    batch(report, "chats", chats.filter((c) => c.id).map((c) => toChat(c)));
+  });
+  ev.on("contacts.upsert", (list) => batch(report, "contacts", list.filter((c) => isPerson(c.id)).map(toContact)));
+  ev.on("contacts.update", (list) => batch(report, "contacts", list.filter((c) => isPerson(c.id)).map((c) => toContact(c as Contact))));
+  ev.on("chats.upsert", (list) => batch(report, "chats", list.filter((c) => c.id).map((c) => toChat(c))));
+  ev.on("chats.update", (list) =>
+    batch(
+      report,
+      "chats",
+      list
+        .filter((c) => c.id)
+        .map((c) => chatUpdate(c as ChatLike))
+        .filter((c): c is ChatReport => c !== null),
+    ),
+  );
+  ev.on("messages.upsert", ({ messages }) => {
+    for (const m of messages) {
+      const message = toIncoming(m);
+      if (message) report({ type: "message", message });
+      const status = ownStatus(m);
+      if (status) report(status);
+    }
+  });
+  ev.on("messages.update", (updates) => {
+    for (const r of toStatusReports(updates)) report(r);
+  });
+}
+
+/** A history sync of a large account holds tens of thousands of rows: one report per MAX_SYNC_BATCH. */
+function batch(report: (r: Report) => void, type: "contacts" | "chats", items: (ContactReport | ChatReport)[]): void {
+  for (let i = 0; i < items.length; i += MAX_SYNC_BATCH) {
+    const slice = items.slice(i, i + MAX_SYNC_BATCH);
+    report(type === "contacts" ? { type, contacts: slice as ContactReport[] } : { type, chats: slice as ChatReport[] });
+  }
+}
+
+/** A text message as the channel carries it; null for kinds not carried yet (media, reactions…). */
+export function toIncoming(m: WAMessage): IncomingMessage | null {
+  const id = m.key.id;
+  const chatId = m.key.remoteJid;
+  const content = m.message;
+  if (!id || !chatId || !content) return null;
+  const text = content.conversation ?? content.extendedTextMessage?.text;
+  if (typeof text !== "string") return null;
+  return {
+    id,
+    chatId,
+    fromMe: !!m.key.fromMe,
+    type: "text",
+    text,
+    timestamp: m.messageTimestamp ? toNumber(m.messageTimestamp) : Math.floor(Date.now() / 1000),
+    replyTo: content.extendedTextMessage?.contextInfo?.stanzaId ?? null,
+  };
+}
+
+const statusOf: Partial<Record<number, "sent" | "delivered" | "read" | "failed">> = {
+  [proto.WebMessageInfo.Status.ERROR]: "failed",
+  [proto.WebMessageInfo.Status.SERVER_ACK]: "sent",
+  [proto.WebMessageInfo.Status.DELIVERY_ACK]: "delivered",
+  [proto.WebMessageInfo.Status.READ]: "read",
+  [proto.WebMessageInfo.Status.PLAYED]: "read",
+};
+
+/**
+ * The status a message of ours arrives with: a receipt that comes right after the send reaches
+ * Baileys before it emitted the message, and it then carries the status instead of an update.
+ */
+export function ownStatus(m: WAMessage): Report | null {
+  const status = typeof m.status === "number" ? statusOf[m.status] : undefined;
+  if (!status || status === "sent" || !m.key.fromMe || !m.key.id || !m.key.remoteJid) return null;
+  return { type: "message_status", id: m.key.id, chatId: m.key.remoteJid, status };
+}
+
+/** Status reports for our own messages' receipts. */
+export function toStatusReports(updates: WAMessageUpdate[]): Report[] {
+  const reports: Report[] = [];
+  for (const { key, update } of updates) {
+    const status = typeof update.status === "number" ? statusOf[update.status] : undefined;
+    if (!status || !key.fromMe || !key.id || !key.remoteJid) continue;
+    reports.push({ type: "message_status", id: key.id, chatId: key.remoteJid, status });
+  }
+  return reports;
+}
+
+export function toContact(c: Partial<Contact> & { id: string }): ContactReport {
+  return {
+    id: c.id,
+    name: c.name ?? null,
+    notify: c.notify ?? null,
+    verifiedName: c.verifiedName ?? null,
+    phone: userPhone(c.phoneNumber ?? c.id),
+  };
+}
+
+type ChatLike = Partial<Omit<Chat, "id">> & { id?: string | null };
+
+export function toChat(c: ChatLike): ChatReport {
+  const ts = c.conversationTimestamp;
+  const id = c.id ?? "";
+  return {
+    id,
+    name: c.name ?? null,
+    isGroup: id.endsWith("@g.us"),
+    unreadCount: c.unreadCount === undefined || c.unreadCount === null ? null : Math.max(0, Number(c.unreadCount)),
+    timestamp: ts === undefined || ts === null ? null : toNumber(ts),
+  };
+}
+
+/** What Baileys puts in the `chats.update` it derives from each message it processes. */
+const FROM_A_MESSAGE = new Set(["id", "messages", "conversationTimestamp", "unreadCount"]);
+
+/**
+ * A `chats.update` as a chat report, or null when the message reports already say it all. In an
+ * update, Baileys' `unreadCount` is not a total: a positive one is "one more message" (its own
+ * store adds it up), a negative one "marked unread"; only 0 (read elsewhere) is a count. The API
+ * counts unread messages as it stores them.
+ */
+export function chatUpdate(u: ChatLike): ChatReport | null {
+  const messages = (u.messages ?? []).map((m) => m.message);
+  const reported = messages.length > 0 && messages.every((m) => m && toIncoming(m as WAMessage));
+  if (reported && Object.keys(u).every((k) => FROM_A_MESSAGE.has(k))) return null;
+  return { ...toChat(u), unreadCount: u.unreadCount === 0 ? 0 : null };
+}
