@@ -30,7 +30,8 @@ import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
 import { Metrics } from "./metrics";
 import { serve, type RequestContext, type RunningServer } from "./platform/serve";
-import { deliveryStatuses, sessionStates } from "./db/schema";
+import { sessionStates } from "./model/session-states";
+import { deliveryStatuses } from "./model/webhook-events";
 
 /** How long a stop waits for requests in flight (a sandbox call waits up to SANDBOX_REQUEST_TIMEOUT_MS). */
 const STOP_GRACE_MS = 20_000;
@@ -54,9 +55,70 @@ export interface StartOptions {
 }
 
 export async function startApi({ config, log, runtime, printAdminKey }: StartOptions): Promise<RunningApi> {
+  const store = await openStore(config, log, runtime, printAdminKey);
+  const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
+  const effective: Config = { ...config, channelSocket };
+  const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
+  // The hub is the domain's link to sandboxes; the domain is where the hub's reports go.
+  const channel = new ChannelHub({ tokens, log });
+  const domain = buildDomain({ config, effective, log, runtime, store, channel, tokens });
+  channel.attach(domain.sessions.reports);
+  const stopSync = await followRuntime(domain.sessions, runtime, config, log);
+  domain.dispatcher.start();
+
+  const callers = new Callers((hash) => domain.sessions.queries.byKeyHash(hash), store.adminKeys);
+  const events = new EventStreams({ bus: domain.bus, callers });
+  const { app, handle } = createApp({
+    database: store.database,
+    log,
+    sessions: domain.sessions,
+    callers,
+    events,
+    openSessionCreate: config.openSessionCreate,
+    createRateLimitPerMinute: config.createRateLimitPerMinute,
+    trustProxy: config.trustProxy,
+    ops: { runtime, metrics: domain.metrics, metricsToken: config.metricsToken },
+  });
+  const servers = await serveAll(config, channel, channelSocket, handle);
+  log.info("API listening", { url: servers.url, channelSocket, channelUrl: config.channelUrl });
+
+  return {
+    url: servers.url,
+    config: effective,
+    database: store.database,
+    sessions: domain.sessions,
+    channel,
+    routes: app.routes.map((r) => ({ method: r.method, path: r.path, hidden: r.hooks?.detail?.hide === true })),
+    async stop() {
+      stopSync();
+      // Event streams never end by themselves: closed first, so they do not hold the stop.
+      events.closeAll();
+      // New connections are refused; requests in flight finish (bounded) while the sandboxes are
+      // still there to answer them. Then the sandboxes hear "going away" (1001) and reconnect to
+      // the next start; they keep running.
+      const grace = new AbortController();
+      await Promise.race([servers.http.stop(false), sleep(STOP_GRACE_MS, undefined, { signal: grace.signal }).catch(() => {})]);
+      grace.abort();
+      await servers.http.stop(true);
+      await domain.dispatcher.stop();
+      channel.close();
+      await servers.unix?.stop(true);
+      await store.database.close();
+      log.info("API stopped");
+    },
+  };
+}
+
+interface Store {
+  database: Database;
+  repo: SessionRepository;
+  adminKeys: AdminKeyRepository;
+}
+
+/** The database with its migrations, the admin key, and this installation's claim on the engine. */
+async function openStore(config: Config, log: Logger, runtime: SessionRuntime, printAdminKey: StartOptions["printAdminKey"]): Promise<Store> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   log.info("database ready", { kind: database.kind });
-  const repo = new SessionRepository(database.db);
   const adminKeys = new AdminKeyRepository(database.db);
   await ensureAdminKey(adminKeys, config.adminApiKey, { dataDir: config.dataDir, log, print: printAdminKey });
   // Before any reconcile: refuses an INSTANCE_ID whose containers another installation made.
@@ -64,10 +126,13 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     await database.close();
     throw err;
   });
+  return { database, repo: new SessionRepository(database.db), adminKeys };
+}
 
-  const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
-  const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
-  const effective: Config = { ...config, channelSocket };
+/** The session domain and what listens to it: metrics, the webhook dispatcher, live events. */
+function buildDomain(o: { config: Config; effective: Config; log: Logger; runtime: SessionRuntime; store: Store; channel: ChannelHub; tokens: ChannelTokens }) {
+  const { config, log, runtime, store, channel } = o;
+  const { repo, database } = store;
   const deliveries = new DeliveryRepository(database.db);
   const secrets = new WebhookSecrets(loadKey(config.webhookSecret, config.dataDir, "webhook.key"));
   // ops: metrics; gauges are read at scrape from the database, the engine and the channel.
@@ -96,69 +161,55 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   });
   // Live events for GET /events (the dashboard): in process, after each commit.
   const bus = new SessionEventBus();
-  let sessions!: Sessions;
-  const channel = new ChannelHub({
-    tokens,
-    log,
-    admits: (id, launchId) => sessions.reports.admits(id, launchId),
-    onReport: (id, launchId, report) => sessions.reports.apply(id, launchId, report),
-    onConnected: (id) => {
-      void repo
-        .byId(id)
-        .then((s) => (s?.state === "ready" ? sessions.messaging.flush(s) : undefined))
-        .catch((err) => log.warn("pending messages not handed over", { sessionId: id, error: String(err) }));
-    },
-  });
-  sessions = createSessions({
+  const sessions = createSessions({
     repo,
     deliveries,
     messages: new MessageRepository(database.db),
     secrets,
     runtime,
     link: metrics.timedLink(channel),
-    launch: makeLaunch(effective, tokens),
+    launch: makeLaunch(o.effective, o.tokens),
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
     listener: { written: (id) => dispatcher.wake(id), reportApplied: (type, stored) => metrics.report(type, stored), ...bus.listener },
   });
+  return { sessions, metrics, dispatcher, bus };
+}
 
+/**
+ * Containers as the database says they should be (reconcile), sandboxes that do not come back
+ * to the channel restarted, and the engine's events followed; answers how to stop following.
+ */
+async function followRuntime(sessions: Sessions, runtime: SessionRuntime, config: Config, log: Logger): Promise<() => void> {
   let runningAtStart = new Set<string>();
   try {
     await runtime.check();
     runningAtStart = (await sessions.runtimeSync.reconcile()).running;
   } catch (err) {
     // The API still serves reads; creating and starting answer 503 until the engine is back.
-    log.error("container runtime unavailable", { error: err instanceof Error ? err.message : String(err) });
+    log.error("container runtime unavailable", { error: err });
   }
   const recovery = setTimeout(() => {
-    sessions.runtimeSync.restartSilentSandboxes(runningAtStart).catch((err) => log.error("channel recovery failed", { error: String(err) }));
+    sessions.runtimeSync.restartSilentSandboxes(runningAtStart).catch((err) => log.error("channel recovery failed", { error: err }));
   }, config.channelGraceSeconds * 1000);
-  dispatcher.start();
   const unwatch = runtime.watch((event) => {
     sessions.runtimeSync
       .onEvent(event)
-      .catch((err) => log.error("runtime event failed", { sessionId: "sessionId" in event ? event.sessionId : undefined, error: String(err) }));
+      .catch((err) => log.error("runtime event failed", { sessionId: "sessionId" in event ? event.sessionId : undefined, error: err }));
   });
+  return () => {
+    clearTimeout(recovery);
+    unwatch();
+  };
+}
 
-  const callers = new Callers((hash) => sessions.queries.byKeyHash(hash), adminKeys);
-  const events = new EventStreams({ bus, callers });
-  const { app, handle: answer } = createApp({
-    database,
-    log,
-    sessions,
-    callers,
-    events,
-    openSessionCreate: config.openSessionCreate,
-    createRateLimitPerMinute: config.createRateLimitPerMinute,
-    trustProxy: config.trustProxy,
-    ops: { runtime, metrics, metricsToken: config.metricsToken },
-  });
+/** The REST API on PORT (with the channel when sandboxes reach it over TCP), and the channel on its unix socket. */
+async function serveAll(config: Config, channel: ChannelHub, channelSocket: string | undefined, answer: (req: Request) => Promise<Response>) {
   const handle = (req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response> => {
     rememberAddress(req, () => ctx.address());
     return answer(req);
   };
-
   const http = await serve<ChannelSocketData>({
     listen: { port: config.port, hostname: config.host },
     // The channel is served on the REST port only when sandboxes are told to reach it there.
@@ -168,14 +219,14 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     // Stopping or deleting a session waits for its container (up to its stop timeout).
     idleTimeoutSeconds: 60,
   });
-  let unixServer: RunningServer | undefined;
+  let unix: RunningServer | undefined;
   if (channelSocket) {
     mkdirSync(dirname(channelSocket), { recursive: true, mode: 0o755 });
     // The container's non-root user (an unmapped uid on the host) must reach the socket; the
     // folder holds nothing else, and every connection still needs a valid token.
     chmodSync(dirname(channelSocket), 0o755);
     rmSync(channelSocket, { force: true });
-    unixServer = await serve<ChannelSocketData>({
+    unix = await serve<ChannelSocketData>({
       listen: { unix: channelSocket },
       // Only the channel here: the REST API is not reachable through the containers' socket.
       fetch: channel.handler(() => new Response("Not found", { status: 404 })),
@@ -184,32 +235,5 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     chmodSync(channelSocket, 0o666);
   }
   const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${http.port}`;
-  log.info("API listening", { url, channelSocket, channelUrl: config.channelUrl });
-
-  return {
-    url,
-    config: effective,
-    database,
-    sessions,
-    channel,
-    routes: app.routes.map((r) => ({ method: r.method, path: r.path, hidden: r.hooks?.detail?.hide === true })),
-    async stop() {
-      clearTimeout(recovery);
-      unwatch();
-      // Event streams never end by themselves: closed first, so they do not hold the stop.
-      events.closeAll();
-      // New connections are refused; requests in flight finish (bounded) while the sandboxes are
-      // still there to answer them. Then the sandboxes hear "going away" (1001) and reconnect to
-      // the next start; they keep running.
-      const grace = new AbortController();
-      await Promise.race([http.stop(false), sleep(STOP_GRACE_MS, undefined, { signal: grace.signal }).catch(() => {})]);
-      grace.abort();
-      await http.stop(true);
-      await dispatcher.stop();
-      channel.close();
-      await unixServer?.stop(true);
-      await database.close();
-      log.info("API stopped");
-    },
-  };
+  return { http, unix, url };
 }

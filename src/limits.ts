@@ -1,8 +1,20 @@
-// At most `concurrency` jobs at a time; the rest wait their turn in order, and none fails for
-// waiting. New sessions' containers go through one (Podman serializes much of a container's
-// creation on its own locks, so a burst past a few at once only makes each slower), and the
-// sandbox's key files through another (linking writes 812 pre-keys at once, in a container
-// allowed 1024 open files).
+// Every limit on how much or how fast, in one place; what each limit is set to lives with its
+// user (config.ts for the settings). Three kinds:
+// - Limiter: at most N jobs at a time, the rest wait in order. New sessions' containers
+//   (SANDBOX_CREATE_CONCURRENCY), webhook attempts in flight, and sandboxes' reports stored at once
+//   (channel/intake.ts).
+// - RateLimiter: at most N a window per key, the rest refused (429). Creates per client address
+//   (CREATE_RATE_LIMIT_PER_MINUTE), sends per session (SEND_PER_MINUTE), number checks per session
+//   (CHECK_NUMBER_PER_MINUTE). In memory on purpose: a limit that resets when the API restarts
+//   is fine for slowing clients down.
+// - TokenBuckets: N a second per key after a burst, the rest paced, not refused: a sandbox's
+//   reports (channel/intake.ts).
+
+/**
+ * At most `concurrency` jobs at a time; the rest wait their turn in order, and none fails for
+ * waiting. (Podman serializes much of a container's creation on its own locks, so a burst of
+ * creates past a few at once only makes each slower.)
+ */
 export class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -46,5 +58,42 @@ export class TokenBuckets {
 
   forget(key: string): void {
     this.buckets.delete(key);
+  }
+}
+
+/** Fixed-window counters per key (a session id, a client address). */
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; used: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  /** Takes one unit for `key`; false when the window's allowance is spent. */
+  take(key: string, now = Date.now()): boolean {
+    let w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs) {
+      w = { start: now, used: 0 };
+      this.windows.set(key, w);
+      if (this.windows.size > 10_000) this.sweep(now);
+    }
+    if (w.used >= this.limit) return false;
+    w.used++;
+    return true;
+  }
+
+  /** Gives back a unit taken for something that then did not happen. */
+  refund(key: string): void {
+    const w = this.windows.get(key);
+    if (w && w.used > 0) w.used--;
+  }
+
+  forget(key: string): void {
+    this.windows.delete(key);
+  }
+
+  private sweep(now: number): void {
+    for (const [key, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(key);
   }
 }

@@ -40,7 +40,7 @@ export class Metrics {
     const registers = [this.registry];
     const { sources, log } = opts;
     const failed = (what: string) => (err: unknown) => {
-      log.warn("metric not collected", { metric: what, error: err instanceof Error ? err.message : String(err) });
+      log.warn("metric not collected", { metric: what, error: err });
     };
     this.http = new HttpMetrics(this.registry, { requests: `${PREFIX}http_requests_total`, duration: `${PREFIX}http_request_duration_seconds` }, [
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,

@@ -26,6 +26,7 @@ import {
   type SandboxResponse,
 } from "./frames";
 import { ReportIntake, type IntakeLimits } from "./intake";
+import type { ReportSink } from "./report-sink";
 import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
 export { ChannelError, MAX_FRAME_BYTES };
@@ -58,25 +59,14 @@ interface Pending {
 export interface ChannelHubOptions {
   tokens: ChannelTokens;
   log: Logger;
-  /** Stores a report of the sandbox of launch `launchId`; the sandbox gets its ack only after this resolves. */
-  onReport: (sessionId: string, launchId: string, report: Report) => Promise<void>;
-  /**
-   * Whether this launch of the session may use the channel now (the session exists, is live,
-   * and `launchId` is its current launch). Asked at every connect and before every renewal.
-   */
-  admits: (sessionId: string, launchId: string) => Promise<boolean>;
-  /** A sandbox is connected (again): work that waited for it may go (pending messages). */
-  onConnected?: (sessionId: string) => void;
+  /** The domain's end; or given later through `attach` (the domain needs the hub as its link first). */
+  sink?: ReportSink;
   renewEveryMs?: number;
   /** Bounds on the reports waiting and the rate they are stored at (DEFAULT_INTAKE in intake.ts). */
   intake?: Partial<IntakeLimits>;
 }
 
 const refusal = (status: number, error: string, code: string) => Response.json({ success: false, error, code }, { status });
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
 
 export class ChannelHub implements SandboxLink {
   private readonly sockets = new Map<string, Socket>();
@@ -89,11 +79,18 @@ export class ChannelHub implements SandboxLink {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly renewTimer: ReturnType<typeof setInterval>;
   readonly intake: ReportIntake;
+  private sink: ReportSink | undefined;
 
   constructor(private readonly opts: ChannelHubOptions) {
     this.intake = new ReportIntake(opts.intake);
+    this.sink = opts.sink;
     this.renewTimer = setInterval(() => void this.renewAll(), opts.renewEveryMs ?? (TOKEN_TTL_SECONDS * 1000) / 3);
     this.renewTimer.unref?.();
+  }
+
+  /** Where reports go from now on; until then no sandbox is admitted. */
+  attach(sink: ReportSink): void {
+    this.sink = sink;
   }
 
   /** A `fetch` handler for src/platform/serve.ts serving the channel, and `fallback` for every other request. */
@@ -103,7 +100,7 @@ export class ChannelHub implements SandboxLink {
       try {
         result = await this.upgrade(req, ctx);
       } catch (err) {
-        this.opts.log.error("channel upgrade failed", { error: errorText(err) });
+        this.opts.log.error("channel upgrade failed", { error: err });
         return refusal(500, "Channel error", "INTERNAL_ERROR");
       }
       if (result === "upgraded") return undefined;
@@ -142,9 +139,9 @@ export class ChannelHub implements SandboxLink {
     }
     let admitted: boolean;
     try {
-      admitted = await this.opts.admits(claims.sessionId, claims.launchId);
+      admitted = (await this.sink?.admits(claims.sessionId, claims.launchId)) ?? false;
     } catch (err) {
-      this.opts.log.error("channel admission check failed", { sessionId, error: errorText(err) });
+      this.opts.log.error("channel admission check failed", { sessionId, error: err });
       return refusal(503, "Channel unavailable", "CHANNEL_UNAVAILABLE");
     }
     if (!admitted) {
@@ -173,16 +170,16 @@ export class ChannelHub implements SandboxLink {
         this.opts.log.info("sandbox connected to channel", { sessionId });
         for (const wake of [...(this.waiters.get(sessionId) ?? [])]) wake(true);
         void this.renew(sessionId);
-        this.opts.onConnected?.(sessionId);
+        this.sink?.connected?.(sessionId);
       } catch (err) {
-        this.opts.log.error("channel open failed", { sessionId: ws.data.sessionId, error: errorText(err) });
+        this.opts.log.error("channel open failed", { sessionId: ws.data.sessionId, error: err });
       }
     },
     message: (ws, data) => {
       try {
         this.receive(ws, data);
       } catch (err) {
-        this.opts.log.error("channel frame failed", { sessionId: ws.data.sessionId, error: errorText(err) });
+        this.opts.log.error("channel frame failed", { sessionId: ws.data.sessionId, error: err });
       }
     },
     close: (ws, code) => {
@@ -199,7 +196,7 @@ export class ChannelHub implements SandboxLink {
           if (p.ws === ws) this.take(ws, id)?.reject(new SandboxUnavailable(`sandbox of ${sessionId} left the channel before answering ${p.type}`));
         }
       } catch (err) {
-        this.opts.log.error("channel close failed", { sessionId: ws.data.sessionId, error: errorText(err) });
+        this.opts.log.error("channel close failed", { sessionId: ws.data.sessionId, error: err });
       }
     },
   };
@@ -297,7 +294,7 @@ export class ChannelHub implements SandboxLink {
     const prev = this.queues.get(sessionId) ?? Promise.resolve();
     const next = prev
       .then(() => (ws.data.broken ? undefined : this.intake.store(sessionId, () => this.store(ws, frame))))
-      .catch((err) => this.opts.log.error("report queue failed", { sessionId, error: errorText(err) }))
+      .catch((err) => this.opts.log.error("report queue failed", { sessionId, error: err }))
       .finally(() => {
         this.intake.release(sessionId, size);
         if (this.queues.get(sessionId) === next) this.queues.delete(sessionId);
@@ -312,7 +309,8 @@ export class ChannelHub implements SandboxLink {
     const seen = last && last.boot === frame.boot && frame.seq <= last.seq;
     try {
       if (!seen) {
-        await this.opts.onReport(sessionId, ws.data.launchId, frame.report);
+        if (!this.sink) throw new Error("no report sink attached");
+        await this.sink.apply(sessionId, ws.data.launchId, frame.report);
         this.lastSeq.set(sessionId, { boot: frame.boot, seq: frame.seq });
       }
       this.send(ws, { kind: "ack", boot: frame.boot, seq: frame.seq });
@@ -321,7 +319,7 @@ export class ChannelHub implements SandboxLink {
       // connection, and the sandbox resends everything from this report on, in order.
       ws.data.broken = true;
       ws.close(1011, "report not stored");
-      this.opts.log.error("could not store sandbox report", { sessionId, type: frame.report.type, error: errorText(err) });
+      this.opts.log.error("could not store sandbox report", { sessionId, type: frame.report.type, error: err });
     }
   }
 
@@ -361,7 +359,7 @@ export class ChannelHub implements SandboxLink {
     if (!ws) return;
     const { launchId } = ws.data;
     try {
-      const admitted = await this.opts.admits(sessionId, launchId);
+      const admitted = (await this.sink?.admits(sessionId, launchId)) ?? false;
       if (this.sockets.get(sessionId) !== ws) return;
       if (!admitted) {
         this.opts.log.warn("channel closed: launch no longer admitted", { sessionId, launchId });
@@ -372,7 +370,7 @@ export class ChannelHub implements SandboxLink {
       this.send(ws, { kind: "token", token: await this.opts.tokens.sign(sessionId, launchId) });
     } catch (err) {
       // The current token stays valid for a while; the next renewal tries again.
-      this.opts.log.warn("channel token not renewed", { sessionId, error: errorText(err) });
+      this.opts.log.warn("channel token not renewed", { sessionId, error: err });
     }
   }
 
@@ -390,7 +388,7 @@ export class ChannelHub implements SandboxLink {
     try {
       return ws.send(JSON.stringify(frame));
     } catch (err) {
-      this.opts.log.warn("channel send failed", { sessionId: ws.data.sessionId, error: errorText(err) });
+      this.opts.log.warn("channel send failed", { sessionId: ws.data.sessionId, error: err });
       return false;
     }
   }

@@ -6,7 +6,7 @@
 // writers shared fairly: a session waits its turn behind the others' (each session stores one
 // report at a time, so the writers' FIFO queue serves sessions round-robin).
 import { setTimeout as sleep } from "node:timers/promises";
-import { Limiter, TokenBuckets } from "../limiter";
+import { Limiter, TokenBuckets } from "../limits";
 
 export interface IntakeLimits {
   /** Bytes of reports one session may have waiting to be stored, over all of its connections. */

@@ -1,20 +1,13 @@
-// Messages in and out. A status only moves forward (pending -> sent -> delivered -> read; failed
-// from pending or sent), and every change is written with its webhook event; an incoming
-// message updates its chat in the same statement.
+// Messages in and out. A status only moves forward (src/model/messages.ts), and every change is
+// written with its webhook event; an incoming message updates its chat in the same statement.
 import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { outboxValues, outboxWith, type OutboxEvent } from "./outbox";
 import { givenKeys, placeholders, PreparedShapes } from "./prepared-shapes";
-import { chats, messages, type MessageRow, type MessageStatus, type SessionRow } from "./schema";
+import { statusesBefore, type MessageStatus } from "../model/messages";
+import { chats, messages, type MessageRow, type SessionRow } from "./schema";
 
 export type NewMessage = Omit<typeof messages.$inferInsert, "sessionId" | "createdAt">;
-
-const rank: Record<MessageStatus, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 1 };
-/** Statuses a message may be in for `to` to be a step forward. */
-function before(to: MessageStatus): MessageStatus[] {
-  if (to === "failed") return ["pending", "sent"];
-  return (Object.keys(rank) as MessageStatus[]).filter((s) => s !== "failed" && rank[s] < rank[to]);
-}
 
 export interface Cursor {
   timestamp: number;
@@ -77,7 +70,7 @@ export class MessageRepository {
             and(
               eq(messages.sessionId, sql.placeholder("sessionId")),
               eq(messages.id, sql.placeholder("id")),
-              inArray(messages.status, before(status)),
+              inArray(messages.status, statusesBefore(status)),
               inChat === undefined ? undefined : eq(messages.chatId, sql.placeholder("chatId")),
             ),
           )

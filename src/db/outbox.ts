@@ -3,11 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { sql, type WithSubquery } from "drizzle-orm";
 import type { Db } from "./client";
+import { wants, type WebhookEvent } from "../model/webhook-events";
 import { sessions, webhookDeliveries, type SessionRow } from "./schema";
-
-/** Events a webhook can receive (subscriptions name these). */
-export const webhookEvents = ["session.state", "session.qr", "session.contacts", "session.chats", "message.received", "message.status"] as const;
-export type WebhookEvent = (typeof webhookEvents)[number];
 
 export interface OutboxEvent {
   event: WebhookEvent;
@@ -18,12 +15,6 @@ export interface OutboxEvent {
 export type OutboxEvents = OutboxEvent[] | ((row: SessionRow) => OutboxEvent[]);
 
 type Tx = Pick<Db, "insert">;
-
-/** Whether the session's webhook takes this event now. */
-export function wants(session: SessionRow, event: WebhookEvent): boolean {
-  if (!session.webhookUrl || session.webhookDisabledReason) return false;
-  return session.webhookEvents === null || session.webhookEvents.includes(event);
-}
 
 /**
  * An event's body around the session's name, which the one-statement write takes from the row:

@@ -1,4 +1,5 @@
-// Postgres is the source of truth: sessions, key hashes, what the sandboxes reported.
+// Postgres is the source of truth: sessions, key hashes, what the sandboxes reported. The words
+// (states, statuses, events) are the domain's, from src/model.
 import { sql } from "drizzle-orm";
 import {
   bigint,
@@ -15,21 +16,9 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-
-/** The contract's nine session states; the state machine (src/sessions) says which moves are allowed. */
-export const sessionStates = [
-  "creating",
-  "starting",
-  "qr_ready",
-  "connecting",
-  "ready",
-  "disconnected",
-  "failed",
-  "stopped",
-  "logged_out",
-] as const;
-
-export type SessionState = (typeof sessionStates)[number];
+import type { MessageStatus, MessageType } from "../model/messages";
+import type { SessionState } from "../model/session-states";
+import type { DeliveryStatus } from "../model/webhook-events";
 
 export const sessions = pgTable("sessions", {
   id: uuid("id").primaryKey(),
@@ -116,9 +105,6 @@ export const chats = pgTable(
   (t) => [primaryKey({ columns: [t.sessionId, t.id] })],
 );
 
-export const deliveryStatuses = ["pending", "delivered", "failed", "dead"] as const;
-export type DeliveryStatus = (typeof deliveryStatuses)[number];
-
 /**
  * The webhook outbox: one row per event for a session with a webhook, written in the transaction
  * of the change that caused it, delivered in `seq` order per session, kept for a while after.
@@ -148,9 +134,6 @@ export const webhookDeliveries = pgTable(
   (t) => [index("webhook_deliveries_open_idx").on(t.sessionId, t.seq).where(sql`status in ('pending', 'failed')`), index("webhook_deliveries_session_idx").on(t.sessionId, t.seq)],
 );
 
-export const messageStatuses = ["pending", "sent", "delivered", "read", "failed"] as const;
-export type MessageStatus = (typeof messageStatuses)[number];
-
 /** Messages sent through the API and received by the account, under WhatsApp's own ids. */
 export const messages = pgTable(
   "messages",
@@ -164,7 +147,7 @@ export const messages = pgTable(
     chatId: text("chat_id").notNull(),
     fromMe: boolean("from_me").notNull(),
     /** `text` today; media, reactions and group messages add kinds, not tables. */
-    type: text("type").notNull().default("text"),
+    type: text("type").$type<MessageType>().notNull().default("text"),
     text: text("text"),
     replyTo: text("reply_to"),
     status: text("status").$type<MessageStatus>().notNull(),

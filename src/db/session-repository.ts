@@ -14,7 +14,7 @@ import {
   type SessionEventRow,
   type SessionRow,
 } from "./schema";
-import type { SessionState } from "./schema";
+import type { SessionState } from "../model/session-states";
 
 /** The advisory lock creates take while they count the sessions ("wask" in ASCII). */
 const CREATE_LOCK = 0x7761736b;

@@ -1,7 +1,7 @@
 // The HTTP application: error shape, request logs, health, Swagger UI, the OpenAPI document and
 // the sessions routes.
 // It is a plain Elysia instance whose `fetch` takes a Web Request, so it is runtime-neutral;
-// starting a server is main.ts's business.
+// starting a server is api.ts's business (through src/platform/serve.ts).
 import { Elysia, t } from "elysia";
 import { randomUUID } from "node:crypto";
 import { packageVersion } from "../config";

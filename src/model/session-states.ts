@@ -1,9 +1,8 @@
 // The contract's nine session states and the only transitions between them. Every state write
 // goes through `canTransition`, so an impossible move (say `stopped` -> `ready`) is refused.
 
-import { sessionStates, type SessionState } from "../db/schema";
-
-export { sessionStates, type SessionState };
+export const sessionStates = ["creating", "starting", "qr_ready", "connecting", "ready", "disconnected", "failed", "stopped", "logged_out"] as const;
+export type SessionState = (typeof sessionStates)[number];
 
 const transitions: Record<SessionState, readonly SessionState[]> = {
   // The container is being made; it either starts or fails to.

@@ -7,16 +7,11 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client";
 import { SettingsRepository } from "../db/settings-repository";
 import type { Logger } from "../log";
-import { RuntimeError, type SessionRuntime } from "./types";
+import { RuntimeError, type InstanceIdentity, type SessionRuntime } from "./types";
+
+export type { InstanceIdentity };
 
 export const INSTALL_ID_SETTING = "install_id";
-
-export interface InstanceIdentity {
-  /** Random UUID made at this installation's first start. */
-  installId: string;
-  /** INSTANCE_ID, or `i-` and the install id's first 12 hex digits. */
-  instanceId: string;
-}
 
 export function defaultInstanceId(installId: string): string {
   return `i-${installId.replace(/-/g, "").slice(0, 12)}`;

@@ -1,6 +1,13 @@
 // The seam between the session service and whatever runs sandboxes. The service decides
 // *what* should happen to a session; a runtime only makes containers match that.
-import type { InstanceIdentity } from "./instance-identity";
+
+/** Which installation made a container: its labels say so, and a runtime claims the engine for one. */
+export interface InstanceIdentity {
+  /** Random UUID made at this installation's first start. */
+  installId: string;
+  /** INSTANCE_ID, or `i-` and the install id's first 12 hex digits. */
+  instanceId: string;
+}
 
 export interface SandboxLaunch {
   /** Environment of the sandbox process (session id, channel address and token, WhatsApp URL). */

@@ -1,6 +1,6 @@
 // The domain's own errors: what went wrong, in words and a machine code, with no HTTP in them.
 // The HTTP layer maps each code to a status in one place (src/http/errors.ts).
-import type { SessionState } from "./state-machine";
+import type { SessionState } from "../model/session-states";
 
 export type SessionErrorCode =
   | "SESSION_NOT_FOUND"

@@ -6,13 +6,13 @@ import type { MessageRepository } from "../db/message-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SandboxLaunch, SessionRuntime } from "../runtime/types";
-import { Limiter } from "../limiter";
+import { Limiter } from "../limits";
 import { SessionOperations } from "./operations";
 import { SessionQueries } from "./queries";
 import { ReportIngest } from "./reports";
 import { RuntimeSync } from "./runtime-sync";
 import { SandboxCalls } from "./sandbox-calls";
-import { SessionLocks } from "./session-lock";
+import { SessionQueues } from "./session-queue";
 import { Transitions, type SessionListener } from "./transitions";
 import type { WebhookSecrets } from "../webhooks/secrets";
 import { WebhookSettings } from "./webhook-settings";
@@ -45,7 +45,7 @@ export interface Sessions {
 
 export function createSessions(deps: SessionsDeps): Sessions {
   const { repo, runtime, link, launch, log } = deps;
-  const locks = new SessionLocks();
+  const queues = new SessionQueues();
   const transitions = new Transitions(repo, log, deps.listener);
   const queries = new SessionQueries(repo, (session, at) => deps.listener?.touched?.(session, at));
   const calls = new SandboxCalls({ link, log, ...deps.config });
@@ -69,7 +69,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     repo,
     runtime,
     link,
-    locks,
+    queues,
     transitions,
     launch,
     log,
@@ -87,8 +87,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, locks, transitions, messaging, log, listener: deps.listener }),
-    runtimeSync: new RuntimeSync({ repo, runtime, link, locks, transitions, launch, log }),
+    reports: new ReportIngest({ repo, queues, transitions, messaging, log, listener: deps.listener }),
+    runtimeSync: new RuntimeSync({ repo, runtime, link, queues, transitions, launch, log }),
     webhooks,
     messaging,
     requestTimeoutMs: deps.config.requestTimeoutMs,

@@ -6,12 +6,13 @@ import { Type, type Static } from "@sinclair/typebox";
 import { MAX_QUOTE_LENGTH, MAX_READ_IDS, MAX_TEXT_LENGTH, NO_NUL, type IncomingMessage, type OutgoingMessage } from "../channel/frames";
 import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { Cursor, MessageRepository } from "../db/message-repository";
-import type { MessageRow, MessageStatus, SessionRow } from "../db/schema";
+import type { MessageRow, SessionRow } from "../db/schema";
+import type { MessageStatus } from "../model/messages";
 import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
-import { RateLimiter } from "./rate-limit";
+import { RateLimiter } from "../limits";
 import { askSandbox } from "./sandbox-calls";
-import type { SessionState } from "./state-machine";
+import type { SessionState } from "../model/session-states";
 
 export const SendInputSchema = Type.Object(
   {
@@ -202,7 +203,7 @@ export class Messaging {
     });
     const settled = this.settle(session, m);
     // Its failure after the client's answer went (the database gone) is logged, not thrown.
-    settled.catch((err) => this.d.log.error("message status not stored", { sessionId: session.id, messageId: m.id, error: String(err) }));
+    settled.catch((err) => this.d.log.error("message status not stored", { sessionId: session.id, messageId: m.id, error: err }));
     const first = await Promise.race([settled, waited]);
     clearTimeout(timer);
     return first ?? this.current(session, m);

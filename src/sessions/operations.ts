@@ -7,8 +7,8 @@ import { generateKey, hashKey } from "../auth/keys";
 import type { SessionRow } from "../db/schema";
 import { SessionError, sessionErrors } from "./errors";
 import { runtimeFailure } from "./runtime-errors";
-import { sessionStates, type SessionState } from "./state-machine";
-import type { Limiter } from "../limiter";
+import { sessionStates, type SessionState } from "../model/session-states";
+import type { Limiter } from "../limits";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
@@ -64,7 +64,7 @@ export class SessionOperations {
    * the session failed (it never rejects): the route does not wait for it, tests may.
    */
   async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string; webhookSecret: string; container: Promise<void> }> {
-    const { repo, locks, transitions, log } = this.d;
+    const { repo, queues, transitions, log } = this.d;
     // Early, before the runtime is asked; the insert checks again under a lock.
     if ((await repo.count()) >= this.d.maxSessions) throw sessionLimit(this.d.maxSessions);
     const webhookUrl = input.webhookUrl === undefined ? null : await this.d.webhooks.checkUrl(input.webhookUrl);
@@ -74,7 +74,7 @@ export class SessionOperations {
     const apiKey = generateKey("session");
     const webhook = this.d.webhooks.newSecret(id);
     // The queue is taken before the row exists: nothing can act on the session half-made.
-    return locks.run(id, async () => {
+    return queues.run(id, async () => {
       const launchId = randomUUID();
       const row = await repo.insert(
         {
@@ -98,7 +98,7 @@ export class SessionOperations {
       const starting = (await transitions.moveTo(id, "starting", null, {}, row)) ?? row;
       // The container is made behind this call, next in the session's queue (an operation asked
       // for meanwhile waits for it) and in turn with other new sessions' containers.
-      const container = locks
+      const container = queues
         .run(id, () => this.d.creates.run(() => this.makeContainer(id, launchId)))
         .catch((err) => log.error("the sandbox of a new session was not made", { sessionId: id, error: err }));
       return { session: starting, apiKey, webhookSecret: webhook.secret, container };
@@ -121,7 +121,7 @@ export class SessionOperations {
   }
 
   start(session: SessionRow): Promise<void> {
-    return this.d.locks.run(session.id, async (contended) => {
+    return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
       if (!startable.includes(current.state)) throw sessionErrors.wrongState("start the session", current.state, startable);
       await this.checkRuntime();
@@ -140,7 +140,7 @@ export class SessionOperations {
   }
 
   stop(session: SessionRow): Promise<void> {
-    return this.d.locks.run(session.id, async (contended) => {
+    return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
       if (current.state === "creating") throw sessionErrors.wrongState("stop the session", current.state, stoppable);
       this.d.link.disconnect(current.id);
@@ -156,7 +156,7 @@ export class SessionOperations {
   }
 
   delete(session: SessionRow): Promise<void> {
-    return this.d.locks.run(session.id, async (contended) => {
+    return this.d.queues.run(session.id, async (contended) => {
       if (contended) await this.reload(session.id);
       this.d.link.disconnect(session.id);
       // Container first: if the engine is down the row stays, so nothing is orphaned.
@@ -170,14 +170,14 @@ export class SessionOperations {
   }
 
   logout(session: SessionRow, requestTimeoutMs: number): Promise<void> {
-    return this.d.locks.run(session.id, async (contended) => {
+    return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
       if (!loggedIn.includes(current.state)) throw sessionErrors.wrongState("log out", current.state, loggedIn);
       const { link, runtime, log } = this.d;
       if (link.isConnected(current.id)) {
         // Unlink at WhatsApp when we can; the local auth state is cleared below either way.
         await link.request(current.id, { type: "logout" }, requestTimeoutMs).catch((err) => {
-          log.warn("sandbox logout did not complete", { sessionId: current.id, error: String(err) });
+          log.warn("sandbox logout did not complete", { sessionId: current.id, error: err });
         });
       }
       link.disconnect(current.id);

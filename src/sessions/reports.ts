@@ -2,23 +2,25 @@
 // hostile. A report counts only from the session's current launch and in a state that allows
 // it; anything else is logged and moves nothing.
 import type { Report } from "../channel/frames";
+import type { ReportSink } from "../channel/report-sink";
+import type { SessionRow } from "../db/schema";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
-import type { SessionLocks } from "./session-lock";
-import { isLive } from "./state-machine";
+import type { SessionQueues } from "./session-queue";
+import { isLive } from "../model/session-states";
 import type { Messaging } from "./messaging";
 import type { SessionListener, Transitions } from "./transitions";
 
 export interface ReportDeps {
   repo: SessionRepository;
-  locks: SessionLocks;
+  queues: SessionQueues;
   transitions: Transitions;
   messaging: Messaging;
   listener?: SessionListener;
   log: Logger;
 }
 
-export class ReportIngest {
+export class ReportIngest implements ReportSink {
   constructor(private readonly d: ReportDeps) {}
 
   /** Whether a sandbox holding a token of `launchId` may use the channel of this session. */
@@ -27,12 +29,25 @@ export class ReportIngest {
     return !!row && row.launchId !== null && row.launchId === launchId;
   }
 
+  /** The sandbox is back on the channel: messages that waited for it go, if the session is ready. */
+  connected(sessionId: string): void {
+    this.d.repo
+      .byId(sessionId)
+      .then((s) => (s?.state === "ready" ? this.flush(s) : undefined))
+      .catch((err) => this.d.log.warn("pending messages not handed over", { sessionId, error: err }));
+  }
+
   /** Stores one report in the session's queue; resolves once it is stored (or refused). */
   apply(sessionId: string, launchId: string, report: Report): Promise<void> {
-    return this.d.locks.run(sessionId, async () => {
+    return this.d.queues.run(sessionId, async () => {
       const stored = await this.store(sessionId, launchId, report);
       this.d.listener?.reportApplied?.(report.type, stored);
     });
+  }
+
+  /** Hands over the session's pending messages (it is ready, its sandbox connected). */
+  private flush(session: SessionRow): void {
+    this.d.messaging.flush(session).catch((err) => this.d.log.warn("pending messages not handed over", { sessionId: session.id, error: err }));
   }
 
   /** True when the report was stored, false when it was refused. */
@@ -54,7 +69,7 @@ export class ReportIngest {
       case "ready": {
         const ready = await transitions.moveTo(sessionId, "ready", null, { phoneNumber: report.phoneNumber, pushName: report.pushName, qr: null }, session);
         // Messages queued while the session was away go now, outside this session's queue.
-        if (ready) setTimeout(() => void this.d.messaging.flush(ready).catch((err) => log.warn("pending messages not handed over", { sessionId, error: String(err) })), 0);
+        if (ready) setTimeout(() => this.flush(ready), 0);
         return true;
       }
       case "disconnected":

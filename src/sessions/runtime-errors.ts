@@ -14,6 +14,6 @@ const clientMessages = {
 export function runtimeFailure(err: unknown, log: Logger, what: string, sessionId?: string): SessionError {
   if (err instanceof SessionError) return err;
   const code = err instanceof RuntimeError && err.code in clientMessages ? (err.code as keyof typeof clientMessages) : "RUNTIME_FAILED";
-  log.error(`runtime could not ${what}`, { sessionId, code, error: err instanceof Error ? err.message : String(err) });
+  log.error(`runtime could not ${what}`, { sessionId, code, error: err });
   return new SessionError(code, clientMessages[code]);
 }

@@ -6,8 +6,8 @@ import type { SandboxLink } from "../channel/link";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { RuntimeEvent, SandboxLaunch, SessionRuntime } from "../runtime/types";
-import type { SessionLocks } from "./session-lock";
-import { isLive } from "./state-machine";
+import type { SessionQueues } from "./session-queue";
+import { isLive } from "../model/session-states";
 import type { Transitions } from "./transitions";
 
 /** What changes sessions and their containers: shared by user operations and runtime sync. */
@@ -15,14 +15,13 @@ export interface SessionCoreDeps {
   repo: SessionRepository;
   runtime: SessionRuntime;
   link: SandboxLink;
-  locks: SessionLocks;
+  queues: SessionQueues;
   transitions: Transitions;
   /** What a container of this launch is given (its channel token names the launch). */
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
   log: Logger;
 }
 
-export type RuntimeSyncDeps = SessionCoreDeps;
 
 export interface ReconcileResult {
   /** Containers of sessions this database does not know: left alone, with their volumes. */
@@ -34,7 +33,7 @@ export interface ReconcileResult {
 }
 
 export class RuntimeSync {
-  constructor(private readonly d: RuntimeSyncDeps) {}
+  constructor(private readonly d: SessionCoreDeps) {}
 
   /** The engine said a container of ours died, vanished, or that its events resumed. */
   async onEvent(event: RuntimeEvent): Promise<void> {
@@ -44,7 +43,7 @@ export class RuntimeSync {
     }
     if (event.kind === "started") return;
     const { sessionId } = event;
-    await this.d.locks.run(sessionId, async () => {
+    await this.d.queues.run(sessionId, async () => {
       const session = await this.d.repo.byId(sessionId);
       if (!session || !isLive(session.state)) return;
       // The event may be about a container since replaced (start re-creates it) or restarted
@@ -63,7 +62,7 @@ export class RuntimeSync {
    * database does not know are left alone and logged: they may be another install's.
    */
   async reconcile(): Promise<ReconcileResult> {
-    const { repo, runtime, locks, transitions, log } = this.d;
+    const { repo, runtime, queues, transitions, log } = this.d;
     const [rows, sandboxes] = await Promise.all([repo.list(), runtime.list()]);
     const known = new Set(rows.map((r) => r.id));
     const running = new Set(sandboxes.filter((b) => b.running).map((b) => b.sessionId));
@@ -74,7 +73,7 @@ export class RuntimeSync {
       log.warn("container of a session this database does not know; left alone", { sessionId: box.sessionId });
     }
     for (const row of rows) {
-      await locks.run(row.id, async (contended) => {
+      await queues.run(row.id, async (contended) => {
         const current = contended ? await repo.byId(row.id) : row;
         if (!current) return;
         // An operation that ran meanwhile may have changed the container: ask again then.
@@ -104,7 +103,7 @@ export class RuntimeSync {
     for (const box of await this.d.runtime.list()) {
       // Only sandboxes that predate this API: one created since has a valid token anyway.
       if (!runningAtStart.has(box.sessionId) || !box.running) continue;
-      await this.d.locks.run(box.sessionId, async () => {
+      await this.d.queues.run(box.sessionId, async () => {
         if (this.d.link.isConnected(box.sessionId)) return;
         const row = await this.d.repo.byId(box.sessionId);
         if (!row || !isLive(row.state)) return;

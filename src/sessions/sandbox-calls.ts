@@ -5,7 +5,7 @@ import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } fr
 import type { SessionRow } from "../db/schema";
 import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
-import { RateLimiter } from "./rate-limit";
+import { RateLimiter } from "../limits";
 
 export interface SandboxCallDeps {
   link: SandboxLink;
@@ -71,7 +71,7 @@ export async function askSandbox<R extends SandboxRequest>(
     // Whatever else the sandbox said is its own failure, not the client's: its words are
     // hostile input, so only a short machine code of it is passed on.
     const code = err instanceof ChannelError && /^[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : undefined;
-    d.log.warn("sandbox request failed", { sessionId, type: req.type, error: String(err).slice(0, 300) });
+    d.log.warn("sandbox request failed", { sessionId, type: req.type, error: err });
     throw new SessionError("SANDBOX_ERROR", "The session's sandbox could not carry out the request", code ? { sandboxCode: code } : {});
   }
 }

@@ -2,7 +2,7 @@
 // one at a time, in arrival order, so two of them can never interleave (a stop half-way through
 // a start, a delete while the container is being created).
 
-export class SessionLocks {
+export class SessionQueues {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   /**
@@ -21,10 +21,5 @@ export class SessionLocks {
       if (this.tails.get(sessionId) === tail) this.tails.delete(sessionId);
     });
     return result;
-  }
-
-  /** Whether anything runs or waits on the session now. */
-  busy(sessionId: string): boolean {
-    return this.tails.has(sessionId);
   }
 }

@@ -4,7 +4,7 @@ import type { SessionRow } from "../db/schema";
 import type { OutboxEvent } from "../db/outbox";
 import type { SessionRepository, SessionFields } from "../db/session-repository";
 import type { Logger } from "../log";
-import { canTransition, type SessionState } from "./state-machine";
+import { canTransition, type SessionState } from "../model/session-states";
 
 export interface StateChange {
   session: SessionRow;
@@ -105,7 +105,7 @@ export class Transitions {
     try {
       call();
     } catch (err) {
-      this.log.error("session listener failed", { sessionId, error: String(err) });
+      this.log.error("session listener failed", { sessionId, error: err });
     }
   }
 }

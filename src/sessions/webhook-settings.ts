@@ -1,7 +1,7 @@
 // A session's webhook as its owner manages it: where it goes and which events, its secret
 // (shown once, rotated on request), and what became of its deliveries.
 import type { DeliveryRepository } from "../db/delivery-repository";
-import { webhookEvents, type WebhookEvent } from "../db/outbox";
+import { isWebhookEvent, webhookEvents, type WebhookEvent } from "../model/webhook-events";
 import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { SessionRepository } from "../db/session-repository";
 import { checkWebhookUrl } from "../webhooks/address-guard";
@@ -48,7 +48,7 @@ export class WebhookSettings {
     }
     if (patch.webhookEvents === null) fields.webhookEvents = null;
     else if (patch.webhookEvents !== undefined) {
-      const unknown = patch.webhookEvents.filter((e) => !(webhookEvents as readonly string[]).includes(e));
+      const unknown = patch.webhookEvents.filter((e) => !isWebhookEvent(e));
       if (unknown.length > 0) {
         throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookEvents": unknown event "${excerpt(unknown[0]!)}" (known: ${webhookEvents.join(", ")})`, {
           field: "webhookEvents",

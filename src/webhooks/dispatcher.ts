@@ -7,6 +7,7 @@ import { Webhook } from "standardwebhooks";
 import type { DeliveryRepository } from "../db/delivery-repository";
 import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
+import { Limiter } from "../limits";
 import { Coalescer } from "./coalesce";
 import { pinnedAgents, postPinned } from "./pinned-request";
 import type { WebhookSecrets } from "./secrets";
@@ -59,8 +60,8 @@ export class WebhookDispatcher {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private sweeper: ReturnType<typeof setInterval> | null = null;
   private stopped = false;
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** Attempts in flight over all sessions. */
+  private readonly attempts: Limiter;
   private readonly agents: ReturnType<typeof pinnedAgents>;
   /** Workers' reads of their open events, many sessions per statement. */
   private readonly openEvents: Coalescer<string, DeliveryRow[]>;
@@ -69,6 +70,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.agents = pinnedAgents(o.allowPrivate);
+    this.attempts = new Limiter(o.concurrency ?? 256);
     this.openEvents = new Coalescer(async (sessionIds) => {
       const bySession = Map.groupBy(await o.deliveries.openOfMany([...new Set(sessionIds)], BATCH), (row) => row.sessionId);
       return (sessionId) => bySession.get(sessionId) ?? [];
@@ -107,7 +109,7 @@ export class WebhookDispatcher {
       return;
     }
     const work = this.work(sessionId)
-      .catch((err) => this.o.log.error("webhook worker failed", { sessionId, error: String(err) }))
+      .catch((err) => this.o.log.error("webhook worker failed", { sessionId, error: err }))
       .finally(() => {
         this.workers.delete(sessionId);
         if (this.again.delete(sessionId)) this.wake(sessionId);
@@ -121,7 +123,7 @@ export class WebhookDispatcher {
       const pruned = await this.o.deliveries.prune(new Date(Date.now() - this.o.keepDays * 86_400_000));
       if (pruned > 0) this.o.log.info("delivered webhooks pruned", { count: pruned });
     } catch (err) {
-      this.o.log.warn("webhook outbox sweep failed", { error: String(err) });
+      this.o.log.warn("webhook outbox sweep failed", { error: err });
     }
   }
 
@@ -149,7 +151,7 @@ export class WebhookDispatcher {
             if (session) await this.o.deliveries.abandon(sessionId, session.webhookDisabledReason ?? "the session's webhook was removed");
             return;
           }
-          const outcome = await this.slot(() => this.attempt(session, row));
+          const outcome = await this.attempts.run(() => this.attempt(session, row));
           if (typeof outcome === "number") {
             delivered.push({ id: row.id, status: outcome });
             continue;
@@ -182,7 +184,7 @@ export class WebhookDispatcher {
     try {
       status = (await postPinned(new URL(session.webhookUrl!), row.body, headers, { timeoutMs: this.o.timeoutMs, allowPrivate: this.o.allowPrivate, agents: this.agents })).status;
     } catch (err) {
-      error = errorText(err);
+      error = lastErrorOf(err);
     }
     if (status !== null && status >= 200 && status < 300) {
       this.report(session, row, "delivered", status);
@@ -231,22 +233,10 @@ export class WebhookDispatcher {
     timer.unref?.();
     this.timers.set(sessionId, timer);
   }
-
-  /** Runs `work` when fewer than `concurrency` attempts are in flight. */
-  private async slot<T>(work: () => Promise<T>): Promise<T> {
-    const max = this.o.concurrency ?? 256;
-    while (this.running >= max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
-    try {
-      return await work();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
 }
 
-function errorText(err: unknown): string {
+/** What a failed attempt shows as the delivery's lastError: the code and message, bounded. */
+function lastErrorOf(err: unknown): string {
   const code = (err as { code?: string }).code;
   const message = err instanceof Error ? err.message : String(err);
   return (code ? `${code}: ${message}` : message).slice(0, 500);

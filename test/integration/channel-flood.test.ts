@@ -42,7 +42,7 @@ describe("a sandbox that floods the channel", () => {
       import { ChannelTokens } from ${JSON.stringify(join(import.meta.dir, "../../src/channel/tokens"))};
       import { silentLogger } from ${JSON.stringify(join(import.meta.dir, "../../src/log"))};
       import { serve } from ${JSON.stringify(join(import.meta.dir, "../../src/platform/serve"))};
-      const hub = new ChannelHub({ tokens: new ChannelTokens(${JSON.stringify(secret)}), log: silentLogger, onReport: () => Bun.sleep(1000), admits: async () => true });
+      const hub = new ChannelHub({ tokens: new ChannelTokens(${JSON.stringify(secret)}), log: silentLogger, sink: { apply: () => Bun.sleep(1000), admits: async () => true } });
       await serve({ listen: { unix: ${JSON.stringify(socket)} }, fetch: hub.handler(() => new Response("no")), websocket: hub.websocket });
       console.log("ready");
       setInterval(() => console.log("waiting " + hub.intake.totalBytes), 100);

@@ -75,7 +75,7 @@ describe("a hostile sandbox", () => {
       import { ChannelHub } from ${JSON.stringify(join(import.meta.dir, "../../src/channel/hub"))};
       import { ChannelTokens } from ${JSON.stringify(join(import.meta.dir, "../../src/channel/tokens"))};
       import { silentLogger } from ${JSON.stringify(join(import.meta.dir, "../../src/log"))};
-      const hub = new ChannelHub({ tokens: new ChannelTokens(${JSON.stringify(secret)}), log: silentLogger, onReport: async () => {}, admits: async () => true });
+      const hub = new ChannelHub({ tokens: new ChannelTokens(${JSON.stringify(secret)}), log: silentLogger, sink: { apply: async () => {}, admits: async () => true } });
       import { serve } from ${JSON.stringify(join(import.meta.dir, "../../src/platform/serve"))};
       await serve({ listen: { unix: ${JSON.stringify(socket)} }, fetch: hub.handler(() => new Response("no")), websocket: hub.websocket });
       console.log("ready");

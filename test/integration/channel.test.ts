@@ -40,13 +40,15 @@ describe("channel", () => {
   const channel = new ChannelHub({
     tokens,
     log: silentLogger,
-    admits: async (sessionId, launchId) => launches.get(sessionId) === launchId,
-    onReport: async (sessionId, _launchId, report) => {
-      if (failNext > 0) {
-        failNext--;
-        throw new Error("database down");
-      }
-      stored.push({ sessionId, report });
+    sink: {
+      admits: async (sessionId, launchId) => launches.get(sessionId) === launchId,
+      apply: async (sessionId, _launchId, report) => {
+        if (failNext > 0) {
+          failNext--;
+          throw new Error("database down");
+        }
+        stored.push({ sessionId, report });
+      },
     },
   });
   let tcp: RunningServer;
@@ -201,11 +203,13 @@ describe("channel", () => {
     const renewing = new ChannelHub({
       tokens,
       log: silentLogger,
-      onReport: async () => {},
       renewEveryMs: 100,
-      admits: async (sessionId, launchId) => {
-        if (admitsThrows) throw new Error("database down");
-        return launchesHere.get(sessionId) === launchId;
+      sink: {
+        apply: async () => {},
+        admits: async (sessionId, launchId) => {
+          if (admitsThrows) throw new Error("database down");
+          return launchesHere.get(sessionId) === launchId;
+        },
       },
     });
     const server = serve(renewing, { port: 0, hostname: "127.0.0.1" });

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { RunningServer } from "../../src/platform/serve";
 import { serve as serveOnBun } from "../../src/platform/serve-bun";
 import { ChannelHub, type ChannelHubOptions, type ChannelSocketData } from "../../src/channel/hub";
+import type { ReportSink } from "../../src/channel/report-sink";
 import { ChannelTokens } from "../../src/channel/tokens";
 import type { Logger, LogFields } from "../../src/log";
 
@@ -49,17 +50,18 @@ export interface TestHub {
   close(): void;
 }
 
-export function serveHub(
-  opts: Partial<ChannelHubOptions> & Pick<ChannelHubOptions, "onReport">,
-  where: "tcp" | "unix" = "tcp",
-): TestHub {
+/** The domain's end of a test hub: `onReport` stores, `admits` defaults to the launches handed out. */
+export type TestSink = Pick<ReportSink, "connected"> & { onReport: ReportSink["apply"]; admits?: ReportSink["admits"] };
+
+export function serveHub(opts: Partial<Omit<ChannelHubOptions, "sink">> & TestSink, where: "tcp" | "unix" = "tcp"): TestHub {
   const tokens = opts.tokens ?? new ChannelTokens(randomUUID() + randomUUID());
   const launches = new Map<string, string>();
+  const { onReport, admits, connected, ...rest } = opts;
   const hub = new ChannelHub({
     log: quiet as unknown as Logger,
-    admits: async (sessionId, launchId) => launches.get(sessionId) === launchId,
-    ...opts,
+    ...rest,
     tokens,
+    sink: { apply: onReport, admits: admits ?? (async (sessionId, launchId) => launches.get(sessionId) === launchId), connected },
   });
   const socketPath = join(mkdtempSync(join(tmpdir(), "chan-")), "c.sock");
   const server = serveOnBun<ChannelSocketData>({

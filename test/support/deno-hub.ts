@@ -15,14 +15,16 @@ const print = (line: Record<string, unknown>) => process.stdout.write(JSON.strin
 const hub: ChannelHub = new ChannelHub({
   tokens: new ChannelTokens(secret),
   log: silentLogger,
-  admits: async () => true,
-  onReport: async (sessionId, _launchId, report) => void print({ event: "stored", sessionId, type: report.type }),
-  // Every sandbox that connects is asked one question; the answer (or why there is none) is printed.
-  onConnected: (sessionId) => {
-    hub.request(sessionId, { type: "check-number", phones: ["4915112345678"] }, 5000).then(
-      (result) => print({ event: "answer", sessionId, result }),
-      (err: Error) => print({ event: "rejected", sessionId, name: err.name }),
-    );
+  sink: {
+    admits: async () => true,
+    apply: async (sessionId, _launchId, report) => void print({ event: "stored", sessionId, type: report.type }),
+    // Every sandbox that connects is asked one question; the answer (or why there is none) is printed.
+    connected: (sessionId) => {
+      hub.request(sessionId, { type: "check-number", phones: ["4915112345678"] }, 5000).then(
+        (result) => print({ event: "answer", sessionId, result }),
+        (err: Error) => print({ event: "rejected", sessionId, name: err.name }),
+      );
+    },
   },
 });
 await serve({ listen: { unix: socket }, fetch: hub.handler(() => new Response("no", { status: 404 })), websocket: hub.websocket });

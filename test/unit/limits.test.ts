@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { RateLimiter } from "../../src/sessions/rate-limit";
+import { RateLimiter } from "../../src/limits";
 
 test("fixed window: allows the limit, refuses more, resets after the window", () => {
   const rl = new RateLimiter(3, 1000);

@@ -95,7 +95,7 @@ test("a message change that changes nothing writes no event: a status step back,
   await messages.insertOutgoing(row, { id: "OUT1", chatId: "491@s.whatsapp.net", fromMe: true, type: "text", text: "x", status: "pending", timestamp: 1 });
   expect(await messages.setStatus(row, "OUT1", "delivered", {}, status("delivered"))).toMatchObject({ status: "delivered" });
   expect(await messages.setStatus(row, "OUT1", "sent", {}, status("sent"))).toBeNull();
-  const incoming = { id: "IN1", chatId: "492@s.whatsapp.net", fromMe: false, type: "text", text: "hi", status: "delivered" as const, timestamp: 5 };
+  const incoming = { id: "IN1", chatId: "492@s.whatsapp.net", fromMe: false, type: "text" as const, text: "hi", status: "delivered" as const, timestamp: 5 };
   const received = [{ event: "message.received" as const, data: { id: "IN1" } }];
   expect(await messages.insertIncoming(row, incoming, received)).toBe(true);
   expect(await messages.insertIncoming(row, incoming, received)).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canTransition, isLive, isSessionState, sessionStates, type SessionState } from "../../src/sessions/state-machine";
+import { canTransition, isLive, isSessionState, sessionStates, type SessionState } from "../../src/model/session-states";
 
 // The full table, written out independently of the module: every pair of the nine states.
 const allowed: Record<SessionState, SessionState[]> = {

@@ -2,10 +2,10 @@
 // the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
 import { ChatReportSchema, ContactReportSchema, NO_NUL } from "../../channel/frames";
-import { messageStatuses } from "../../db/schema";
+import { messageStatuses } from "../../model/messages";
 import { SendInputSchema } from "../../sessions/messaging";
 import { CreateInputSchema, JsonObjectSchema, MAX_URL_LENGTH } from "../../sessions/operations";
-import { sessionStates } from "../../sessions/state-machine";
+import { sessionStates } from "../../model/session-states";
 
 export const MAX_METADATA_BYTES = 16 * 1024;
 export const MAX_METADATA_DEPTH = 8;
@@ -59,7 +59,6 @@ const summaryFields = {
 };
 
 /** A session in the list; its status adds when it was last active. */
-export const SessionSummary = t.Object(summaryFields);
 export const SessionStatus = t.Object({ ...summaryFields, lastActivity: IsoDate });
 /** What PATCH answers: the status plus the webhook's settings. */
 export const SessionSettings = t.Object({

@@ -8,7 +8,7 @@ import { authPlugin, type AuthOptions } from "../auth";
 import { clientAddress } from "../client-address";
 import { errors } from "../errors";
 import { jsonDepth } from "../json-body";
-import { RateLimiter } from "../../sessions/rate-limit";
+import { RateLimiter } from "../../limits";
 import {
   authErrors,
   ChatsResponse,

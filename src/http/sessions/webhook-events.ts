@@ -3,8 +3,8 @@
 // per event, each with its body and the Standard Webhooks headers.
 import { t, type TSchema } from "elysia";
 import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
-import type { WebhookEvent } from "../../db/outbox";
-import { messageStatuses } from "../../db/schema";
+import type { WebhookEvent } from "../../model/webhook-events";
+import { messageStatuses } from "../../model/messages";
 import { Message, State } from "./models";
 
 /** What each event's `data` holds. */

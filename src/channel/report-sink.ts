@@ -1,0 +1,15 @@
+// Where the channel hands what sandboxes send: the session domain implements this (sessions/
+// reports.ts), so the channel knows nothing of sessions, and the domain nothing of sockets.
+import type { Report } from "./frames";
+
+export interface ReportSink {
+  /**
+   * Whether this launch of the session may use the channel now (the session exists, is live,
+   * and `launchId` is its current launch). Asked at every connect and before every renewal.
+   */
+  admits(sessionId: string, launchId: string): Promise<boolean>;
+  /** Stores a report of the sandbox of launch `launchId`; the sandbox gets its ack only after this resolves. */
+  apply(sessionId: string, launchId: string, report: Report): Promise<void>;
+  /** A sandbox is connected (again): work that waited for it may go. */
+  connected?(sessionId: string): void;
+}

@@ -1,0 +1,18 @@
+// What a message is: its kinds and the statuses it moves through, in their order. One message
+// model carries every kind; media, locations, contact cards, polls and reactions add kinds, not
+// tables.
+
+export const messageTypes = ["text", "image", "video", "audio", "voice", "document", "sticker", "location", "contact", "poll", "reaction"] as const;
+export type MessageType = (typeof messageTypes)[number];
+
+export const messageStatuses = ["pending", "sent", "delivered", "read", "failed"] as const;
+export type MessageStatus = (typeof messageStatuses)[number];
+
+/** A status only moves forward: pending -> sent -> delivered -> read; failed from pending or sent. */
+const rank: Record<MessageStatus, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 1 };
+
+/** The statuses a message may be in for `to` to be a step forward. */
+export function statusesBefore(to: MessageStatus): MessageStatus[] {
+  if (to === "failed") return ["pending", "sent"];
+  return messageStatuses.filter((s) => s !== "failed" && rank[s] < rank[to]);
+}

@@ -1,0 +1,28 @@
+// What a session's webhook can receive, which of it a session takes, and what becomes of each
+// delivery.
+
+/** Events a webhook can receive (subscriptions name these). */
+export const webhookEvents = ["session.state", "session.qr", "session.contacts", "session.chats", "message.received", "message.status"] as const;
+export type WebhookEvent = (typeof webhookEvents)[number];
+
+export function isWebhookEvent(name: string): name is WebhookEvent {
+  return (webhookEvents as readonly string[]).includes(name);
+}
+
+/** A session's webhook as far as the filter needs it. */
+export interface WebhookSubscription {
+  webhookUrl: string | null;
+  webhookDisabledReason: string | null;
+  /** null: every event. */
+  webhookEvents: string[] | null;
+}
+
+/** Whether the session's webhook takes this event now. */
+export function wants(session: WebhookSubscription, event: WebhookEvent): boolean {
+  if (!session.webhookUrl || session.webhookDisabledReason) return false;
+  return session.webhookEvents === null || session.webhookEvents.includes(event);
+}
+
+/** A delivery: waiting, delivered, failed (retried later) or dead (given up, or its receiver gone). */
+export const deliveryStatuses = ["pending", "delivered", "failed", "dead"] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
