@@ -22,7 +22,7 @@ import type { Logger } from "./log";
 import { claimInstance } from "./runtime/instance-identity";
 import type { SessionRuntime } from "./runtime/types";
 import { createSessions, type Sessions } from "./sessions";
-import { makeLaunch } from "./sessions/launch";
+import { makeLaunch } from "./sessions/container-env";
 import { DeliveryRepository } from "./db/delivery-repository";
 import { MessageRepository } from "./db/message-repository";
 import { loadKey } from "./key-file";

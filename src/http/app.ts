@@ -16,7 +16,7 @@ import type { EventStreams } from "./event-stream";
 import { opsRoutes, type OpsDeps } from "./ops-routes";
 import { openApi } from "./openapi";
 import { SESSION_ID_DESCRIPTION } from "./sessions/models";
-import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions/routes";
+import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions";
 import { swaggerUi } from "./swagger-ui";
 
 export interface AppDeps extends SessionsRoutesOptions {

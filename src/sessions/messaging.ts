@@ -2,8 +2,7 @@
 // handed over now if the sandbox is there, else when its channel comes back; the sandbox sends
 // each id at most once. Receipts and incoming messages arrive as reports (see reports.ts).
 import { randomBytes } from "node:crypto";
-import { Type, type Static } from "@sinclair/typebox";
-import { MAX_QUOTE_LENGTH, MAX_READ_IDS, MAX_TEXT_LENGTH, NO_NUL, type IncomingMessage, type OutgoingMessage } from "../channel/frames";
+import { MAX_QUOTE_LENGTH, MAX_READ_IDS, type IncomingMessage, type OutgoingMessage } from "../channel/frames";
 import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { Cursor, MessageRepository } from "../db/message-repository";
 import type { MessageRow, SessionRow } from "../db/schema";
@@ -14,16 +13,13 @@ import { RateLimiter } from "../limits";
 import { askSandbox } from "./sandbox-calls";
 import type { SessionState } from "../model/session-states";
 
-export const SendInputSchema = Type.Object(
-  {
-    to: Type.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
-    text: Type.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "1 to 65,536 characters" }),
-    type: Type.Optional(Type.Literal("text", { description: "The message's kind; `text`, the only one so far, when left out" })),
-    replyTo: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
-  },
-  { additionalProperties: false },
-);
-export type SendInput = Static<typeof SendInputSchema>;
+/** A message to send (the send route's body, checked there). */
+export interface SendInput {
+  to: string;
+  text: string;
+  type?: "text";
+  replyTo?: string;
+}
 
 export interface MessagingDeps {
   messages: MessageRepository;

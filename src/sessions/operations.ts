@@ -1,7 +1,6 @@
 // What users do to a session: create, start, stop, delete, log out. Each runs in the session's
 // queue, so overlapping calls on one session take turns, and the state moves only once the
 // runtime did what the state says.
-import { Type, type Static } from "@sinclair/typebox";
 import { randomUUID } from "node:crypto";
 import { generateKey, hashKey } from "../auth/keys";
 import type { SessionRow } from "../db/schema";
@@ -13,26 +12,12 @@ import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
 import type { WebhookSettings } from "./webhook-settings";
 
-/** The longest URL a field takes (browsers and proxies agree on about this much). */
-export const MAX_URL_LENGTH = 2048;
-
-/**
- * Any JSON object (arrays, null and scalars are refused), typed as a record. Not Type.Record:
- * that emits `patternProperties`, which OpenAPI 3.0 does not have; this validates the same.
- */
-export function JsonObjectSchema(description: string) {
-  return Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true, description }));
+/** What a session is created from (the create route's body, checked there). */
+export interface CreateInput {
+  name: string;
+  webhookUrl?: string;
+  metadata?: Record<string, unknown>;
 }
-
-export const CreateInputSchema = Type.Object(
-  {
-    name: Type.String({ pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
-    webhookUrl: Type.Optional(Type.String({ maxLength: MAX_URL_LENGTH, description: "http or https URL that receives webhook events (at most 2,048 characters)" })),
-    metadata: Type.Optional(JsonObjectSchema("JSON object, at most 16 KiB")),
-  },
-  { additionalProperties: false },
-);
-export type CreateInput = Static<typeof CreateInputSchema>;
 
 export interface OperationDeps extends SessionCoreDeps {
   maxSessions: number;

@@ -1,10 +1,9 @@
-// TypeBox schemas of the sessions routes: they validate requests, type handlers and document
-// the OpenAPI at /swagger from one definition.
+// TypeBox schemas of the sessions routes, requests and responses side by side: they validate
+// requests, type handlers and document the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
-import { ChatReportSchema, ContactReportSchema, NO_NUL } from "../../channel/frames";
+import { ChatReportSchema, ContactReportSchema, MAX_TEXT_LENGTH, NO_NUL } from "../../channel/frames";
 import { messageStatuses } from "../../model/messages";
-import { SendInputSchema } from "../../sessions/messaging";
-import { CreateInputSchema, JsonObjectSchema, MAX_URL_LENGTH } from "../../sessions/operations";
+import { deliveryStatuses } from "../../model/webhook-events";
 import { sessionStates } from "../../model/session-states";
 
 export const MAX_METADATA_BYTES = 16 * 1024;
@@ -14,7 +13,26 @@ export const State = t.UnionEnum([...sessionStates], { description: "Session sta
 const IsoDate = t.String({ format: "date-time", examples: ["2026-01-28T10:00:00.000Z"] });
 const Metadata = t.Nullable(JsonObjectSchema("Custom metadata given at create"));
 
-export const CreateBody = CreateInputSchema;
+/** The longest URL a field takes (browsers and proxies agree on about this much). */
+export const MAX_URL_LENGTH = 2048;
+
+/**
+ * Any JSON object (arrays, null and scalars are refused), typed as a record. Not t.Record:
+ * that emits `patternProperties`, which OpenAPI 3.0 does not have; this validates the same.
+ */
+export function JsonObjectSchema(description: string) {
+  return t.Unsafe<Record<string, unknown>>(t.Object({}, { additionalProperties: true, description }));
+}
+
+export const CreateBody = t.Object(
+  {
+    name: t.String({ pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
+    webhookUrl: t.Optional(t.String({ maxLength: MAX_URL_LENGTH, description: "http or https URL that receives webhook events (at most 2,048 characters)" })),
+    metadata: t.Optional(JsonObjectSchema("JSON object, at most 16 KiB")),
+  },
+  { additionalProperties: false },
+);
+
 
 /** Described once: the OpenAPI document gives it to every route's {id}. */
 export const SESSION_ID_DESCRIPTION = "Session id (UUID)";
@@ -74,7 +92,7 @@ export const WebhookSecretResponse = t.Object({ success: t.Literal(true), webhoo
 const Delivery = t.Object({
   id: t.String(),
   event: t.String(),
-  status: t.UnionEnum(["pending", "delivered", "failed", "dead"]),
+  status: t.UnionEnum([...deliveryStatuses]),
   attempts: t.Integer(),
   lastStatus: t.Nullable(t.Integer({ description: "HTTP status of the last attempt" })),
   lastError: t.Nullable(t.String()),
@@ -136,7 +154,16 @@ export const authErrors = {
   503: ErrorResponse,
 } as const;
 
-export const SendBody = SendInputSchema;
+export const SendBody = t.Object(
+  {
+    to: t.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
+    text: t.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "1 to 65,536 characters" }),
+    type: t.Optional(t.Literal("text", { description: "The message's kind; `text`, the only one so far, when left out" })),
+    replyTo: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
+  },
+  { additionalProperties: false },
+);
+
 
 export const Message = t.Object({
   id: t.String({ description: "WhatsApp's id of the message" }),

@@ -1,0 +1,41 @@
+// Messages: send one (idempotent with a key), and read one with its current status.
+import { t } from "elysia";
+import { errors } from "../errors";
+import { authErrors, ErrorResponse, MessageParams, MessageResultResponse, SendBody } from "./models";
+import { sessionsResource, type SessionsRoutesOptions } from "./resource";
+import { messageView } from "./views";
+
+export function messagesRoutes(opts: SessionsRoutesOptions) {
+  const { sessions } = opts;
+  return sessionsResource(opts, "messages")
+    .post(
+      "/:id/messages",
+      async ({ session, body, request, set }) => {
+        const key = request.headers.get("idempotency-key");
+        if (key !== null && !/^[\x21-\x7e]{1,255}$/.test(key)) throw errors.validation("Idempotency-Key", "must be 1 to 255 printable characters");
+        const message = await sessions.messaging.send(session, body, key);
+        set.status = 201;
+        return { success: true as const, message: messageView(message) };
+      },
+      {
+        session: { body: true },
+        body: SendBody,
+        headers: t.Object(
+          { "idempotency-key": t.Optional(t.String({ description: "1 to 255 printable characters: the same key on this session within 24 hours answers the first message again" })) },
+          { additionalProperties: true },
+        ),
+        response: { 201: MessageResultResponse, 413: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, ...authErrors },
+        detail: {
+          summary: "Send a text message",
+          description:
+            "Stored as pending before the sandbox sends it; answers once WhatsApp's server took it (sent), or after SANDBOX_REQUEST_TIMEOUT_MS with the status it has then. In `disconnected` it is queued until the reconnect. An `Idempotency-Key` header answers the first message again for 24 hours. At most SEND_PER_MINUTE a minute.",
+        },
+      },
+    )
+    .get("/:id/messages/:messageId", async ({ session, params }) => ({ success: true as const, message: messageView(await sessions.messaging.get(session, params.messageId)) }), {
+      session: { body: false },
+      params: MessageParams,
+      response: { 200: MessageResultResponse, ...authErrors },
+      detail: { summary: "Get a message", description: "One message with its current status." },
+    });
+}
