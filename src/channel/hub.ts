@@ -176,6 +176,9 @@ export class ChannelHub implements SandboxLink {
       }
     },
     message: (ws, data) => {
+      // A connection cut off, replaced or failed may still deliver what it had buffered:
+      // dropped unread, so a flood costs no parsing after the cut.
+      if (ws.data.broken) return;
       try {
         this.receive(ws, data);
       } catch (err) {

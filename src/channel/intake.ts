@@ -2,9 +2,11 @@
 // it can reconnect as often as it likes and send as fast as its link allows. So the bounds are
 // kept per session, over all of its connections (a replaced connection's reports count until
 // they are dropped), and over all sessions together; a session past its bound is cut off and
-// refused for a while. Reports are stored at a bounded rate per session, and through a few
-// writers shared fairly: a session waits its turn behind the others' (each session stores one
-// report at a time, so the writers' FIFO queue serves sessions round-robin).
+// refused for a while. Reports are stored at a bounded rate per session and for a bounded share
+// of the time (a store's cost depends on the report and the database: with the embedded one it is
+// the API's own thread), through a few writers shared fairly: a session waits its turn behind the
+// others' (each session stores one report at a time, so the writers' FIFO queue serves sessions
+// round-robin).
 import { setTimeout as sleep } from "node:timers/promises";
 import { Limiter, TokenBuckets } from "../limits";
 
@@ -18,6 +20,8 @@ export interface IntakeLimits {
   /** Reports of one session stored a second, after a burst of `burst`. */
   perSecond: number;
   burst: number;
+  /** The share of the time one session's reports may spend being stored (0 to 1). */
+  busyShare: number;
   /** Reports of all sessions stored at once. */
   writers: number;
   /** How long a session that was cut off is refused a new connection. */
@@ -34,6 +38,7 @@ export const DEFAULT_INTAKE: IntakeLimits = {
   totalBytes: 256 * 1024 * 1024,
   perSecond: 200,
   burst: 1000,
+  busyShare: 0.25,
   writers: 4,
   cooldownMs: 10_000,
 };
@@ -47,6 +52,8 @@ export class ReportIntake {
   private readonly refusedUntil = new Map<string, number>();
   private readonly rate: TokenBuckets;
   private readonly writers: Limiter;
+  /** When each session's next report may be stored, after its last store's cost. */
+  private readonly restUntil = new Map<string, number>();
 
   constructor(limits: Partial<IntakeLimits> = {}) {
     this.limits = { ...DEFAULT_INTAKE, ...limits };
@@ -107,15 +114,26 @@ export class ReportIntake {
     return until - now;
   }
 
-  /** Runs `store` at the session's rate and in its turn among the writers. */
+  /** Runs `store` at the session's rate and share of the time, in its turn among the writers. */
   async store<T>(sessionId: string, store: () => Promise<T>): Promise<T> {
-    const wait = this.rate.reserve(sessionId);
-    if (wait > 0) await sleep(wait);
-    return this.writers.run(store);
+    const wait = Math.max(this.rate.reserve(sessionId), (this.restUntil.get(sessionId) ?? 0) - performance.now());
+    // Under a millisecond is not worth a timer (it would take one anyway).
+    if (wait >= 1) await sleep(wait);
+    return this.writers.run(async () => {
+      const started = performance.now();
+      try {
+        return await store();
+      } finally {
+        // A store that took t leaves the session resting t * (1 - share) / share before its next.
+        const took = performance.now() - started;
+        this.restUntil.set(sessionId, performance.now() + (took * (1 - this.limits.busyShare)) / this.limits.busyShare);
+      }
+    });
   }
 
   forget(sessionId: string): void {
     this.rate.forget(sessionId);
+    this.restUntil.delete(sessionId);
     this.refusedUntil.delete(sessionId);
   }
 }
