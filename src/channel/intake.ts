@@ -2,9 +2,9 @@
 // it can reconnect as often as it likes and send as fast as its link allows. So the bounds are
 // kept per session, over all of its connections (a replaced connection's reports count until
 // they are dropped), and over all sessions together; a session past its bound is cut off and
-// refused for a while. Reports are stored at a bounded rate per session and for a bounded share
-// of the time (a store's cost depends on the report and the database: with the embedded one it is
-// the API's own thread), through a few writers shared fairly: a session waits its turn behind the
+// refused for a while. Reports are stored at a bounded rate per session and, past a short burst,
+// for a bounded share of the time (a store's cost depends on the report and the database: with
+// the embedded one it is the API's own thread), through a few writers shared fairly: a session waits its turn behind the
 // others' (each session stores one report at a time, so the writers' FIFO queue serves sessions
 // round-robin).
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,8 +20,12 @@ export interface IntakeLimits {
   /** Reports of one session stored a second, after a burst of `burst`. */
   perSecond: number;
   burst: number;
-  /** The share of the time one session's reports may spend being stored (0 to 1). */
+  /**
+   * The share of the time one session's reports may spend being stored (0 to 1), after a burst
+   * of `busyBurstMs` of storing: a short burst (a few messages at once) is not paced.
+   */
   busyShare: number;
+  busyBurstMs: number;
   /** Reports of all sessions stored at once. */
   writers: number;
   /** How long a session that was cut off is refused a new connection. */
@@ -39,6 +43,7 @@ export const DEFAULT_INTAKE: IntakeLimits = {
   perSecond: 200,
   burst: 1000,
   busyShare: 0.25,
+  busyBurstMs: 500,
   writers: 4,
   cooldownMs: 10_000,
 };
@@ -52,8 +57,8 @@ export class ReportIntake {
   private readonly refusedUntil = new Map<string, number>();
   private readonly rate: TokenBuckets;
   private readonly writers: Limiter;
-  /** When each session's next report may be stored, after its last store's cost. */
-  private readonly restUntil = new Map<string, number>();
+  /** Each session's allowance of storing time in ms (it refills at `busyShare`), and when it was counted. */
+  private readonly busy = new Map<string, { allowance: number; at: number }>();
 
   constructor(limits: Partial<IntakeLimits> = {}) {
     this.limits = { ...DEFAULT_INTAKE, ...limits };
@@ -116,7 +121,7 @@ export class ReportIntake {
 
   /** Runs `store` at the session's rate and share of the time, in its turn among the writers. */
   async store<T>(sessionId: string, store: () => Promise<T>): Promise<T> {
-    const wait = Math.max(this.rate.reserve(sessionId), (this.restUntil.get(sessionId) ?? 0) - performance.now());
+    const wait = Math.max(this.rate.reserve(sessionId), this.restFor(sessionId));
     // Under a millisecond is not worth a timer (it would take one anyway).
     if (wait >= 1) await sleep(wait);
     return this.writers.run(async () => {
@@ -124,16 +129,25 @@ export class ReportIntake {
       try {
         return await store();
       } finally {
-        // A store that took t leaves the session resting t * (1 - share) / share before its next.
-        const took = performance.now() - started;
-        this.restUntil.set(sessionId, performance.now() + (took * (1 - this.limits.busyShare)) / this.limits.busyShare);
+        this.busy.get(sessionId)!.allowance -= performance.now() - started;
       }
     });
   }
 
+  /** How long the session must rest before it may store again: until its allowance of storing time is back above zero. */
+  private restFor(sessionId: string): number {
+    const now = performance.now();
+    const { busyShare, busyBurstMs } = this.limits;
+    const b = this.busy.get(sessionId) ?? { allowance: busyBurstMs, at: now };
+    b.allowance = Math.min(busyBurstMs, b.allowance + (now - b.at) * busyShare);
+    b.at = now;
+    this.busy.set(sessionId, b);
+    return b.allowance >= 0 ? 0 : -b.allowance / busyShare;
+  }
+
   forget(sessionId: string): void {
     this.rate.forget(sessionId);
-    this.restUntil.delete(sessionId);
+    this.busy.delete(sessionId);
     this.refusedUntil.delete(sessionId);
   }
 }

@@ -26,8 +26,8 @@ test("all sessions together are bounded too", () => {
   expect(intake.totalBytes).toBe(900);
 });
 
-test("a session whose stores take long rests in proportion before its next", async () => {
-  const intake = new ReportIntake({ busyShare: 0.25, perSecond: 1_000_000, burst: 1_000_000 });
+test("a session whose stores take long rests in proportion before its next, past its burst", async () => {
+  const intake = new ReportIntake({ busyShare: 0.25, busyBurstMs: 0, perSecond: 1_000_000, burst: 1_000_000 });
   const at: number[] = [];
   for (let i = 0; i < 3; i++) {
     await intake.store("slow", async () => {
@@ -42,6 +42,13 @@ test("a session whose stores take long rests in proportion before its next", asy
   const started = performance.now();
   await intake.store("other", async () => {});
   expect(performance.now() - started).toBeLessThan(50);
+});
+
+test("a short burst of slow stores is not paced", async () => {
+  const intake = new ReportIntake({ busyShare: 0.25, busyBurstMs: 500, perSecond: 1_000_000, burst: 1_000_000 });
+  const started = performance.now();
+  for (let i = 0; i < 5; i++) await intake.store("s", () => Bun.sleep(20));
+  expect(performance.now() - started).toBeLessThan(250);
 });
 
 test("a session past its burst is paced at its rate", async () => {
