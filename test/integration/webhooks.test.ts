@@ -298,7 +298,8 @@ describe("a webhook that changes", () => {
       await Promise.all(Array.from({ length: 20 }, () => t.call("POST", `/sessions/${s.id}/webhook/secret`, { key: s.apiKey }).then((a) => void answered.push(a))));
       const won = answered.filter((a) => a.status === 200);
       for (const a of answered.filter((x) => x.status !== 200)) expect({ status: a.status, code: a.body.code }).toEqual({ status: 409, code: "CONFLICT" });
-      // Before: all 20 answered 200 with 20 secrets, and one of them worked, not the last.
+      // Only truly overlapping rotations conflict; how many overlap is the server's timing
+      // (test/unit/sessions.test.ts pins the conflict itself).
       expect(won.length).toBeGreaterThanOrEqual(1);
       expect(new Set(won.map((a) => a.body.webhookSecret)).size).toBe(won.length);
       await t.call("POST", `/sessions/${s.id}/stop`);

@@ -3,6 +3,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { SessionError, type Sessions, type StateChange } from "../../src/sessions";
 import type { SessionRepository } from "../../src/db/session-repository";
+import { WebhookSecrets } from "../../src/webhooks/secrets";
 import { made, memoryDomain, type MemoryDomain } from "../support/memory-domain";
 import type { MemoryLink, MemoryRuntime } from "../support/memory-runtime";
 
@@ -254,4 +255,18 @@ test("state changes reach the listener in order", async () => {
   const { session } = await made(sessions.operations.create({ name: name() }));
   await sessions.operations.stop(await row(session.id));
   expect(changes.filter((c) => c.session.id === session.id).map((c) => c.to)).toEqual(["creating", "starting", "stopped"]);
+});
+
+describe("webhook secret rotation", () => {
+  test("two rotations from the same secret: the first wins, the second is 409 CONFLICT and leaves the first's secret in force", async () => {
+    const { session } = await made(sessions.operations.create({ name: name() }));
+    // Both requests read the session before either wrote: as two rotations sent at once.
+    const seen = await row(session.id);
+    const first = await sessions.webhooks.rotateSecret(seen);
+    expect(await codeOf(sessions.webhooks.rotateSecret(seen))).toBe("CONFLICT");
+    const now = await row(session.id);
+    expect(new WebhookSecrets(new Uint8Array(32)).secretOf(session.id, now.webhookSecretSalt!)).toBe(first);
+    // A rotation that read the current secret wins again.
+    expect(await sessions.webhooks.rotateSecret(now)).not.toBe(first);
+  });
 });
