@@ -20,6 +20,7 @@ import {
   type SignalKeyStore,
 } from "@whiskeysockets/baileys";
 import pino from "pino";
+import type { ReceivedMedia } from "./media";
 import { node, type BinaryNode } from "./nodes";
 import { deviceJid, type Device, type EmulatorState } from "./state";
 
@@ -56,13 +57,18 @@ export interface EncryptedMessage {
   ciphertext: Uint8Array;
 }
 
-/** A message a party received from a linked device, decrypted. */
-export interface ReceivedMessage {
+/** A text a party received from a linked device, decrypted. */
+export interface ReceivedText {
   id: string;
   from: string;
   text: string;
   timestamp: number;
 }
+
+/** A media message a party received: the file downloaded from the media server, checked and decrypted (media.ts). */
+export type ReceivedMediaMessage = { id: string; from: string } & ReceivedMedia & { timestamp: number };
+
+export type ReceivedMessage = ReceivedText | ReceivedMediaMessage;
 
 export class SignalParty {
   private readonly creds: AuthenticationCreds = initAuthCreds();

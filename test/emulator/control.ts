@@ -3,6 +3,7 @@
 import type { Connection } from "./connection";
 import { party } from "./contacts";
 import type { EmulatorLog } from "./log";
+import { contactMediaMessage, MEDIA_KINDS, type MediaKind } from "./media";
 import { sendFromContact, sendRead } from "./messages";
 import { parseQr } from "./pairing";
 import { deviceJid, type EmulatorState, type History } from "./state";
@@ -82,6 +83,34 @@ function history(b: Record<string, unknown>): History {
       if (typeof unread !== "number" || unread < 0 || typeof ts !== "number") fail(400, "INVALID_FIELD", `chats[${i}] needs numeric unreadCount and timestamp`);
       return { id: c.id as string, name: str(c.name), isGroup: c.isGroup === true || (c.id as string).endsWith("@g.us"), unreadCount: unread as number, timestamp: ts as number };
     }),
+  };
+}
+
+const MAX_MEDIA = 64 * 1024 * 1024;
+
+/** The media part of a `/control/messages` body: `{type, media: {data, mimetype, fileName?}, caption?}`. */
+function mediaInput(b: Record<string, unknown>): { kind: MediaKind; file: { data: Buffer; mimetype: string; fileName?: string }; caption?: string } {
+  const kind = b.type as MediaKind;
+  if (!MEDIA_KINDS.includes(kind)) fail(400, "INVALID_TYPE", `type must be one of ${MEDIA_KINDS.join(", ")} for a media message`);
+  if (b.text !== undefined) fail(400, "INVALID_FIELD", "a media message takes a caption, not a text");
+  const media = b.media as Record<string, unknown> | undefined;
+  if (!media || typeof media !== "object" || Array.isArray(media)) fail(400, "INVALID_MEDIA", "media must be an object {data, mimetype, fileName?}");
+  const raw = typeof media!.data === "string" ? media!.data.replace(/^data:[^,]*;base64,/, "").replace(/\s+/g, "") : "";
+  if (!raw || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(raw)) fail(400, "INVALID_MEDIA", "media.data must be the file in base64");
+  const data = Buffer.from(raw, "base64");
+  if (data.length === 0) fail(400, "INVALID_MEDIA", "media.data must not be empty");
+  if (data.length > MAX_MEDIA) fail(413, "MEDIA_TOO_LARGE", `media.data must be at most ${MAX_MEDIA} bytes`);
+  const mimetype = media!.mimetype;
+  if (typeof mimetype !== "string" || mimetype.length > 255 || !/^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/.test(mimetype)) fail(400, "INVALID_MEDIA", "media.mimetype must be a MIME type such as image/jpeg");
+  const fileName = media!.fileName;
+  if (fileName !== undefined && (typeof fileName !== "string" || fileName.length === 0 || fileName.length > 255)) fail(400, "INVALID_MEDIA", "media.fileName must be a string of 1 to 255 characters");
+  const caption = b.caption;
+  if (caption !== undefined && (typeof caption !== "string" || caption.length > 65536)) fail(400, "INVALID_FIELD", "caption must be a string of at most 65536 characters");
+  return {
+    kind,
+    file: { data, mimetype: mimetype as string, fileName: fileName as string | undefined },
+    // WhatsApp has captions on images, videos and documents only.
+    caption: ["image", "video", "document"].includes(kind) && caption ? (caption as string) : undefined,
   };
 }
 
@@ -167,8 +196,21 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
     const b = await body(req);
     const from = contact(state, b.from, "from");
     const to = account(state, b.to, "to");
+    if (b.media !== undefined || (b.type !== undefined && b.type !== "text")) {
+      const m = mediaInput(b);
+      const message = await contactMediaMessage(state.media!, m.kind, m.file, m.caption);
+      return { id: await sendFromContact(state, ctx.log, from, to, message) };
+    }
     if (typeof b.text !== "string" || b.text.length === 0 || b.text.length > 65536) fail(400, "INVALID_TEXT", "text must be a string of 1 to 65536 characters");
     return { id: await sendFromContact(state, ctx.log, from, to, b.text as string) };
+  }
+  if (req.method === "POST" && path === "/control/media/expire") {
+    const b = await body(req);
+    const sha256 = typeof b.sha256 === "string" ? b.sha256.toLowerCase() : "";
+    if (!/^[0-9a-f]{64}$/.test(sha256)) fail(400, "INVALID_SHA256", "sha256 must be the hex sha256 of the decrypted file");
+    const expired = state.media!.expire(sha256);
+    if (!expired) fail(404, "UNKNOWN_MEDIA", "the media server holds no file with this content (or it expired already)");
+    return { success: true, expired };
   }
   if (req.method === "POST" && path === "/control/read") {
     const b = await body(req);

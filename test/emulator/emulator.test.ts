@@ -199,13 +199,14 @@ describe("faults", () => {
 });
 
 describe("running it alone", () => {
-  test("`bun run emulator` prints {wsUrl, controlUrl, trustRoot} first, and EMULATOR_SOCKET serves a unix socket", async () => {
+  test("`bun run emulator` prints {wsUrl, controlUrl, trustRoot, media…} first; EMULATOR_SOCKET and EMULATOR_MEDIA_SOCKET serve unix sockets", async () => {
     const dir = mkdtempSync(join(tmpdir(), "emu-cli-"));
     chmodSync(dir, 0o755);
     const socketPath = join(dir, "wa.sock");
+    const mediaSocketPath = join(dir, "media.sock");
     const proc = Bun.spawn(["bun", "run", "emulator"], {
       cwd: join(import.meta.dir, "../.."),
-      env: { ...process.env, EMULATOR_SOCKET: socketPath, EMULATOR_LOG_LEVEL: "silent" },
+      env: { ...process.env, EMULATOR_SOCKET: socketPath, EMULATOR_MEDIA_SOCKET: mediaSocketPath, EMULATOR_LOG_LEVEL: "silent" },
       stdout: "pipe",
       stderr: "ignore",
     });
@@ -218,10 +219,17 @@ describe("running it alone", () => {
         text += new TextDecoder().decode(value);
       }
       const first = JSON.parse(text.split("\n")[0]!);
-      expect(Object.keys(first).sort()).toEqual(["controlUrl", "trustRoot", "wsUrl"]);
+      expect(Object.keys(first).sort()).toEqual(["controlUrl", "mediaCa", "mediaSocketPath", "mediaUrl", "trustRoot", "wsUrl"]);
       expect(first.wsUrl).toBe(`ws+unix://${socketPath}:/ws/chat`);
       expect(first.controlUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(first.trustRoot).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.mediaUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(first.mediaCa).toStartWith("-----BEGIN CERTIFICATE-----");
+      expect(first.mediaSocketPath).toBe(mediaSocketPath);
+      // The media server answers on both, trusting only its CA (an unknown file is a 404).
+      const tls = { ca: first.mediaCa as string };
+      expect((await fetch(`${first.mediaUrl}/v/t62.7118-24/none.enc`, { tls })).status).toBe(404);
+      expect((await fetch(`${first.mediaUrl}/v/t62.7118-24/none.enc`, { tls, unix: mediaSocketPath } as BunFetchRequestInit)).status).toBe(404);
       trustRoot(first.trustRoot);
       const c = await connectClient(first.wsUrl);
       clients.push(c);

@@ -1,8 +1,9 @@
 // Answers to the iqs a logged-in Baileys client sends: pre-keys (its own, and the bundles of
-// the parties it writes to), passive, digest, props, blocklist, privacy, usync, pings, logout and the rest. Unknown iqs get a well-formed error
+// the parties it writes to), passive, digest, props, blocklist, privacy, usync, media_conn, pings, logout and the rest. Unknown iqs get a well-formed error
 // and a log line, never silence (a silent server makes the client wait out its query timeout).
 import { party } from "./contacts";
 import type { EmulatorLog } from "./log";
+import { MAX_UPLOAD, MEDIA_AUTH_TTL, MEDIA_CONN_TTL } from "./media-server";
 import { bytes, child, children, iqError, iqResult, node, uint, type BinaryNode } from "./nodes";
 import { deviceJid, type Device, type EmulatorState } from "./state";
 
@@ -101,15 +102,31 @@ export function handleIq(iq: BinaryNode, ctx: IqContext): void | Promise<void> {
           ),
         ]),
       );
+    case "w:m":
+      if (child(iq, "media_conn")) return send(mediaConn(iq, state));
+      return send(iqResult(iq));
     case "w:stats":
     case "urn:xmpp:whatsapp:dirty":
-    case "w:m":
     case "disappearing_mode":
     case "status":
       return send(iqResult(iq));
   }
   ctx.log.warn("unknown iq answered with an error", { xmlns, type, child: first && typeof first === "object" ? first.tag : undefined });
   send(iqError(iq, 501, "feature-not-implemented"));
+}
+
+/**
+ * `w:m` media_conn: where to upload and download media, and a token for uploads, as WhatsApp
+ * answers it (its own hosts are mmg.whatsapp.net and the like; here the emulator's media server).
+ */
+function mediaConn(iq: BinaryNode, state: EmulatorState): BinaryNode {
+  const media = state.media;
+  if (!media) return iqError(iq, 503, "service-unavailable");
+  return iqResult(iq, [
+    node("media_conn", { auth: media.issueAuth(), ttl: String(MEDIA_CONN_TTL), auth_ttl: String(MEDIA_AUTH_TTL), max_buckets: "12" }, [
+      node("host", { hostname: media.host, maxContentLengthBytes: String(MAX_UPLOAD) }),
+    ]),
+  ]);
 }
 
 /**

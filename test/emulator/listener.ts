@@ -1,11 +1,13 @@
-// The emulator's servers: WebSocket at /ws/chat (on a loopback port or a unix socket) and the
-// control API on a loopback port.
+// The emulator's servers: WebSocket at /ws/chat (on a loopback port or a unix socket), the
+// control API on a loopback port, and the HTTPS media server (media-server.ts) on another
+// loopback port and, if asked, a unix socket.
 import type { Server, ServerWebSocket } from "bun";
 import { rmSync } from "node:fs";
 import { makeServerIdentity, makeTrustRoot } from "./certs";
 import { Connection } from "./connection";
 import { handleControl } from "./control";
 import { emulatorLog, type EmulatorLogLevel } from "./log";
+import { MediaServer } from "./media-server";
 import { EmulatorState } from "./state";
 
 export interface EmulatorOptions {
@@ -13,6 +15,8 @@ export interface EmulatorOptions {
   port?: number;
   /** Serve the WebSocket on this unix socket instead; control stays on a loopback port. */
   socketPath?: string;
+  /** Serve the media server on this unix socket too (HTTPS, same certificate), for sandboxes without a network. */
+  mediaSocketPath?: string;
   /** Hex private key of the trust root, so a restarted emulator keeps the same root. */
   rootPrivateKey?: string;
   /** QR refs a new device gets before its QR times out (WhatsApp sends 6). */
@@ -24,6 +28,12 @@ export interface RunningEmulator {
   wsUrl: string;
   controlUrl: string;
   trustRoot: string;
+  /** The media server: `https://127.0.0.1:<port>`, the host media_conn announces. */
+  mediaUrl: string;
+  /** PEM of the test CA that signed the media server's certificate (SAN IP:127.0.0.1, DNS:localhost). */
+  mediaCa: string;
+  /** The unix socket the media server also listens on (TLS, same certificate), if asked. */
+  mediaSocketPath: string | undefined;
   state: EmulatorState;
   stop(): Promise<void>;
 }
@@ -35,6 +45,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   const root = makeTrustRoot(opts.rootPrivateKey);
   const identity = makeServerIdentity(root);
   const state = new EmulatorState();
+  const media = await MediaServer.start({ socketPath: opts.mediaSocketPath, log });
+  state.media = media;
   const connections = new Set<Connection>();
   const byRef = new Map<string, Connection>();
 
@@ -100,16 +112,20 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
     wsUrl = `ws://127.0.0.1:${control.port}/ws/chat`;
   }
   ctx.wsUrl = wsUrl;
-  log.info("emulator listening", { wsUrl, controlUrl: `http://127.0.0.1:${control.port}` });
+  log.info("emulator listening", { wsUrl, controlUrl: `http://127.0.0.1:${control.port}`, mediaUrl: media.url, mediaSocketPath: opts.mediaSocketPath });
   return {
     wsUrl,
     controlUrl: `http://127.0.0.1:${control.port}`,
     trustRoot: root.publicHex,
+    mediaUrl: media.url,
+    mediaCa: media.ca,
+    mediaSocketPath: opts.mediaSocketPath,
     state,
     async stop() {
       for (const c of [...connections]) c.close(1001, "emulator stopping");
       control.stop(true);
       wsServer?.stop(true);
+      media.stop();
       if (opts.socketPath) rmSync(opts.socketPath, { force: true });
     },
   };

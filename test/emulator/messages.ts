@@ -4,6 +4,7 @@
 import type { proto } from "@whiskeysockets/baileys";
 import { messageText, party, type SignalParty } from "./contacts";
 import type { EmulatorLog } from "./log";
+import { mediaContent, receiveMedia } from "./media";
 import { bytes, child, children, node, S_WHATSAPP_NET, type BinaryNode } from "./nodes";
 import { deviceJid, type Device, type EmulatorState, type Online } from "./state";
 
@@ -134,19 +135,36 @@ export function enqueueMessage(
     needsPreKeys: true,
     async build(fresh) {
       const enc = await m.sender.encryptFor(device, m.message, { fresh });
-      return node("message", { id: m.id, from: m.sender.jid, type: "text", t, ...m.attrs }, [node("enc", { v: "2", type: enc.type }, enc.ciphertext)]);
+      // As WhatsApp marks them: a media message is type "media", its enc names the media type.
+      const mediatype = stanzaMediaType(m.message);
+      return node("message", { id: m.id, from: m.sender.jid, type: mediatype ? "media" : "text", t, ...m.attrs }, [
+        node("enc", { v: "2", type: enc.type, ...(mediatype ? { mediatype } : {}) }, enc.ciphertext),
+      ]);
     },
   });
 }
 
-/** A contact sends the account of `phone` a text: each linked device gets it Signal-encrypted, under one id. */
-export async function sendFromContact(state: EmulatorState, log: EmulatorLog, contact: string, phone: string, text: string): Promise<string> {
+/** The `mediatype` of a message's enc node, as Baileys names it when it sends (image, video, ptt, audio, document, sticker). */
+function stanzaMediaType(message: proto.IMessage): string | undefined {
+  const found = mediaContent(message);
+  if (!found) return undefined;
+  if (found.kind === "voice") return "ptt";
+  if (found.kind === "video" && found.content.gifPlayback) return "gif";
+  return found.kind;
+}
+
+/**
+ * A contact sends the account of `phone` a text, or a Message (media, see media.ts): each linked
+ * device gets it Signal-encrypted, under one id.
+ */
+export async function sendFromContact(state: EmulatorState, log: EmulatorLog, contact: string, phone: string, content: string | proto.IMessage): Promise<string> {
   const id = messageId();
   const sender = party(state, contact);
   const devices = state.linkedDevices(phone);
-  for (const device of devices) enqueueMessage(state, device, { id, sender, message: { conversation: text } });
+  const message = typeof content === "string" ? { conversation: content } : content;
+  for (const device of devices) enqueueMessage(state, device, { id, sender, message });
   await Promise.all(devices.map((d) => deliver(state, d, log)));
-  log.info("contact sent a message", { from: contact, to: phone, id, devices: devices.length });
+  log.info("contact sent a message", { from: contact, to: phone, id, devices: devices.length, media: stanzaMediaType(message) });
   return id;
 }
 
@@ -166,7 +184,7 @@ export async function sendRead(state: EmulatorState, log: EmulatorLog, contact: 
 /**
  * A `message` a device sent. The server acks it (from the chat, as WhatsApp does), or refuses it
  * with error 479 when the chat is not a number on WhatsApp. The chat's primary device decrypts its
- * copy, keeps the text and answers a delivery receipt at once. Copies for the sender's own phone
+ * copy, keeps the text (or downloads and decrypts the media file) and answers a delivery receipt at once. Copies for the sender's own phone
  * (the sent-message sync) are accepted and not read.
  */
 export async function onDeviceMessage(state: EmulatorState, log: EmulatorLog, device: Device, conn: Online, n: BinaryNode): Promise<void> {
@@ -195,15 +213,21 @@ export async function onDeviceMessage(state: EmulatorState, log: EmulatorLog, de
     return;
   }
   const recipient = party(state, number);
-  let text: string | undefined;
+  let message: proto.Message;
   try {
-    text = messageText(await recipient.decryptFrom(device, enc.attrs.type ?? "", bytes(enc)));
+    message = await recipient.decryptFrom(device, enc.attrs.type ?? "", bytes(enc));
   } catch (err) {
     log.warn("contact could not decrypt a message", { device: deviceJid(device), to, id, type: enc.attrs.type, error: String(err) });
     return;
   }
-  if (text !== undefined && !recipient.received.some((m) => m.id === id)) {
+  const text = messageText(message);
+  const known = () => recipient.received.some((m) => m.id === id);
+  if (text !== undefined && !known()) {
     recipient.received.push({ id, from: device.phone, text, timestamp: Number(t) });
+  } else if (text === undefined && !known()) {
+    // A media message: the contact fetches the file from the media server before it answers, as a phone auto-downloads.
+    const media = await receiveMedia(state.media, message, log);
+    if (media && !known()) recipient.received.push({ id, from: device.phone, ...media, timestamp: Number(t) });
   }
   conn.sendNode(node("receipt", { id, from: to, t }));
 }

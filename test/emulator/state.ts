@@ -2,6 +2,7 @@
 // the directory of numbers on WhatsApp, and live connections. One instance per emulator.
 import { Curve } from "@whiskeysockets/baileys";
 import type { SignalParty } from "./contacts";
+import type { MediaServer } from "./media-server";
 import type { OutboxEntry } from "./messages";
 import type { BinaryNode } from "./nodes";
 import type { KeyPair } from "./noise";
@@ -93,6 +94,8 @@ export class EmulatorState {
    * by "issuer phone>contact jid": the last token's time and how many times it was issued.
    */
   readonly issuedTokens = new Map<string, { t: number; times: number }>();
+  /** The media server devices upload to and download from (announced by the media_conn iq). */
+  media?: MediaServer;
 
   phone(number: string, pushName?: string): Phone {
     let phone = this.phones.get(number);

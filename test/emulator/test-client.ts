@@ -28,6 +28,28 @@ export interface TestClient {
 
 const stores = new Map<string, AuthStore>();
 
+/** CA certificates (PEM) to trust per https origin, for media servers with a test CA. */
+const trustedOrigins = new Map<string, string>();
+
+/**
+ * Makes this process's `fetch` (which Baileys uploads and downloads media with) trust the
+ * emulator's media server: requests to its origin carry `tls: { ca }`; others are untouched.
+ */
+export function trustMediaServer(emu: { mediaUrl: string; mediaCa: string }): void {
+  trustedOrigins.set(new URL(emu.mediaUrl).origin, emu.mediaCa);
+  const current = globalThis.fetch as typeof fetch & { trustsMedia?: true };
+  if (current.trustsMedia) return;
+  const wrapped = (input: string | URL | Request, init?: BunFetchRequestInit) => {
+    const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    let ca: string | undefined;
+    try {
+      ca = trustedOrigins.get(new URL(href).origin);
+    } catch {}
+    return ca ? current(input, { ...init, tls: { ...init?.tls, ca } }) : current(input, init);
+  };
+  globalThis.fetch = Object.assign(wrapped, current, { trustsMedia: true as const });
+}
+
 export async function connectClient(
   wsUrl: string,
   opts: { dir?: string; qrTimeout?: number; checkSignatures?: boolean } = {},
