@@ -81,6 +81,11 @@ export class ChannelClient {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
+  /** The newest token the API gave (the channel's media paths take it too). */
+  get currentToken(): string {
+    return this.token;
+  }
+
   get pending(): number {
     return this.unacked.length;
   }

@@ -1,6 +1,9 @@
 // The sandbox: one WhatsApp session in its own container. It reads only its environment and
 // /data (its volume), talks to WhatsApp through Baileys and to the API through the channel.
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { apiFiles } from "./media-files";
+import { installMediaFetch } from "./media-fetch";
 import { ChannelClient } from "./channel-client";
 import { sandboxLog } from "./log";
 import { WhatsAppSession } from "./whatsapp";
@@ -41,8 +44,15 @@ async function finish(reason: string, code = 0): Promise<never> {
   process.exit(code);
 }
 
+// Baileys encrypts an outgoing file into temporary files: on the volume, not the container's small /tmp.
+process.env.TMPDIR = join(dataDir, "tmp");
+mkdirSync(process.env.TMPDIR, { recursive: true });
+installMediaFetch(process.env.WA_MEDIA_SOCKET, process.env.WA_MEDIA_CA);
+
 whatsapp = new WhatsAppSession({
   authDir: join(dataDir, "auth"),
+  files: apiFiles(required("CHANNEL_URL"), () => channel.currentToken),
+  mediaMaxBytes: Number(process.env.WA_MEDIA_MAX_BYTES) || 64 * 1024 * 1024,
   sentLedgerFile: join(dataDir, "sent-messages"),
   wsUrl: process.env.WA_WS_URL || undefined,
   trustRoot: process.env.WA_TRUST_ROOT || undefined,

@@ -1,12 +1,25 @@
 // What comes in from WhatsApp, as channel reports: what the account receives (or its phone
-// sends) becomes a `message` report, WhatsApp's receipts for our messages `message_status`
+// sends) becomes a `message` report (a media message's file follows: media-files.ts), WhatsApp's receipts for our messages `message_status`
 // reports, and the history sync and chat and contact changes `chats` and `contacts` reports.
 import { proto, toNumber, type Chat, type Contact, type WAMessage, type WAMessageUpdate, type WASocket } from "@whiskeysockets/baileys";
-import { MAX_SYNC_BATCH, type ChatReport, type ContactReport, type IncomingMessage, type Report } from "../src/channel/frames";
+import {
+  clip,
+  MAX_FILE_NAME_LENGTH,
+  MAX_SYNC_BATCH,
+  MAX_TEXT_LENGTH,
+  type ChatReport,
+  type ContactReport,
+  type IncomingMessage,
+  type MediaInfo,
+  type Report,
+} from "../src/channel/frames";
 import { isPerson, userPhone } from "./jid";
 
-/** Hands Baileys' events about incoming messages, receipts, chats and contacts to `report`. */
-export function reportIncoming(ev: WASocket["ev"], report: (r: Report) => void): void {
+/**
+ * Hands Baileys' events about incoming messages, receipts, chats and contacts to `report`, and a
+ * media message (once reported) to `onMedia`, which brings its file.
+ */
+export function reportIncoming(ev: WASocket["ev"], report: (r: Report) => void, onMedia: (m: WAMessage, info: MediaInfo) => void): void {
   ev.on("messaging-history.set", ({ chats, contacts }) => {
     batch(report, "contacts", contacts.filter((c) => isPerson(c.id)).map(toContact));
     batch(report, "chats", chats.filter((c) => c.id).map((c) => toChat(c)));
@@ -28,6 +41,7 @@ export function reportIncoming(ev: WASocket["ev"], report: (r: Report) => void):
     for (const m of messages) {
       const message = toIncoming(m);
       if (message) report({ type: "message", message });
+      if (message?.media) onMedia(m, message.media);
       const status = ownStatus(m);
       if (status) report(status);
     }
@@ -45,23 +59,70 @@ function batch(report: (r: Report) => void, type: "contacts" | "chats", items: (
   }
 }
 
-/** A text message as the channel carries it; null for kinds not carried yet (media, reactions…). */
+/** The channel's kind of a WhatsApp media message, and its part of the message. */
+function mediaOf(content: proto.IMessage): { type: IncomingMessage["type"]; part: MediaPart } | null {
+  const doc = content.documentWithCaptionMessage?.message?.documentMessage ?? content.documentMessage;
+  if (content.imageMessage) return { type: "image", part: content.imageMessage };
+  if (content.videoMessage) return { type: "video", part: content.videoMessage };
+  if (content.audioMessage) return { type: content.audioMessage.ptt ? "voice" : "audio", part: content.audioMessage };
+  if (content.stickerMessage) return { type: "sticker", part: content.stickerMessage };
+  if (doc) return { type: "document", part: doc };
+  return null;
+}
+
+type MediaPart = {
+  mimetype?: string | null;
+  fileLength?: number | Long | null;
+  fileSha256?: Uint8Array | null;
+  caption?: string | null;
+  fileName?: string | null;
+  width?: number | null;
+  height?: number | null;
+  seconds?: number | null;
+};
+type Long = { toNumber(): number };
+
+/** What a media message says of its file (the bytes come later, downloaded and checked against `sha256`). */
+export function mediaInfo(part: MediaPart): MediaInfo | null {
+  if (!part.fileSha256 || part.fileSha256.length !== 32 || part.fileLength === null || part.fileLength === undefined) return null;
+  const info: MediaInfo = {
+    mimetype: clip(part.mimetype?.replace(/[^\x21-\x7e ]/g, "").split(";")[0]!.trim() || "application/octet-stream", 255),
+    size: toNumber(part.fileLength as number),
+    sha256: Buffer.from(part.fileSha256).toString("hex"),
+  };
+  if (part.fileName) info.fileName = clip(part.fileName.replace(/\u0000/g, ""), MAX_FILE_NAME_LENGTH);
+  if (part.width) info.width = Math.min(100_000, part.width);
+  if (part.height) info.height = Math.min(100_000, part.height);
+  if (part.seconds) info.seconds = Math.min(10_000_000, part.seconds);
+  return info;
+}
+
+/** A text or media message as the channel carries it; null for kinds not carried yet (reactions…). */
 export function toIncoming(m: WAMessage): IncomingMessage | null {
   const id = m.key.id;
   const chatId = m.key.remoteJid;
   const content = m.message;
   if (!id || !chatId || !content) return null;
-  const text = content.conversation ?? content.extendedTextMessage?.text;
-  if (typeof text !== "string") return null;
-  return {
+  const base = {
     id,
     chatId,
     fromMe: !!m.key.fromMe,
-    type: "text",
-    text,
     timestamp: m.messageTimestamp ? toNumber(m.messageTimestamp) : Math.floor(Date.now() / 1000),
-    replyTo: content.extendedTextMessage?.contextInfo?.stanzaId ?? null,
   };
+  const media = mediaOf(content);
+  if (media) {
+    const info = mediaInfo(media.part);
+    if (!info) return null;
+    const caption = media.part.caption ? clip(media.part.caption.replace(/\u0000/g, ""), MAX_TEXT_LENGTH) : undefined;
+    return { ...base, type: media.type, text: null, ...(caption ? { caption } : {}), media: info, replyTo: contextOf(content)?.stanzaId ?? null };
+  }
+  const text = content.conversation ?? content.extendedTextMessage?.text;
+  if (typeof text !== "string") return null;
+  return { ...base, type: "text", text, replyTo: content.extendedTextMessage?.contextInfo?.stanzaId ?? null };
+}
+
+function contextOf(content: proto.IMessage): proto.IContextInfo | null | undefined {
+  return content.imageMessage?.contextInfo ?? content.videoMessage?.contextInfo ?? content.audioMessage?.contextInfo ?? content.documentMessage?.contextInfo ?? content.stickerMessage?.contextInfo;
 }
 
 const statusOf: Partial<Record<number, "sent" | "delivered" | "read" | "failed">> = {

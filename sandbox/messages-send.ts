@@ -1,8 +1,10 @@
 // What goes out to WhatsApp: the API's `send` requests go out under the API's own id, at most
 // once, confirmed by the server's ack; and the read receipts the API asks us to send.
 import { appendFileSync, readFileSync } from "node:fs";
-import type { WASocket } from "@whiskeysockets/baileys";
-import type { OutgoingMessage } from "../src/channel/frames";
+import type { AnyMessageContent, WASocket } from "@whiskeysockets/baileys";
+import type { Readable } from "node:stream";
+import type { MediaInfo, OutgoingMessage } from "../src/channel/frames";
+import { fileToSend, type ApiFiles } from "./media-files";
 
 /** Long enough for a slow server; the API answers `pending` before this anyway. */
 const ACK_TIMEOUT_MS = 15_000;
@@ -48,25 +50,27 @@ function coded(code: string, message: string): Error {
 const sending = new Map<string, Promise<{ timestamp: number }>>();
 
 /** Sends one message under its id, once; resolves with the server's timestamp when it acked. */
-export function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): Promise<{ timestamp: number }> {
+export function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, files: ApiFiles): Promise<{ timestamp: number }> {
   let send = sending.get(m.id);
   if (!send) {
-    send = sendNow(sock, ledger, m).finally(() => sending.delete(m.id));
+    send = sendNow(sock, ledger, m, files).finally(() => sending.delete(m.id));
     sending.set(m.id, send);
   }
   return send;
 }
 
-async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage): Promise<{ timestamp: number }> {
+async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, files: ApiFiles): Promise<{ timestamp: number }> {
   const already = ledger.get(m.id);
   if (already !== undefined) return { timestamp: already };
   if (m.to.endsWith("@s.whatsapp.net") && !(await onWhatsApp(sock, m.to))) throw coded("NOT_ON_WHATSAPP", "the number is not on WhatsApp");
+  // A file comes down from the API before anything is marked sent: a failure here leaves it pending.
+  const content = m.media ? await mediaContent(m, m.media, await fileToSend(files, m.id)) : { text: m.text ?? "" };
   const acked = serverAck(sock, m.id);
   // Marked before it leaves: a crash after this line may lose the message, never send it twice.
   ledger.add(m.id, Math.floor(Date.now() / 1000));
   const quoted = m.replyTo ? { key: { remoteJid: m.to, id: m.replyTo, fromMe: m.quoted?.fromMe ?? false }, message: { conversation: m.quoted?.text ?? "" } } : undefined;
   try {
-    await sock.sendMessage(m.to, { text: m.text }, { messageId: m.id, ...(quoted ? { quoted } : {}) });
+    await sock.sendMessage(m.to, content, { messageId: m.id, ...(quoted ? { quoted } : {}) });
   } catch (err) {
     acked.cancel();
     throw coded("SEND_FAILED", err instanceof Error ? err.message : String(err));
@@ -110,4 +114,24 @@ function serverAck(sock: WASocket, id: string): { done: Promise<number>; cancel(
     }, ACK_TIMEOUT_MS);
   });
   return { done, cancel: stop };
+}
+
+/** Baileys' content for a media message: the file as a stream (Baileys encrypts it as it reads), and what WhatsApp shows of it. */
+function mediaContent(m: OutgoingMessage, info: MediaInfo, stream: Readable): AnyMessageContent {
+  const file = { stream };
+  const caption = m.caption ?? undefined;
+  switch (m.type) {
+    case "image":
+      return { image: file, mimetype: info.mimetype, caption };
+    case "video":
+      return { video: file, mimetype: info.mimetype, caption };
+    case "audio":
+      return { audio: file, mimetype: info.mimetype };
+    case "voice":
+      return { audio: file, mimetype: info.mimetype, ptt: true };
+    case "sticker":
+      return { sticker: file, mimetype: info.mimetype };
+    default:
+      return { document: file, mimetype: info.mimetype, fileName: info.fileName ?? "file", caption };
+  }
 }

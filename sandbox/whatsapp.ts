@@ -5,6 +5,7 @@ import makeWASocket, { Browsers, DisconnectReason, makeCacheableSignalKeyStore, 
 import type { NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { userPhone } from "./jid";
+import { deliverIncomingFile, type ApiFiles } from "./media-files";
 import { reportIncoming } from "./messages-recv";
 import { sendOnce, sendReadReceipts, SentLedger } from "./messages-send";
 import { enforceSignatureChecks } from "./verify-signatures";
@@ -23,6 +24,10 @@ export interface WhatsAppOptions {
   /** How long each QR code lives; Baileys' default (60 s, then 20 s) when unset. */
   qrTimeoutMs?: number;
   log: SandboxLog;
+  /** The API's end of media files (the channel's media paths). */
+  files: ApiFiles;
+  /** Incoming files larger than this are not downloaded (the API marks them failed). */
+  mediaMaxBytes: number;
   report: (r: Report) => void;
   /** Called when the session ends for good (logged out, QR never scanned). */
   onFinished: (reason: string) => void;
@@ -83,7 +88,13 @@ export class WhatsAppSession {
       }
       if (u.connection === "close") void this.onClose(u.lastDisconnect?.error);
     });
-    reportIncoming(sock.ev, (r) => this.opts.report(r));
+    reportIncoming(
+      sock.ev,
+      (r) => this.opts.report(r),
+      (m, info) => {
+        if (info.size <= this.opts.mediaMaxBytes) void deliverIncomingFile(m, info, this.opts.files, this.opts.report, this.opts.log);
+      },
+    );
   }
 
   async handle(req: SandboxRequest): Promise<unknown> {
@@ -106,7 +117,7 @@ export class WhatsAppSession {
         return {};
       case "send":
         if (!this.open) throw notConnected();
-        return sendOnce(sock, this.ledger, req.message);
+        return sendOnce(sock, this.ledger, req.message, this.opts.files);
       case "read":
         if (!this.open) throw notConnected();
         await sendReadReceipts(sock, req.chatId, req.ids);

@@ -25,6 +25,7 @@ import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/container-env";
 import { DeliveryRepository } from "./db/delivery-repository";
 import { MessageRepository } from "./db/message-repository";
+import { FileMediaStore } from "./media/store";
 import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
@@ -165,6 +166,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     repo,
     deliveries,
     messages: new MessageRepository(database.db),
+    mediaStore: new FileMediaStore(join(config.dataDir, "media")),
     secrets,
     runtime,
     link: metrics.timedLink(channel),

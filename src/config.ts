@@ -133,6 +133,10 @@ export function loadConfig(env: Env = process.env) {
     instanceId,
     waWsUrl: url(env, "WA_WS_URL", ["ws:", "wss:", "ws+unix:"]),
     waTrustRoot: trustRoot?.toLowerCase(),
+    /** Tests: the emulated media server's unix socket, bind-mounted into each sandbox (which has no network). */
+    waMediaSocket: env.WA_MEDIA_SOCKET || undefined,
+    /** Tests: the PEM certificate of the emulated media server's CA, trusted by sandboxes for it alone. */
+    waMediaCa: env.WA_MEDIA_CA || undefined,
     /** How long each QR code is shown (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */
     qrTimeoutSeconds: env.QR_TIMEOUT_SECONDS ? int(env, "QR_TIMEOUT_SECONDS", 20, 1, 600) : undefined,
     checkNumberPerMinute: int(env, "CHECK_NUMBER_PER_MINUTE", 30, 1, 100000),
@@ -152,6 +156,8 @@ export function loadConfig(env: Env = process.env) {
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
     /** Let webhook URLs reach loopback and private addresses (tests, or a receiver on the same host). */
     webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+    /** The largest media file sent or received (a larger incoming one is not downloaded). */
+    mediaMaxBytes: env.MEDIA_MAX_BYTES ? parseBytes("MEDIA_MAX_BYTES", env.MEDIA_MAX_BYTES) : 64 * 1024 ** 2,
     /** Bearer token that may read GET /metrics besides the admin key (a scraper need not hold the admin key). */
     metricsToken,
   };

@@ -70,8 +70,35 @@ export type ChatReport = Static<typeof ChatReportSchema>;
 
 /** WhatsApp's message ids (ours are made by the API, theirs come from other devices). */
 const MessageId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
-/** Message kinds: text today; media, reactions and groups extend this union rather than replace it. */
-export const MessageTypeSchema = Type.Union([Type.Literal("text")]);
+/** Message kinds the channel carries: text and media; reactions and more extend this union. */
+export const MessageTypeSchema = Type.Union([
+  Type.Literal("text"),
+  Type.Literal("image"),
+  Type.Literal("video"),
+  Type.Literal("audio"),
+  Type.Literal("voice"),
+  Type.Literal("document"),
+  Type.Literal("sticker"),
+]);
+
+/** Most characters of a media file's name. */
+export const MAX_FILE_NAME_LENGTH = 255;
+const Count = (maximum: number) => Type.Integer({ minimum: 0, maximum });
+
+/** What a media message's file is: its type and size, and sha256 (hex) of the plain bytes. */
+export const MediaInfoSchema = Type.Object(
+  {
+    mimetype: Type.String({ minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e][\\x20-\\x7e]*$" }),
+    size: Count(Number.MAX_SAFE_INTEGER),
+    sha256: Type.String({ pattern: "^[0-9a-f]{64}$" }),
+    fileName: Type.Optional(text(MAX_FILE_NAME_LENGTH)),
+    width: Type.Optional(Count(100_000)),
+    height: Type.Optional(Count(100_000)),
+    seconds: Type.Optional(Count(10_000_000)),
+  },
+  closed,
+);
+export type MediaInfo = Static<typeof MediaInfoSchema>;
 export const MessageStatusSchema = Type.Union([Type.Literal("sent"), Type.Literal("delivered"), Type.Literal("read"), Type.Literal("failed")]);
 
 /** A message the account received or its phone sent, as the sandbox saw it. */
@@ -81,7 +108,11 @@ export const IncomingMessageSchema = Type.Object(
     chatId: Jid,
     fromMe: Type.Boolean(),
     type: MessageTypeSchema,
-    text: text(MAX_TEXT_LENGTH),
+    /** The text of a text message; null for media (which may have a caption). */
+    text: Type.Union([text(MAX_TEXT_LENGTH), Type.Null()]),
+    caption: Type.Optional(text(MAX_TEXT_LENGTH)),
+    /** A media message's file; its bytes follow over the channel's media upload (see hub.ts). */
+    media: Type.Optional(MediaInfoSchema),
     /** Seconds since the epoch. */
     timestamp: Timestamp,
     replyTo: Type.Union([MessageId, Type.Null()]),
@@ -99,7 +130,10 @@ export const OutgoingMessageSchema = Type.Object(
     id: MessageId,
     to: Jid,
     type: MessageTypeSchema,
-    text: text(MAX_TEXT_LENGTH),
+    text: Type.Union([text(MAX_TEXT_LENGTH), Type.Null()]),
+    caption: Type.Optional(text(MAX_TEXT_LENGTH)),
+    /** A media message's file; the sandbox fetches its bytes from the channel's media download. */
+    media: Type.Optional(MediaInfoSchema),
     replyTo: Type.Union([MessageId, Type.Null()]),
     /** The replied-to message as the API stored it, for the quote WhatsApp shows (absent when unknown). */
     quoted: Type.Optional(Type.Object({ fromMe: Type.Boolean(), text: Type.Union([text(MAX_QUOTE_LENGTH), Type.Null()]) }, closed)),
@@ -119,6 +153,8 @@ const reportMembers = {
   chats: Type.Object({ type: Type.Literal("chats"), chats: Type.Array(ChatReportSchema, { maxItems: MAX_SYNC_BATCH }) }, closed),
   message: Type.Object({ type: Type.Literal("message"), message: IncomingMessageSchema }, closed),
   message_status: Type.Object({ type: Type.Literal("message_status"), id: MessageId, chatId: Jid, status: MessageStatusSchema }, closed),
+  /** A media message's file could not be downloaded or decrypted (or its hash did not match). */
+  media_failed: Type.Object({ type: Type.Literal("media_failed"), id: MessageId, reason: text(MAX_REASON_LENGTH) }, closed),
 };
 
 /** What a sandbox tells the API, each numbered so none is lost across a channel reconnect. */
@@ -133,6 +169,7 @@ export const ReportSchema = Type.Union([
   reportMembers.chats,
   reportMembers.message,
   reportMembers.message_status,
+  reportMembers.media_failed,
 ]);
 export type Report = Static<typeof ReportSchema>;
 

@@ -26,6 +26,7 @@ import {
   type SandboxResponse,
 } from "./frames";
 import { ReportIntake, type IntakeLimits } from "./intake";
+import { mediaPathId, transferMedia } from "./media-transfer";
 import type { ReportSink } from "./report-sink";
 import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
@@ -110,14 +111,20 @@ export class ChannelHub implements SandboxLink {
 
   /**
    * Handles `GET /channel/<sessionId>`: "upgraded" when the socket is now a channel (the server
-   * must then answer nothing), a refusal Response, or "not-channel" for any other path.
+   * must then answer nothing), a refusal Response, or "not-channel" for any other path; and a
+   * media file's transfer on `/channel/<sessionId>/media/<messageId>` (media-transfer.ts).
    */
   async upgrade(req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response | "upgraded" | "not-channel"> {
     const url = new URL(req.url);
     if (!url.pathname.startsWith(CHANNEL_PATH + "/")) return "not-channel";
+    // `/channel/<session>` is the WebSocket; `/channel/<session>/media/<message>` a file's bytes.
+    const rest = url.pathname.slice(CHANNEL_PATH.length + 1);
+    const slash = rest.indexOf("/");
+    const messageId = slash < 0 ? null : mediaPathId(rest.slice(slash));
+    if (slash >= 0 && messageId === null) return refusal(404, "Not found", "NOT_FOUND");
     let sessionId: string;
     try {
-      sessionId = decodeURIComponent(url.pathname.slice(CHANNEL_PATH.length + 1));
+      sessionId = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
     } catch {
       return refusal(401, "Invalid channel token", "INVALID_CHANNEL_TOKEN");
     }
@@ -148,6 +155,7 @@ export class ChannelHub implements SandboxLink {
       this.opts.log.warn("channel connection refused", { sessionId, launchId: claims.launchId, reason: "launch not admitted" });
       return refusal(403, "This sandbox launch is not admitted to the channel", "CHANNEL_NOT_ADMITTED");
     }
+    if (messageId !== null) return transferMedia(req, claims, messageId, this.sink, this.opts.log);
     const data: ChannelSocketData = { sessionId: claims.sessionId, launchId: claims.launchId };
     if (ctx.upgrade(data)) return "upgraded";
     return refusal(426, "Expected a WebSocket upgrade", "UPGRADE_REQUIRED");

@@ -12,4 +12,11 @@ export interface ReportSink {
   apply(sessionId: string, launchId: string, report: Report): Promise<void>;
   /** A sandbox is connected (again): work that waited for it may go. */
   connected?(sessionId: string): void;
+  /** The bytes of an incoming message's file, downloaded and decrypted by the sandbox of `launchId`. */
+  mediaIn?(sessionId: string, launchId: string, messageId: string, bytes: AsyncIterable<Uint8Array>): Promise<MediaInOutcome>;
+  /** The bytes of a file the sandbox of `launchId` is to send with a message; null when there is none. */
+  mediaOut?(sessionId: string, launchId: string, messageId: string): Promise<{ bytes: ReadableStream<Uint8Array>; size: number; mimetype: string } | null>;
 }
+
+/** stored (or already was); not-found: no such message yet (its report may still be on its way); refused: not this launch. */
+export type MediaInOutcome = "stored" | "not-found" | "too-large" | "mismatch" | "refused";

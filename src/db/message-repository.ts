@@ -2,9 +2,9 @@
 // written with its webhook event; an incoming message updates its chat in the same statement.
 import { and, asc, desc, eq, gt, inArray, lt, ne, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
-import { outboxValues, outboxWith, type OutboxEvent } from "./outbox";
+import { enqueueIn, outboxValues, outboxWith, type OutboxEvent } from "./outbox";
 import { givenKeys, placeholders, PreparedShapes } from "./prepared-shapes";
-import { statusesBefore, type MessageStatus } from "../model/messages";
+import { statusesBefore, type MediaState, type MessageStatus, type StoredMedia } from "../model/messages";
 import { chats, messages, type MessageRow, type SessionRow } from "./schema";
 
 export type NewMessage = Omit<typeof messages.$inferInsert, "sessionId" | "createdAt">;
@@ -156,5 +156,41 @@ export class MessageRepository {
   /** The chat shows nothing unread. */
   async clearUnread(sessionId: string, chatId: string): Promise<void> {
     await this.db.update(chats).set({ unreadCount: 0 }).where(and(eq(chats.sessionId, sessionId), eq(chats.id, chatId), gt(chats.unreadCount, 0)));
+  }
+
+  /**
+   * A message's file moved on (stored, failed, expired), with its events in the same
+   * transaction; the row after, or null when the file was not in one of the states `from`.
+   */
+  async setMedia(session: SessionRow, id: string, media: StoredMedia, from: MediaState[], events: (row: MessageRow) => OutboxEvent[] = () => []): Promise<MessageRow | null> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(messages)
+        .set({ media })
+        .where(and(eq(messages.sessionId, session.id), eq(messages.id, id), inArray(sql<string>`${messages.media}->>'state'`, from)))
+        .returning();
+      if (!row) return null;
+      await enqueueIn(tx, session, events(row));
+      return row;
+    });
+  }
+
+  /** The stored files of a session's messages (sha256 hex, each once). */
+  async mediaOf(sessionId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ sha256: sql<string>`${messages.media}->>'sha256'` })
+      .from(messages)
+      .where(and(eq(messages.sessionId, sessionId), sql`${messages.media}->>'state' = 'stored'`));
+    return rows.map((r) => r.sha256);
+  }
+
+  /** Whether any message still carries the file as stored (content-addressed files are shared). */
+  async mediaInUse(sha256: string): Promise<boolean> {
+    const [row] = await this.db
+      .select({ id: messages.id })
+      .from(messages)
+      .where(and(sql`${messages.media}->>'sha256' = ${sha256}`, sql`${messages.media}->>'state' = 'stored'`))
+      .limit(1);
+    return !!row;
   }
 }

@@ -16,7 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import type { MessageStatus, MessageType } from "../model/messages";
+import type { MessageStatus, MessageType, StoredMedia } from "../model/messages";
 import type { SessionState } from "../model/session-states";
 import type { DeliveryStatus } from "../model/webhook-events";
 
@@ -149,6 +149,10 @@ export const messages = pgTable(
     /** `text` today; media, reactions and group messages add kinds, not tables. */
     type: text("type").$type<MessageType>().notNull().default("text"),
     text: text("text"),
+    /** A media message's caption. */
+    caption: text("caption"),
+    /** A media message's file: what it is and whether it is stored (the bytes live in the MediaStore). */
+    media: jsonb("media").$type<StoredMedia>(),
     replyTo: text("reply_to"),
     status: text("status").$type<MessageStatus>().notNull(),
     /** Seconds since the epoch: when it was sent or received. */

@@ -5,7 +5,7 @@ import { Elysia } from "elysia";
 import type { Caller, Callers } from "../auth/callers";
 import type { SessionRow } from "../db/schema";
 import type { SessionQueries } from "../sessions/queries";
-import { errors } from "./errors";
+import { ApiError, errors } from "./errors";
 import { readJsonBody } from "./json-body";
 
 /** admin: the admin key; any: admin or a session key; create: the create route's own rule. */
@@ -21,11 +21,16 @@ export interface AuthOptions {
   callers: Callers;
   queries: SessionQueries;
   openSessionCreate: boolean;
+  /** MEDIA_MAX_BYTES: what a body with a file may hold. */
+  mediaMaxBytes: number;
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function authPlugin(opts: AuthOptions) {
+  // Base64 takes 4 bytes for 3, plus the message's other fields.
+  const mediaBodyLimit = Math.ceil(opts.mediaMaxBytes / 3) * 4 + 256 * 1024;
+  const mediaTooLarge = () => new ApiError(413, "MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${opts.mediaMaxBytes} bytes)`);
   const identify = async (request: Request, role: Role): Promise<Caller> => {
     const key = request.headers.get("x-api-key");
     if (role === "create" && opts.openSessionCreate && key === null) {
@@ -69,8 +74,11 @@ export function authPlugin(opts: AuthOptions) {
       ...(rule.body ? { parse: async ({ request }: { request: Request }) => (await callerOf(request, rule.role), readJsonBody(request)) } : {}),
       resolve: async ({ request }: { request: Request }) => ({ caller: await callerOf(request, rule.role) }),
     }),
-    session: (rule: { body?: boolean }) => ({
-      ...(rule.body ? { parse: async ({ request }: { request: Request }) => (await callerOf(request, "any"), readJsonBody(request)) } : {}),
+    // `media`: the body may carry a file as base64 (up to MEDIA_MAX_BYTES once decoded).
+    session: (rule: { body?: boolean; media?: boolean }) => ({
+      ...(rule.body
+        ? { parse: async ({ request }: { request: Request }) => (await callerOf(request, "any"), readJsonBody(request, rule.media ? mediaBodyLimit : undefined, rule.media ? mediaTooLarge : undefined)) }
+        : {}),
       resolve: async ({ request, params }: { request: Request; params: Record<string, string> }) => ({
         session: await sessionFor(await callerOf(request, "any"), params.id),
       }),

@@ -39,6 +39,10 @@ const statusOf: Record<SessionErrorCode, number> = {
   MESSAGE_NOT_FOUND: 404,
   NOT_ON_WHATSAPP: 422,
   CONFLICT: 409,
+  MEDIA_NOT_FOUND: 404,
+  MEDIA_TOO_LARGE: 413,
+  MEDIA_TYPE_MISMATCH: 422,
+  MEDIA_FETCH_FAILED: 422,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

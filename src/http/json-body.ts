@@ -17,15 +17,15 @@ export const SERVER_MAX_BODY_BYTES = 1024 * 1024 * 1024;
 /** Deepest nesting of objects and arrays a request body may have. */
 export const MAX_JSON_DEPTH = 32;
 
-export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<unknown> {
+export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES, tooLargeError: (limit: number) => ApiError = tooLarge): Promise<unknown> {
   const type = request.headers.get("content-type") ?? "";
   const mediaType = type.split(";")[0]!.trim().toLowerCase();
   if (mediaType !== "application/json" && !/^application\/[\w.+-]+\+json$/.test(mediaType)) {
     throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "The body must be JSON, sent with Content-Type: application/json");
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw tooLarge(limit);
-  const bytes = await readLimited(request, limit);
+  if (declared > limit) throw tooLargeError(limit);
+  const bytes = await readLimited(request, limit, tooLargeError);
   let utf8 = true;
   let text: string;
   try {
@@ -81,7 +81,7 @@ export function textField(value: unknown, bad: (s: string) => boolean): string |
   return null;
 }
 
-async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+async function readLimited(request: Request, limit: number, tooLargeError: (limit: number) => ApiError): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -92,7 +92,7 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
+      throw tooLargeError(limit);
     }
     chunks.push(value);
   }

@@ -16,3 +16,30 @@ export function statusesBefore(to: MessageStatus): MessageStatus[] {
   if (to === "failed") return ["pending", "sent"];
   return messageStatuses.filter((s) => s !== "failed" && rank[s] < rank[to]);
 }
+
+/** The kinds that carry a file. */
+export const mediaTypes = ["image", "video", "audio", "voice", "document", "sticker"] as const;
+export type MediaType = (typeof mediaTypes)[number];
+
+export function isMediaType(type: string): type is MediaType {
+  return (mediaTypes as readonly string[]).includes(type);
+}
+
+/** Where a message's file is: on its way, stored (servable), failed (with a reason), or removed by retention. */
+export const mediaStates = ["pending", "stored", "failed", "expired"] as const;
+export type MediaState = (typeof mediaStates)[number];
+
+/** A message's file as stored with the message: what it is, and where it is. */
+export interface StoredMedia {
+  mimetype: string;
+  size: number;
+  /** Lowercase hex of the plain bytes. */
+  sha256: string;
+  fileName?: string;
+  width?: number;
+  height?: number;
+  seconds?: number;
+  state: MediaState;
+  /** Why it failed. */
+  reason?: string;
+}

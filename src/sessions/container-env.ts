@@ -9,8 +9,9 @@ import type { SandboxLaunch } from "../runtime/types";
 
 export const CONTAINER_CHANNEL_DIR = "/run/wa-channel";
 export const CONTAINER_WA_DIR = "/run/wa-server";
+export const CONTAINER_MEDIA_DIR = "/run/wa-media";
 
-export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "logLevel" | "qrTimeoutSeconds">;
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes">;
 
 export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
   return async (sessionId, launchId) => {
@@ -42,6 +43,12 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessio
       }
     }
     if (config.waTrustRoot) env.WA_TRUST_ROOT = config.waTrustRoot;
+    if (config.waMediaSocket) {
+      binds.push({ hostPath: dirname(config.waMediaSocket), containerPath: CONTAINER_MEDIA_DIR });
+      env.WA_MEDIA_SOCKET = `${CONTAINER_MEDIA_DIR}/${basename(config.waMediaSocket)}`;
+    }
+    if (config.waMediaCa) env.WA_MEDIA_CA = config.waMediaCa;
+    env.WA_MEDIA_MAX_BYTES = String(config.mediaMaxBytes);
     if (config.qrTimeoutSeconds) env.WA_QR_TIMEOUT_MS = String(config.qrTimeoutSeconds * 1000);
     return { env, binds };
   };

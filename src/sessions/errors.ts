@@ -20,7 +20,11 @@ export type SessionErrorCode =
   | "INVALID_DELIVERY_STATE"
   | "MESSAGE_NOT_FOUND"
   | "NOT_ON_WHATSAPP"
-  | "CONFLICT";
+  | "CONFLICT"
+  | "MEDIA_NOT_FOUND"
+  | "MEDIA_TOO_LARGE"
+  | "MEDIA_TYPE_MISMATCH"
+  | "MEDIA_FETCH_FAILED";
 
 export class SessionError extends Error {
   constructor(

@@ -16,6 +16,8 @@ import { SessionQueues } from "./session-queue";
 import { Transitions, type SessionListener } from "./transitions";
 import type { WebhookSecrets } from "../webhooks/secrets";
 import { WebhookSettings } from "./webhook-settings";
+import type { MediaStore } from "../media/store";
+import { MediaFiles } from "./media";
 import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
@@ -26,7 +28,18 @@ export interface SessionsDeps {
   runtime: SessionRuntime;
   link: SandboxLink;
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
-  config: { maxSessions: number; createConcurrency: number; checkNumberPerMinute: number; requestTimeoutMs: number; webhookAllowPrivate: boolean; sendPerMinute: number; channelWaitMs: number };
+  /** Where media files live (DATA_DIR/media by default). */
+  mediaStore: MediaStore;
+  config: {
+    maxSessions: number;
+    createConcurrency: number;
+    checkNumberPerMinute: number;
+    requestTimeoutMs: number;
+    webhookAllowPrivate: boolean;
+    sendPerMinute: number;
+    channelWaitMs: number;
+    mediaMaxBytes: number;
+  };
   log: Logger;
   listener?: SessionListener;
 }
@@ -39,6 +52,9 @@ export interface Sessions {
   runtimeSync: RuntimeSync;
   webhooks: WebhookSettings;
   messaging: Messaging;
+  media: MediaFiles;
+  /** MEDIA_MAX_BYTES. */
+  mediaMaxBytes: number;
   /** How long logout waits for the sandbox to unlink at WhatsApp. */
   requestTimeoutMs: number;
 }
@@ -56,7 +72,16 @@ export function createSessions(deps: SessionsDeps): Sessions {
     allowPrivate: deps.config.webhookAllowPrivate,
     onRequeued: (id) => deps.listener?.written?.(id),
   });
+  const media = new MediaFiles({
+    messages: deps.messages,
+    store: deps.mediaStore,
+    maxBytes: deps.config.mediaMaxBytes,
+    log,
+    onWritten: (id) => deps.listener?.written?.(id),
+  });
   const messaging = new Messaging({
+    media,
+    mediaMaxBytes: deps.config.mediaMaxBytes,
     messages: deps.messages,
     link,
     log,
@@ -76,6 +101,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     maxSessions: deps.config.maxSessions,
     webhooks,
     creates: new Limiter(deps.config.createConcurrency),
+    media,
     onDeleted: (id) => {
       queries.forget(id);
       calls.forget(id);
@@ -87,10 +113,12 @@ export function createSessions(deps: SessionsDeps): Sessions {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, queues, transitions, messaging, log, listener: deps.listener }),
+    reports: new ReportIngest({ repo, queues, transitions, messaging, media, log, listener: deps.listener }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, queues, transitions, launch, log }),
     webhooks,
     messaging,
+    media,
+    mediaMaxBytes: deps.config.mediaMaxBytes,
     requestTimeoutMs: deps.config.requestTimeoutMs,
   };
 }

@@ -6,18 +6,26 @@ import { MAX_QUOTE_LENGTH, MAX_READ_IDS, type IncomingMessage, type OutgoingMess
 import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { Cursor, MessageRepository } from "../db/message-repository";
 import type { MessageRow, SessionRow } from "../db/schema";
-import type { MessageStatus } from "../model/messages";
+import type { StoredMedia } from "../model/messages";
+import { isMediaType, type MediaType, type MessageStatus, type MessageType } from "../model/messages";
 import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
 import { RateLimiter } from "../limits";
+import type { MediaFiles } from "./media";
+import { messageView } from "./message-view";
 import { askSandbox } from "./sandbox-calls";
 import type { SessionState } from "../model/session-states";
 
-/** A message to send (the send route's body, checked there). */
+/** A message to send (the send route's body, checked there): a text, or a file of a media type. */
 export interface SendInput {
   to: string;
-  text: string;
-  type?: "text";
+  type?: MessageType;
+  text?: string;
+  /** The file, as base64 (`data`) or bytes already read (a form's file part). */
+  media?: { data?: string; bytes?: Uint8Array };
+  caption?: string;
+  fileName?: string;
+  mimetype?: string;
   replyTo?: string;
 }
 
@@ -28,6 +36,9 @@ export interface MessagingDeps {
   sendPerMinute: number;
   requestTimeoutMs: number;
   channelWaitMs: number;
+  media: MediaFiles;
+  /** MEDIA_MAX_BYTES: larger incoming files are not downloaded (their media is `failed`). */
+  mediaMaxBytes: number;
   /** A status change or an incoming message was stored with its webhook event. */
   onWritten?: (sessionId: string) => void;
 }
@@ -40,9 +51,25 @@ const phone = /^\+?\d{7,15}$/;
 /** A user's jid, or a group's in WhatsApp's two forms: `<digits>@g.us` and `<creator>-<time>@g.us`. */
 const jid = /^[0-9]{5,20}(@s\.whatsapp\.net|@lid)$|^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$/;
 
-/** A message as the API answers it and as the message.received webhook carries it. */
-export function messageView(m: Pick<MessageRow, "id" | "chatId" | "fromMe" | "type" | "text" | "replyTo" | "status" | "timestamp">) {
-  return { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.status, timestamp: m.timestamp };
+export { messageView };
+
+const invalid = (field: string, why: string) => new SessionError("VALIDATION_ERROR", `Invalid field "${field}": ${why}`, { field });
+
+/** The send's kind, once its fields fit it: a text has its text and nothing of a file; a file has no text. */
+function checkShape(input: SendInput): "text" | MediaType {
+  const type = input.type ?? "text";
+  if (type === "text") {
+    if (input.text === undefined) throw invalid("text", "a text message needs its text");
+    for (const field of ["media", "caption", "fileName", "mimetype"] as const) if (input[field] !== undefined) throw invalid(field, "only a media message takes it");
+    return type;
+  }
+  if (!isMediaType(type)) throw invalid("type", `"${type}" cannot be sent`);
+  if (input.text !== undefined) throw invalid("text", `a ${type} message takes a caption, not a text`);
+  if (!input.media || (!input.media.bytes && !input.media.data)) throw invalid("media", `a ${type} message needs its file`);
+  if (input.media.data !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(input.media.data)) throw invalid("media.data", "is not base64");
+  if (input.caption !== undefined && !["image", "video", "document"].includes(type)) throw invalid("caption", `a ${type} message has no caption`);
+  if (input.fileName !== undefined && type !== "document") throw invalid("fileName", "only a document has a file name");
+  return type;
 }
 
 /** WhatsApp's own message ids look like this; ours are made so they cannot collide. */
@@ -88,6 +115,7 @@ export class Messaging {
 
   async send(session: SessionRow, input: SendInput, idempotencyKey: string | null): Promise<MessageRow> {
     const to = chatJid(input.to);
+    checkShape(input);
     // A key used before answers as the first send did, whatever the session's state is now.
     if (idempotencyKey) {
       const earlier = await this.d.messages.byIdempotencyKey(session.id, idempotencyKey, new Date(Date.now() - IDEMPOTENCY_MS));
@@ -97,12 +125,12 @@ export class Messaging {
     if (!this.sendLimiter.take(session.id)) {
       throw new SessionError("RATE_LIMITED", `At most ${this.d.sendPerMinute} messages a minute per session`);
     }
+    const content = await this.content(input);
     const row = await this.d.messages.insertOutgoing(session, {
       id: newMessageId(),
       chatId: to,
       fromMe: true,
-      type: "text",
-      text: input.text,
+      ...content,
       replyTo: input.replyTo ?? null,
       status: "pending",
       timestamp: Math.floor(Date.now() / 1000),
@@ -112,6 +140,15 @@ export class Messaging {
     if (!row) return answerOf((await this.d.messages.byIdempotencyKey(session.id, idempotencyKey!, new Date(0)))!);
     if (!this.d.link.isConnected(session.id)) return row; // handed over when the channel is back
     return answerOf(await this.handOver(session, row));
+  }
+
+  /** What a send stores: its text, or its file (stored first) and caption; mixed or missing fields are refused. */
+  private async content(input: SendInput): Promise<Pick<MessageRow, "type" | "text" | "caption" | "media">> {
+    const type = checkShape(input);
+    if (type === "text") return { type, text: input.text!, caption: null, media: null };
+    const bytes = input.media!.bytes ?? Buffer.from(input.media!.data!, "base64");
+    const info = await this.d.media.accept({ type, bytes, mimetype: input.mimetype, fileName: type === "document" ? (input.fileName ?? "file") : undefined });
+    return { type, text: null, caption: input.caption ?? null, media: { ...info, state: "stored" } };
   }
 
   get(session: SessionRow, id: string): Promise<MessageRow> {
@@ -168,9 +205,27 @@ export class Messaging {
 
   /** An incoming message (or one the account's phone sent), stored once, with its chat and webhook. */
   async received(session: SessionRow, m: IncomingMessage): Promise<void> {
-    const row = { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.fromMe ? "sent" : "delivered", timestamp: m.timestamp } as const;
-    const stored = await this.d.messages.insertIncoming(session, row, [{ event: "message.received", data: messageView(row) }]);
-    if (stored) this.d.onWritten?.(session.id);
+    const media: StoredMedia | null = !m.media
+      ? null
+      : m.media.size > this.d.mediaMaxBytes
+        ? { ...m.media, state: "failed", reason: `larger than MEDIA_MAX_BYTES (${this.d.mediaMaxBytes} bytes): not downloaded` }
+        : { ...m.media, state: "pending" };
+    const row = {
+      id: m.id,
+      chatId: m.chatId,
+      fromMe: m.fromMe,
+      type: m.type,
+      text: m.text,
+      caption: m.caption ?? null,
+      media,
+      replyTo: m.replyTo,
+      status: m.fromMe ? "sent" : "delivered",
+      timestamp: m.timestamp,
+    } as const;
+    // A file on its way is announced once it is stored or failed (media.ts), so a receiver can fetch it.
+    const events = media?.state === "pending" ? [] : [{ event: "message.received" as const, data: messageView(session.id, row) }];
+    const stored = await this.d.messages.insertIncoming(session, row, events);
+    if (stored && events.length > 0) this.d.onWritten?.(session.id);
   }
 
   /**
@@ -207,7 +262,13 @@ export class Messaging {
 
   /** The sandbox's answer to a send, stored. */
   private async settle(session: SessionRow, m: MessageRow): Promise<MessageRow> {
-    const message: OutgoingMessage = { id: m.id, to: m.chatId, type: "text", text: m.text ?? "", replyTo: m.replyTo };
+    // Stored outgoing messages are of the kinds a send takes (content() checks it).
+    const message: OutgoingMessage = { id: m.id, to: m.chatId, type: m.type as OutgoingMessage["type"], text: m.text, replyTo: m.replyTo };
+    if (m.caption !== null) message.caption = m.caption;
+    if (m.media) {
+      const { state: _state, reason: _reason, ...info } = m.media;
+      message.media = info;
+    }
     const replied = m.replyTo ? await this.d.messages.byId(session.id, m.replyTo) : undefined;
     if (replied?.chatId === m.chatId) message.quoted = { fromMe: replied.fromMe, text: replied.text?.slice(0, MAX_QUOTE_LENGTH) ?? null };
     let timestamp: number;

@@ -10,6 +10,7 @@ import { sessionStates, type SessionState } from "../model/session-states";
 import type { Limiter } from "../limits";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
+import type { MediaFiles } from "./media";
 import type { WebhookSettings } from "./webhook-settings";
 
 /** What a session is created from (the create route's body, checked there). */
@@ -24,6 +25,7 @@ export interface OperationDeps extends SessionCoreDeps {
   webhooks: WebhookSettings;
   /** Where new sessions' containers wait for their turn. */
   creates: Limiter;
+  media: MediaFiles;
   /** Called when a session is gone, so per-session memory elsewhere can be dropped. */
   onDeleted?: (sessionId: string) => void;
 }
@@ -148,7 +150,10 @@ export class SessionOperations {
       await this.d.runtime.remove(session.id).catch((err) => {
         throw runtimeFailure(err, this.d.log, "remove the sandbox", session.id);
       });
+      // Its files go with its messages (a file another session's message carries stays).
+      const files = await this.d.media.filesOf(session.id);
       await this.d.repo.remove(session.id);
+      await this.d.media.removeUnused(files);
       this.d.onDeleted?.(session.id);
       this.d.log.info("session deleted", { sessionId: session.id });
     });

@@ -2,12 +2,13 @@
 // hostile. A report counts only from the session's current launch and in a state that allows
 // it; anything else is logged and moves nothing.
 import type { Report } from "../channel/frames";
-import type { ReportSink } from "../channel/report-sink";
+import type { MediaInOutcome, ReportSink } from "../channel/report-sink";
 import type { SessionRow } from "../db/schema";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
 import type { SessionQueues } from "./session-queue";
 import { isLive } from "../model/session-states";
+import type { MediaFiles } from "./media";
 import type { Messaging } from "./messaging";
 import type { SessionListener, Transitions } from "./transitions";
 
@@ -16,6 +17,7 @@ export interface ReportDeps {
   queues: SessionQueues;
   transitions: Transitions;
   messaging: Messaging;
+  media: MediaFiles;
   listener?: SessionListener;
   log: Logger;
 }
@@ -43,6 +45,20 @@ export class ReportIngest implements ReportSink {
       const stored = await this.store(sessionId, launchId, report);
       this.d.listener?.reportApplied?.(report.type, stored);
     });
+  }
+
+  async mediaIn(sessionId: string, launchId: string, messageId: string, bytes: AsyncIterable<Uint8Array>): Promise<MediaInOutcome> {
+    const session = await this.d.repo.byId(sessionId);
+    if (!session || session.launchId !== launchId) return "refused";
+    return this.d.media.upload(session, messageId, bytes);
+  }
+
+  async mediaOut(sessionId: string, launchId: string, messageId: string) {
+    const session = await this.d.repo.byId(sessionId);
+    if (!session || session.launchId !== launchId) return null;
+    const file = await this.d.media.file(session, messageId).catch(() => null);
+    if (!file?.message.fromMe) return null;
+    return { bytes: this.d.media.read(file.media.sha256), size: file.size, mimetype: file.media.mimetype };
   }
 
   /** Hands over the session's pending messages (it is ready, its sandbox connected). */
@@ -90,6 +106,9 @@ export class ReportIngest implements ReportSink {
         }
         if (report.type === "message") await this.d.messaging.received(session, report.message);
         else await this.d.messaging.statusReported(session, report.id, report.chatId, report.status);
+        return true;
+      case "media_failed":
+        await this.d.media.failed(session, report.id, report.reason);
         return true;
       case "contacts":
       case "chats": {

@@ -105,7 +105,7 @@ describe("OpenAPI document", () => {
     }
     const received = doc.paths["/sessions/create"].post.callbacks["message.received"]["{$request.body#/webhookUrl}"].post;
     expect(Object.keys(received.requestBody.content["application/json"].schema.properties.data.properties).sort()).toEqual(
-      ["chatId", "fromMe", "id", "replyTo", "status", "text", "timestamp", "type"],
+      ["caption", "chatId", "fromMe", "id", "media", "replyTo", "status", "text", "timestamp", "type"],
     );
   });
 

@@ -1,6 +1,10 @@
 // The session domain assembled over in-memory PGlite with the runtime and channel seams played
 // in memory: what unit tests of the domain's rules start from.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { openDatabase, type Database } from "../../src/db/client";
+import { FileMediaStore } from "../../src/media/store";
 import { DeliveryRepository } from "../../src/db/delivery-repository";
 import { MessageRepository } from "../../src/db/message-repository";
 import { SessionRepository } from "../../src/db/session-repository";
@@ -36,7 +40,8 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3, channelWaitMs: 0 },
+    mediaStore: new FileMediaStore(mkdtempSync(join(tmpdir(), "wa-media-"))),
+    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024 },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });

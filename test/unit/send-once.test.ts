@@ -28,16 +28,19 @@ function fakeSocket() {
   return { sock: sock as never, sent, options };
 }
 
+/** Text messages fetch no file. */
+const noFiles = { base: "http://localhost/none", token: () => "" };
+
 test("asked twice while the first send is under way, the message leaves once; both get its ack", async () => {
   const { sock, sent } = fakeSocket();
   const ledger = new SentLedger(join(mkdtempSync(join(tmpdir(), "ledger-")), "sent"));
   const m = { id: "3EB0AAAA", to: "4915112340002@s.whatsapp.net", type: "text" as const, text: "once", replyTo: null };
-  const [a, b] = await Promise.all([sendOnce(sock, ledger, m), sendOnce(sock, ledger, m)]);
+  const [a, b] = await Promise.all([sendOnce(sock, ledger, m, noFiles), sendOnce(sock, ledger, m, noFiles)]);
   expect(a).toEqual({ timestamp: 1764000123 });
   expect(b).toEqual(a);
   expect(sent).toEqual(["3EB0AAAA"]);
   // Later asks are answered from the ledger, without sending.
-  expect(await sendOnce(sock, ledger, m)).toEqual({ timestamp: expect.any(Number) });
+  expect(await sendOnce(sock, ledger, m, noFiles)).toEqual({ timestamp: expect.any(Number) });
   expect(sent).toEqual(["3EB0AAAA"]);
 });
 
@@ -45,8 +48,8 @@ test("a reply quotes the replied-to message as the API knew it: whose it was, an
   const { sock, options } = fakeSocket();
   const ledger = new SentLedger(join(mkdtempSync(join(tmpdir(), "ledger-")), "sent"));
   const to = "4915112340002@s.whatsapp.net";
-  await sendOnce(sock, ledger, { id: "3EB0BBBB", to, type: "text", text: "It ships today", replyTo: "3EB0MINE", quoted: { fromMe: true, text: "Yes" } });
-  await sendOnce(sock, ledger, { id: "3EB0CCCC", to, type: "text", text: "?", replyTo: "UNKNOWN1" });
+  await sendOnce(sock, ledger, { id: "3EB0BBBB", to, type: "text", text: "It ships today", replyTo: "3EB0MINE", quoted: { fromMe: true, text: "Yes" } }, noFiles);
+  await sendOnce(sock, ledger, { id: "3EB0CCCC", to, type: "text", text: "?", replyTo: "UNKNOWN1" }, noFiles);
   expect(options.map((o) => o.quoted)).toEqual([
     { key: { remoteJid: to, id: "3EB0MINE", fromMe: true }, message: { conversation: "Yes" } },
     { key: { remoteJid: to, id: "UNKNOWN1", fromMe: false }, message: { conversation: "" } },

@@ -15,7 +15,7 @@ export function chatsRoutes(opts: SessionsRoutesOptions) {
       "/:id/chats/:chatId/messages",
       async ({ session, params, query }) => {
         const page = await sessions.messaging.list(session, params.chatId, query.limit ?? 50, query.before);
-        return { success: true as const, messages: page.messages.map(messageView), nextCursor: page.nextCursor };
+        return { success: true as const, messages: page.messages.map((m) => messageView(session.id, m)), nextCursor: page.nextCursor };
       },
       {
         session: { body: false },

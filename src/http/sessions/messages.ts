@@ -1,8 +1,10 @@
-// Messages: send one (idempotent with a key), and read one with its current status.
+// Messages: send one (a text or a file; idempotent with a key), read one with its current
+// status, and stream a message's file (with Range).
 import { t } from "elysia";
 import { errors } from "../errors";
 import { authErrors, ErrorResponse, MessageParams, MessageResultResponse, SendBody } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
+import { mediaResponse } from "./media-response";
 import { messageView } from "./views";
 
 export function messagesRoutes(opts: SessionsRoutesOptions) {
@@ -15,10 +17,10 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
         if (key !== null && !/^[\x21-\x7e]{1,255}$/.test(key)) throw errors.validation("Idempotency-Key", "must be 1 to 255 printable characters");
         const message = await sessions.messaging.send(session, body, key);
         set.status = 201;
-        return { success: true as const, message: messageView(message) };
+        return { success: true as const, message: messageView(session.id, message) };
       },
       {
-        session: { body: true },
+        session: { body: true, media: true },
         body: SendBody,
         headers: t.Object(
           { "idempotency-key": t.Optional(t.String({ description: "1 to 255 printable characters: the same key on this session within 24 hours answers the first message again" })) },
@@ -32,10 +34,27 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
         },
       },
     )
-    .get("/:id/messages/:messageId", async ({ session, params }) => ({ success: true as const, message: messageView(await sessions.messaging.get(session, params.messageId)) }), {
+    .get("/:id/messages/:messageId", async ({ session, params }) => ({ success: true as const, message: messageView(session.id, await sessions.messaging.get(session, params.messageId)) }), {
       session: { body: false },
       params: MessageParams,
       response: { 200: MessageResultResponse, ...authErrors },
       detail: { summary: "Get a message", description: "One message with its current status." },
-    });
+    })
+    .get(
+      "/:id/messages/:messageId/media",
+      async ({ session, params, request }) => {
+        const file = await sessions.media.file(session, params.messageId);
+        return mediaResponse(request, file, (start, end) => sessions.media.read(file.media.sha256, start, end)) as unknown as string;
+      },
+      {
+        session: { body: false },
+        params: MessageParams,
+        response: { 200: t.String({ description: "The file's bytes" }), 206: t.String({ description: "The range asked for" }), 416: ErrorResponse, ...authErrors },
+        detail: {
+          summary: "Get a message's file",
+          description:
+            "Streams the bytes with Content-Type, Content-Length, Content-Disposition (the file name), ETag (the sha256) and Range support (206). 404 MEDIA_NOT_FOUND while the file is not stored.",
+        },
+      },
+    );
 }

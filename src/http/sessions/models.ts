@@ -1,7 +1,8 @@
 // TypeBox schemas of the sessions routes, requests and responses side by side: they validate
 // requests, type handlers and document the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
-import { ChatReportSchema, ContactReportSchema, MAX_TEXT_LENGTH, NO_NUL } from "../../channel/frames";
+import { ChatReportSchema, ContactReportSchema, MAX_FILE_NAME_LENGTH, MAX_TEXT_LENGTH, NO_NUL } from "../../channel/frames";
+import { mediaStates } from "../../model/messages";
 import { messageStatuses } from "../../model/messages";
 import { deliveryStatuses } from "../../model/webhook-events";
 import { sessionStates } from "../../model/session-states";
@@ -157,8 +158,17 @@ export const authErrors = {
 export const SendBody = t.Object(
   {
     to: t.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
-    text: t.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "1 to 65,536 characters" }),
-    type: t.Optional(t.Literal("text", { description: "The message's kind; `text`, the only one so far, when left out" })),
+    type: t.Optional(t.UnionEnum(["text", "image", "video", "audio", "voice", "document", "sticker"], { description: "The message's kind; `text` when left out" })),
+    text: t.Optional(t.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "A text message's text: 1 to 65,536 characters" })),
+    media: t.Optional(
+      t.Object(
+        { data: t.String({ minLength: 1, description: "The file as base64 (at most MEDIA_MAX_BYTES once decoded)" }) },
+        { additionalProperties: false, description: "A media message's file" },
+      ),
+    ),
+    caption: t.Optional(t.String({ maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "An image's, video's or document's caption" })),
+    fileName: t.Optional(t.String({ minLength: 1, maxLength: MAX_FILE_NAME_LENGTH, pattern: "^[^\\u0000/\\\\]+$", description: "A document's file name (default `file`)" })),
+    mimetype: t.Optional(t.String({ minLength: 3, maxLength: 255, pattern: "^[\\x21-\\x7e][\\x20-\\x7e]*$", description: "Taken from the bytes when left out; one they contradict is 422 MEDIA_TYPE_MISMATCH" })),
     replyTo: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
   },
   { additionalProperties: false },
@@ -169,11 +179,29 @@ export const Message = t.Object({
   id: t.String({ description: "WhatsApp's id of the message" }),
   chatId: t.String({ description: "The chat's jid" }),
   fromMe: t.Boolean(),
-  type: t.String({ description: "text (media, reactions and more to come)" }),
-  text: t.Nullable(t.String()),
+  type: t.String({ description: "text, image, video, audio, voice, document or sticker" }),
+  text: t.Nullable(t.String({ description: "A text message's text; null for media" })),
   replyTo: t.Nullable(t.String()),
   status: t.UnionEnum([...messageStatuses]),
   timestamp: t.Integer({ description: "Seconds since the epoch" }),
+  caption: t.Optional(t.Nullable(t.String({ description: "A media message's caption" }))),
+  media: t.Optional(
+    t.Object(
+      {
+        mimetype: t.String(),
+        size: t.Integer({ description: "Bytes" }),
+        sha256: t.String({ description: "Lowercase hex of the bytes" }),
+        fileName: t.Optional(t.String()),
+        width: t.Optional(t.Integer()),
+        height: t.Optional(t.Integer()),
+        seconds: t.Optional(t.Integer()),
+        state: t.UnionEnum([...mediaStates], { description: "pending until stored; failed with a reason; expired once removed" }),
+        reason: t.Optional(t.String()),
+        url: t.String({ description: "The API's route of the bytes (GET with the session's key; Range supported)" }),
+      },
+      { description: "A media message's file (never the bytes)" },
+    ),
+  ),
 });
 export const MessageResultResponse = t.Object({ success: t.Literal(true), message: Message });
 export const MessagesResponse = t.Object({

@@ -1,0 +1,78 @@
+// Media files between WhatsApp and the API. Incoming: Baileys downloads and decrypts a message's
+// file as a stream, which goes up to the API as it comes (PUT on the channel's media path); the
+// API keeps it only if its sha256 is the one the message named. Outgoing: the file to send comes
+// down from the API as a stream, which Baileys encrypts and uploads. No file is held whole.
+import { downloadMediaMessage, type WAMessage } from "@whiskeysockets/baileys";
+import { Readable } from "node:stream";
+import { CHANNEL_PATH, type MediaInfo, type Report } from "../src/channel/frames";
+import type { SandboxLog } from "./log";
+
+/** Where the channel's media paths are, from the channel's own URL (a unix socket or TCP). */
+export interface ApiFiles {
+  /** `<base>/media/<messageId>` is a file's path. */
+  base: string;
+  unix?: string;
+  token: () => string;
+}
+
+export function apiFiles(channelUrl: string, token: () => string): ApiFiles {
+  const unix = /^ws\+unix:\/\/([^:]+):(\/.*)$/.exec(channelUrl);
+  if (unix) return { base: `http://localhost${unix[2]}`, unix: unix[1], token };
+  const url = new URL(channelUrl);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  if (!url.pathname.startsWith(CHANNEL_PATH)) throw new Error("not a channel URL");
+  return { base: url.toString().replace(/\/$/, ""), token };
+}
+
+function request(files: ApiFiles, messageId: string, init: RequestInit): Promise<Response> {
+  return fetch(`${files.base}/media/${encodeURIComponent(messageId)}`, {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${files.token()}` },
+    ...(files.unix ? { unix: files.unix } : {}),
+  } as RequestInit);
+}
+
+/** The file of a message to send, as a stream from the API. */
+export async function fileToSend(files: ApiFiles, messageId: string): Promise<Readable> {
+  const res = await request(files, messageId, { method: "GET" });
+  if (!res.ok || !res.body) throw Object.assign(new Error(`the API answered ${res.status} for the file`), { code: "MEDIA_UNAVAILABLE" });
+  return Readable.fromWeb(res.body as never);
+}
+
+/**
+ * Downloads, decrypts and hands an incoming message's file to the API; a failure becomes a
+ * `media_failed` report. The message's own report goes first, so the API may not have stored it
+ * yet: its 404 is tried again a few times.
+ */
+export async function deliverIncomingFile(m: WAMessage, info: MediaInfo, files: ApiFiles, report: (r: Report) => void, log: SandboxLog): Promise<void> {
+  const id = m.key.id!;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let stream: Readable;
+    try {
+      // Not asked to re-upload: an expired file is reported failed (the emulator has no re-upload either).
+      stream = (await downloadMediaMessage(m, "stream", {})) as Readable;
+    } catch (err) {
+      log.warn("media download failed", { messageId: id, error: String(err).slice(0, 200) });
+      report({ type: "media_failed", id, reason: `download failed: ${String(err instanceof Error ? err.message : err).slice(0, 200)}` });
+      return;
+    }
+    const res = await request(files, id, {
+      method: "PUT",
+      headers: { "content-type": info.mimetype },
+      body: Readable.toWeb(stream) as unknown as BodyInit,
+      // A streamed body: Bun sends it chunked, as it comes.
+    }).catch((err: unknown) => {
+      log.warn("media upload to the API failed", { messageId: id, error: String(err).slice(0, 200) });
+      return null;
+    });
+    stream.destroy();
+    if (res?.status === 204) return;
+    if (res && res.status !== 404) {
+      // The API checked the bytes and refused them (a wrong hash, too large): it marked the message failed.
+      log.warn("media refused by the API", { messageId: id, status: res.status });
+      return;
+    }
+    await Bun.sleep(Math.min(250 * 2 ** attempt, 5000));
+  }
+  report({ type: "media_failed", id, reason: "the API did not take the file" });
+}

@@ -1,0 +1,89 @@
+// Where media files live: content-addressed by the sha256 of their bytes, so a file is stored
+// once however many messages carry it. A file is written to a temporary name while it is hashed
+// and counted, and renamed into place only once whole and within the limit: a crash never leaves
+// half a file under a name that says it is whole. Bytes stream through; none is held whole.
+import { createHash, randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+
+export class MediaTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`the file is larger than ${limit} bytes`);
+  }
+}
+
+export interface StoredFile {
+  sha256: string;
+  size: number;
+}
+
+/** The seam: files under DATA_DIR/media by default; another store (an object store) fits behind it. */
+export interface MediaStore {
+  /** Stores what the stream holds, stopping past `limit` bytes (MediaTooLarge, nothing kept). */
+  put(bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number): Promise<StoredFile>;
+  /** The file's size, or null when it is not stored. */
+  size(sha256: string): number | null;
+  /** The bytes from `start` to `end` (inclusive), streamed. */
+  read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array>;
+  remove(sha256: string): Promise<void>;
+}
+
+export class FileMediaStore implements MediaStore {
+  private readonly tmp: string;
+
+  constructor(private readonly dir: string) {
+    this.tmp = join(dir, "tmp");
+    mkdirSync(this.tmp, { recursive: true, mode: 0o700 });
+    // What a crash left half-written.
+    for (const name of readdirSync(this.tmp)) rmSync(join(this.tmp, name), { force: true });
+  }
+
+  async put(bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number): Promise<StoredFile> {
+    const tmpPath = join(this.tmp, randomUUID());
+    const out = createWriteStream(tmpPath, { mode: 0o600 });
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+      for await (const chunk of bytes) {
+        size += chunk.byteLength;
+        if (size > limit) throw new MediaTooLarge(limit);
+        hash.update(chunk);
+        // Waits for the disk when the stream's buffer is full, so memory stays bounded.
+        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", resolve));
+      }
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      const sha256 = hash.digest("hex");
+      const path = this.path(sha256);
+      mkdirSync(join(this.dir, sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
+      await rename(tmpPath, path);
+      return { sha256, size };
+    } catch (err) {
+      out.destroy();
+      await rm(tmpPath, { force: true });
+      throw err;
+    }
+  }
+
+  size(sha256: string): number | null {
+    try {
+      return statSync(this.path(sha256)).size;
+    } catch {
+      return null;
+    }
+  }
+
+  read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array> {
+    return Readable.toWeb(createReadStream(this.path(sha256), { start, end })) as unknown as ReadableStream<Uint8Array>;
+  }
+
+  async remove(sha256: string): Promise<void> {
+    await rm(this.path(sha256), { force: true });
+  }
+
+  private path(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error("not a sha256");
+    return join(this.dir, sha256.slice(0, 2), sha256);
+  }
+}

@@ -1,0 +1,134 @@
+// Media files of messages: what the sandbox downloaded for an incoming message (stored only when
+// its sha256 is the one the message named), what a client sends (stored before the message is
+// handed over, its type taken from the bytes), and the bytes the media route and the sandbox
+// read back. The files live in a MediaStore; the message row says which and in what state.
+import { fileTypeFromBuffer } from "file-type";
+import type { MediaInfo } from "../channel/frames";
+import type { MessageRepository } from "../db/message-repository";
+import type { MessageRow, SessionRow } from "../db/schema";
+import type { Logger } from "../log";
+import { MediaTooLarge, type MediaStore } from "../media/store";
+import type { MediaType, StoredMedia } from "../model/messages";
+import { SessionError } from "./errors";
+import { messageView } from "./message-view";
+
+export interface MediaDeps {
+  messages: MessageRepository;
+  store: MediaStore;
+  /** MEDIA_MAX_BYTES: the largest file sent or received. */
+  maxBytes: number;
+  log: Logger;
+  onWritten?: (sessionId: string) => void;
+}
+
+/** What became of a sandbox's upload of an incoming file. */
+export type UploadOutcome = "stored" | "not-found" | "too-large" | "mismatch";
+
+/** A file a client sends, before its message exists. */
+export interface MediaUpload {
+  type: MediaType;
+  /** The bytes, decoded from base64 or read from a URL or a form part. */
+  bytes: Uint8Array;
+  mimetype?: string;
+  fileName?: string;
+}
+
+/** Types a kind of message takes; the bytes must say one of these. */
+const accepted: Record<MediaType, (mime: string) => boolean> = {
+  image: (m) => m.startsWith("image/") && m !== "image/webp",
+  video: (m) => m.startsWith("video/"),
+  audio: (m) => m.startsWith("audio/"),
+  voice: (m) => m === "audio/ogg" || m === "audio/opus",
+  document: () => true,
+  sticker: (m) => m === "image/webp",
+};
+
+const baseType = (mime: string) => mime.split(";")[0]!.trim();
+
+export class MediaFiles {
+  constructor(private readonly d: MediaDeps) {}
+
+  /** Stores a sandbox's download of an incoming message's file, if it is the file the message named. */
+  async upload(session: SessionRow, messageId: string, bytes: AsyncIterable<Uint8Array>): Promise<UploadOutcome> {
+    const m = await this.d.messages.byId(session.id, messageId);
+    if (!m?.media) return "not-found";
+    if (m.media.state === "stored") return "stored";
+    let stored;
+    try {
+      // Never more than the message said, nor than the limit.
+      stored = await this.d.store.put(bytes, Math.min(this.d.maxBytes, m.media.size));
+    } catch (err) {
+      if (!(err instanceof MediaTooLarge)) throw err;
+      await this.failed(session, messageId, `the file is larger than the message said (${m.media.size} bytes) or than MEDIA_MAX_BYTES`);
+      return "too-large";
+    }
+    if (stored.sha256 !== m.media.sha256 || stored.size !== m.media.size) {
+      if (!(await this.d.messages.mediaInUse(stored.sha256))) await this.d.store.remove(stored.sha256);
+      await this.failed(session, messageId, "the downloaded file's sha256 is not the one the message named");
+      return "mismatch";
+    }
+    await this.settle(session, messageId, { ...m.media, state: "stored" });
+    return "stored";
+  }
+
+  /** The file could not be had: the message is announced with its media `failed`. */
+  async failed(session: SessionRow, messageId: string, reason: string): Promise<void> {
+    const m = await this.d.messages.byId(session.id, messageId);
+    if (!m?.media) return;
+    await this.settle(session, messageId, { ...m.media, state: "failed", reason });
+  }
+
+  /** A stored file of a message of this session, for the media route (or the sandbox sending it). */
+  async file(session: SessionRow, messageId: string): Promise<{ message: MessageRow; media: StoredMedia; size: number }> {
+    const message = await this.d.messages.byId(session.id, messageId);
+    if (!message) throw new SessionError("MESSAGE_NOT_FOUND", `No message with id "${messageId.slice(0, 128)}" in this session`);
+    const media = message.media;
+    const size = media?.state === "stored" ? this.d.store.size(media.sha256) : null;
+    if (!media || size === null) {
+      throw new SessionError("MEDIA_NOT_FOUND", media ? `The message's file is ${media.state === "stored" ? "gone" : media.state}` : "The message has no file", {
+        state: media?.state ?? null,
+      });
+    }
+    return { message, media, size };
+  }
+
+  /** The files the session's messages carry (to remove those no other message carries once it is deleted). */
+  filesOf(sessionId: string): Promise<string[]> {
+    return this.d.messages.mediaOf(sessionId);
+  }
+
+  async removeUnused(files: string[]): Promise<void> {
+    for (const sha256 of files) {
+      if (!(await this.d.messages.mediaInUse(sha256))) await this.d.store.remove(sha256);
+    }
+  }
+
+  read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array> {
+    return this.d.store.read(sha256, start, end);
+  }
+
+  /** Stores a file a client sends and says what it is: its type from the bytes (a declared one they contradict is refused). */
+  async accept(upload: MediaUpload): Promise<MediaInfo> {
+    const { type, bytes } = upload;
+    if (bytes.byteLength === 0) throw new SessionError("VALIDATION_ERROR", 'Invalid field "media": the file is empty', { field: "media" });
+    if (bytes.byteLength > this.d.maxBytes) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
+    const sniffed = (await fileTypeFromBuffer(bytes))?.mime;
+    const declared = upload.mimetype?.trim().toLowerCase();
+    if (declared && sniffed && baseType(declared) !== baseType(sniffed)) {
+      throw new SessionError("MEDIA_TYPE_MISMATCH", `The file is ${sniffed}, not ${declared}`, { declared, detected: sniffed });
+    }
+    // What the bytes say, with its parameters (audio/ogg; codecs=opus); else what the client said.
+    const mimetype = sniffed ?? declared ?? (type === "document" ? "application/octet-stream" : undefined);
+    if (!mimetype || (!accepted[type](baseType(mimetype)) && sniffed)) {
+      throw new SessionError("VALIDATION_ERROR", `Invalid field "media": ${mimetype ? `a ${type} cannot be ${mimetype}` : `the file is not a readable ${type}`}`, { field: "media" });
+    }
+    const stored = await this.d.store.put([bytes], this.d.maxBytes);
+    return { mimetype, size: stored.size, sha256: stored.sha256, ...(upload.fileName ? { fileName: upload.fileName } : {}) };
+  }
+
+  /** Moves the file on from `pending` (or a failure, for a retry) and announces the message with it. */
+  private async settle(session: SessionRow, messageId: string, media: StoredMedia): Promise<void> {
+    const row = await this.d.messages.setMedia(session, messageId, media, ["pending", "failed"], (r) => [{ event: "message.received", data: messageView(session.id, r) }]);
+    if (row) this.d.onWritten?.(session.id);
+  }
+}

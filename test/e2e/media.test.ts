@@ -1,0 +1,182 @@
+// Media end to end: REST, rootless Podman, the sandbox image, and the emulator's contacts and its
+// HTTPS media server (own test CA, reached by the container through a bind-mounted socket).
+// Files a contact sends are downloaded and decrypted by the sandbox, streamed to the API, stored
+// only when their sha256 is the message's, and served with Range; files the API is given go to
+// the contact, who decrypts the same bytes.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import type { RunningEmulator } from "../emulator";
+import { startTestApi, type TestApi } from "../support/api";
+import { emulatorControl, startEmulatorForContainers } from "../support/emulator";
+import { waitFor } from "../support/env";
+import { WebhookReceiver } from "../support/webhook-receiver";
+
+const PHONE = "4915112370001";
+const CONTACT = "4915112370002";
+const CONTACT_JID = `${CONTACT}@s.whatsapp.net`;
+const MAX = 300_000;
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+/** A real PNG (a 1x1 pixel) followed by its own padding chunk of `extra` bytes, so sizes can vary. */
+function png(extra = 0): Buffer {
+  const head = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a7c1d2d40000000049454e44ae426082", "hex");
+  return Buffer.concat([head.subarray(0, head.length - 12), Buffer.alloc(extra, 7), head.subarray(head.length - 12)]);
+}
+/** The first page of an Ogg Opus stream: enough for its type to be read from the bytes. */
+function opus(extra = 0): Buffer {
+  const head = Buffer.concat([Buffer.from("OpusHead"), Buffer.from([1, 1, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0])]);
+  // Capture pattern, version, "first page", granule (8), serial (4), sequence (4), checksum (4), one segment.
+  return Buffer.concat([Buffer.from("OggS"), Buffer.from([0, 2]), Buffer.alloc(8), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8), Buffer.from([1, head.length]), head, Buffer.alloc(extra, 3)]);
+}
+const pdf = (text: string) => Buffer.from(`%PDF-1.4\n% ${text}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n`);
+
+describe("media messages", () => {
+  let emu: RunningEmulator;
+  let control: ReturnType<typeof emulatorControl>;
+  let t: TestApi;
+  const receiver = new WebhookReceiver();
+  let id = "";
+  let key = "";
+  let other = { id: "", key: "" };
+
+  const received = async () => (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as any[];
+  const message = async (mid: string) => (await t.call("GET", `/sessions/${id}/messages/${mid}`, { key })).body.message;
+  const send = (body: unknown) => t.call("POST", `/sessions/${id}/messages`, { key, body });
+  const media = (mid: string, headers: Record<string, string> = {}, k = key) => fetch(`${t.url}/sessions/${id}/messages/${mid}/media`, { headers: { "x-api-key": k, ...headers } });
+
+  beforeAll(async () => {
+    receiver.start();
+    emu = await startEmulatorForContainers();
+    control = emulatorControl(emu);
+    await control("POST", "/control/numbers", { add: [CONTACT] });
+    t = await startTestApi("postgres", {
+      WA_WS_URL: emu.wsUrl,
+      WA_TRUST_ROOT: emu.trustRoot,
+      WA_MEDIA_SOCKET: emu.mediaSocketPath!,
+      WA_MEDIA_CA: emu.mediaCa,
+      MEDIA_MAX_BYTES: String(MAX),
+      SANDBOX_REQUEST_TIMEOUT_MS: "10000",
+    });
+    const created = await t.call("POST", "/sessions/create", { body: { name: "media", webhookUrl: receiver.url } });
+    id = created.body.session.id;
+    key = created.body.apiKey;
+    const second = await t.createSession("media-other");
+    other = { id: second.id, key: second.apiKey };
+    await waitFor(async () => (await t.call("GET", `/sessions/${id}/status`, { key })).body.session.state === "qr_ready", 30_000, "qr_ready");
+    const qr = (await t.call("GET", `/sessions/${id}/qr`, { key })).body.qr;
+    expect((await control("POST", "/control/scan", { qr, phoneNumber: PHONE })).status).toBe(200);
+    await waitFor(async () => (await t.call("GET", `/sessions/${id}/status`, { key })).body.session?.state === "ready", 60_000, "ready");
+  });
+  afterAll(async () => {
+    await t?.close();
+    await emu?.stop();
+    receiver.stop();
+  });
+
+  test("an image a contact sends is downloaded, checked, stored and served whole and by range; the webhook carries its URL, not its bytes", async () => {
+    const bytes = png(5000);
+    const sent = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "image", caption: "our shop", media: { data: bytes.toString("base64"), mimetype: "image/png" } });
+    expect(sent.status).toBe(200);
+    const mid = sent.body.id as string;
+    const stored = await waitFor(async () => {
+      const m = await message(mid);
+      return m?.media?.state === "stored" ? m : undefined;
+    }, 30_000, "the file stored");
+    expect(stored).toMatchObject({ id: mid, chatId: CONTACT_JID, fromMe: false, type: "image", text: null, caption: "our shop" });
+    expect(stored.media).toMatchObject({ mimetype: "image/png", size: bytes.length, sha256: sha256(bytes), url: `/sessions/${id}/messages/${mid}/media` });
+
+    const whole = await media(mid);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get("content-type")).toBe("image/png");
+    expect(whole.headers.get("etag")).toBe(`"${sha256(bytes)}"`);
+    expect(whole.headers.get("content-disposition")).toContain("filename=");
+    expect(sha256(new Uint8Array(await whole.arrayBuffer()))).toBe(sha256(bytes));
+    const part = await media(mid, { range: "bytes=10-99" });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("content-range")).toBe(`bytes 10-99/${bytes.length}`);
+    expect(sha256(new Uint8Array(await part.arrayBuffer()))).toBe(sha256(bytes.subarray(10, 100)));
+    expect((await media(mid, { range: "bytes=-16" })).headers.get("content-range")).toBe(`bytes ${bytes.length - 16}-${bytes.length - 1}/${bytes.length}`);
+    expect((await media(mid, { range: `bytes=${bytes.length}-` })).status).toBe(416);
+    expect((await media(mid, { "if-none-match": `"${sha256(bytes)}"` })).status).toBe(304);
+
+    const hook = await waitFor(() => receiver.of(id).find((r) => r.json.event === "message.received" && r.json.data.id === mid), 10_000, "message.received");
+    expect(hook.json.data.media).toMatchObject({ sha256: sha256(bytes), state: "stored", url: `/sessions/${id}/messages/${mid}/media` });
+    expect(hook.body).not.toContain(bytes.toString("base64").slice(0, 40));
+
+    // Another session's key reaches none of it.
+    expect((await media(mid, {}, other.key)).status).toBe(403);
+    expect((await t.call("GET", `/sessions/${other.id}/messages/${mid}/media`, { key: other.key })).body.code).toBe("MESSAGE_NOT_FOUND");
+  });
+
+  test("a document and a voice note a contact sends keep their name and kind", async () => {
+    const doc = pdf("invoice 42");
+    const d = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "document", caption: "invoice", media: { data: doc.toString("base64"), mimetype: "application/pdf", fileName: "invoice-42.pdf" } });
+    const stored = await waitFor(async () => ((await message(d.body.id))?.media?.state === "stored" ? message(d.body.id) : undefined), 30_000, "the document stored");
+    expect(stored).toMatchObject({ type: "document", caption: "invoice", media: { mimetype: "application/pdf", fileName: "invoice-42.pdf", sha256: sha256(doc) } });
+    const res = await media(d.body.id);
+    expect(res.headers.get("content-disposition")).toContain('filename="invoice-42.pdf"');
+    expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(doc));
+
+    const note = opus(2000);
+    const v = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "voice", media: { data: note.toString("base64"), mimetype: "audio/ogg; codecs=opus" } });
+    const voice = await waitFor(async () => ((await message(v.body.id))?.media?.state === "stored" ? message(v.body.id) : undefined), 30_000, "the voice note stored");
+    expect(voice).toMatchObject({ type: "voice", media: { mimetype: "audio/ogg", sha256: sha256(note) } });
+  });
+
+  test("a voice note the API is given goes as a push-to-talk note", async () => {
+    const note = opus(1500);
+    const res = await send({ to: CONTACT, type: "voice", media: { data: note.toString("base64") } });
+    expect(res.status).toBe(201);
+    expect(res.body.message.media).toMatchObject({ mimetype: "audio/ogg; codecs=opus", sha256: sha256(note) });
+    const got = await waitFor(async () => (await received()).find((m) => m.id === res.body.message.id), 20_000, "the voice note");
+    expect(got).toMatchObject({ type: "voice", media: { sha256: sha256(note), size: note.length } });
+    // Audio that is not Ogg Opus is refused as a voice note (no conversion here yet).
+    const notOpus = await send({ to: CONTACT, type: "voice", media: { data: png().toString("base64") } });
+    expect(notOpus.status).toBe(400);
+  });
+
+  test("a file over MEDIA_MAX_BYTES is not downloaded: its media is failed, with the reason", async () => {
+    const big = png(MAX + 10);
+    const sent = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "image", media: { data: big.toString("base64"), mimetype: "image/png" } });
+    const m = await waitFor(async () => {
+      const x = await message(sent.body.id);
+      return x?.media ? x : undefined;
+    }, 30_000, "the message");
+    expect(m.media).toMatchObject({ state: "failed", size: big.length });
+    expect(m.media.reason).toContain("MEDIA_MAX_BYTES");
+    expect((await media(sent.body.id)).status).toBe(404);
+  });
+
+  test("an image the API is given reaches the contact, who decrypts the same bytes", async () => {
+    const bytes = png(3000);
+    const res = await send({ to: CONTACT, type: "image", caption: "from the API", media: { data: bytes.toString("base64") } });
+    expect(res.status).toBe(201);
+    expect(res.body.message).toMatchObject({ type: "image", text: null, caption: "from the API", media: { mimetype: "image/png", size: bytes.length, sha256: sha256(bytes), state: "stored" } });
+    const mid = res.body.message.id;
+    const got = await waitFor(async () => (await received()).find((m) => m.id === mid), 20_000, "the contact to receive it");
+    expect(got).toMatchObject({ from: PHONE, type: "image", caption: "from the API", media: { mimetype: "image/png", size: bytes.length, sha256: sha256(bytes) } });
+    // Sent media is kept and served like received media.
+    expect(sha256(new Uint8Array(await (await media(mid)).arrayBuffer()))).toBe(sha256(bytes));
+  });
+
+  test("a document keeps its file name; a declared type the bytes contradict is 422; too large is 413; an empty file is 400", async () => {
+    const doc = pdf("order 7");
+    const res = await send({ to: CONTACT, type: "document", fileName: "order-7.pdf", caption: "your order", media: { data: doc.toString("base64") } });
+    expect(res.status).toBe(201);
+    const got = await waitFor(async () => (await received()).find((m) => m.id === res.body.message.id), 20_000, "the document");
+    expect(got).toMatchObject({ type: "document", media: { mimetype: "application/pdf", fileName: "order-7.pdf", sha256: sha256(doc) } });
+
+    const mismatch = await send({ to: CONTACT, type: "image", mimetype: "image/jpeg", media: { data: png().toString("base64") } });
+    expect({ status: mismatch.status, code: mismatch.body.code }).toEqual({ status: 422, code: "MEDIA_TYPE_MISMATCH" });
+    const large = await send({ to: CONTACT, type: "image", media: { data: png(MAX + 1).toString("base64") } });
+    expect({ status: large.status, code: large.body.code }).toEqual({ status: 413, code: "MEDIA_TOO_LARGE" });
+    const huge = await send({ to: CONTACT, type: "document", media: { data: Buffer.alloc(MAX * 2).toString("base64") } });
+    expect({ status: huge.status, code: huge.body.code }).toEqual({ status: 413, code: "MEDIA_TOO_LARGE" });
+    const empty = await send({ to: CONTACT, type: "document", media: { data: "" } });
+    expect(empty.status).toBe(400);
+    const notBase64 = await send({ to: CONTACT, type: "image", media: { data: "%%%" } });
+    expect({ status: notBase64.status, field: notBase64.body.field }).toEqual({ status: 400, field: "media.data" });
+    const mixed = await send({ to: CONTACT, type: "image", text: "hi", media: { data: png().toString("base64") } });
+    expect({ status: mixed.status, field: mixed.body.field }).toEqual({ status: 400, field: "text" });
+  });
+});
