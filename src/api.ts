@@ -65,6 +65,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const domain = buildDomain({ config, effective, log, runtime, store, channel, tokens });
   channel.attach(domain.sessions.reports);
   const stopSync = await followRuntime(domain.sessions, runtime, config, log);
+  const stopRetention = keepMedia(domain.sessions, config, log);
   domain.dispatcher.start();
 
   const callers = new Callers((hash) => domain.sessions.queries.byKeyHash(hash), store.adminKeys);
@@ -92,6 +93,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     routes: app.routes.map((r) => ({ method: r.method, path: r.path, hidden: r.hooks?.detail?.hide === true })),
     async stop() {
       stopSync();
+      stopRetention();
       // Event streams never end by themselves: closed first, so they do not hold the stop.
       events.closeAll();
       // New connections are refused; requests in flight finish (bounded) while the sandboxes are
@@ -203,6 +205,20 @@ async function followRuntime(sessions: Sessions, runtime: SessionRuntime, config
   return () => {
     clearTimeout(recovery);
     unwatch();
+  };
+}
+
+/** MEDIA_KEEP_DAYS: old media files removed at start and every hour. */
+function keepMedia(sessions: Sessions, config: Config, log: Logger): () => void {
+  const sweep = () =>
+    void sessions.media.expire(new Date(Date.now() - config.mediaKeepDays * 86_400_000)).catch((err) => log.warn("media retention failed", { error: err }));
+  const first = setTimeout(sweep, 10_000);
+  const every = setInterval(sweep, 3_600_000);
+  every.unref?.();
+  first.unref?.();
+  return () => {
+    clearTimeout(first);
+    clearInterval(every);
   };
 }
 

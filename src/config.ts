@@ -158,6 +158,8 @@ export function loadConfig(env: Env = process.env) {
     webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
     /** The largest media file sent or received (a larger incoming one is not downloaded). */
     mediaMaxBytes: env.MEDIA_MAX_BYTES ? parseBytes("MEDIA_MAX_BYTES", env.MEDIA_MAX_BYTES) : 64 * 1024 ** 2,
+    /** How long media files are kept; older ones are removed and their messages' media is `expired`. */
+    mediaKeepDays: num(env, "MEDIA_KEEP_DAYS", 30, 0.0001, 36500),
     /** Bearer token that may read GET /metrics besides the admin key (a scraper need not hold the admin key). */
     metricsToken,
   };

@@ -175,6 +175,16 @@ export class MessageRepository {
     });
   }
 
+  /** Stored files of messages older than `before` are expired (retention); the files they had. */
+  async expireMedia(before: Date): Promise<string[]> {
+    const rows = await this.db
+      .update(messages)
+      .set({ media: sql`jsonb_set(${messages.media}, '{state}', '"expired"')` })
+      .where(and(sql`${messages.media}->>'state' = 'stored'`, lt(messages.createdAt, before)))
+      .returning({ sha256: sql<string>`${messages.media}->>'sha256'` });
+    return [...new Set(rows.map((r) => r.sha256))];
+  }
+
   /** The stored files of a session's messages (sha256 hex, each once). */
   async mediaOf(sessionId: string): Promise<string[]> {
     const rows = await this.db

@@ -97,6 +97,14 @@ export class MediaFiles {
     return this.d.messages.mediaOf(sessionId);
   }
 
+  /** MEDIA_KEEP_DAYS: files of messages older than `before` are removed and their media `expired`; how many files went. */
+  async expire(before: Date): Promise<number> {
+    const files = await this.d.messages.expireMedia(before);
+    await this.removeUnused(files);
+    if (files.length > 0) this.d.log.info("old media removed", { files: files.length });
+    return files.length;
+  }
+
   async removeUnused(files: string[]): Promise<void> {
     for (const sha256 of files) {
       if (!(await this.d.messages.mediaInUse(sha256))) await this.d.store.remove(sha256);

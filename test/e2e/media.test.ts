@@ -179,4 +179,19 @@ describe("media messages", () => {
     const mixed = await send({ to: CONTACT, type: "image", text: "hi", media: { data: png().toString("base64") } });
     expect({ status: mixed.status, field: mixed.body.field }).toEqual({ status: 400, field: "text" });
   });
+
+  test("a file that arrives while the API is down is stored once it is back", async () => {
+    const bytes = png(4000);
+    await t.stopApi();
+    const sent = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "image", caption: "while you were away", media: { data: bytes.toString("base64"), mimetype: "image/png" } });
+    expect(sent.status).toBe(200);
+    await Bun.sleep(1500); // the sandbox has it, and its report and upload wait for the API
+    await t.restartApi();
+    const m = await waitFor(async () => {
+      const x = await message(sent.body.id);
+      return x?.media?.state === "stored" ? x : undefined;
+    }, 60_000, "the file stored after the restart");
+    expect(m).toMatchObject({ caption: "while you were away", media: { sha256: sha256(bytes) } });
+    expect(sha256(new Uint8Array(await (await media(sent.body.id)).arrayBuffer()))).toBe(sha256(bytes));
+  });
 });

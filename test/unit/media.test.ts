@@ -73,3 +73,14 @@ test("a sent file's type comes from its bytes", async () => {
   await expect(d.sessions.media.accept({ type: "document", bytes: PDF, mimetype: "image/png" })).rejects.toMatchObject({ code: "MEDIA_TYPE_MISMATCH" });
   await expect(d.sessions.media.accept({ type: "document", bytes: new Uint8Array(0) })).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
 });
+
+test("retention: files of messages older than MEDIA_KEEP_DAYS are removed and their media is expired", async () => {
+  const { s, launch } = await readySession();
+  const bytes = Buffer.from("%PDF-1.4\n% kept a while\n%%EOF\n");
+  await incomingDocument(s, launch, "OLD", bytes);
+  await d.sessions.reports.mediaIn(s.id, launch, "OLD", [bytes] as never);
+  expect(await d.sessions.media.expire(new Date(Date.now() - 60_000))).toBe(0);
+  expect(await d.sessions.media.expire(new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
+  expect((await d.messages.byId(s.id, "OLD"))!.media).toMatchObject({ state: "expired" });
+  await expect(d.sessions.media.file(s, "OLD")).rejects.toMatchObject({ code: "MEDIA_NOT_FOUND" });
+});
