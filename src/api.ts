@@ -249,6 +249,8 @@ async function serveAll(config: Config, channel: ChannelHub, channelSocket: stri
       // Only the channel here: the REST API is not reachable through the containers' socket.
       fetch: channel.handler(() => new Response("Not found", { status: 404 })),
       websocket: channel.websocket,
+      // A media file's upload (media-transfer.ts) is as large as MEDIA_MAX_BYTES; the domain stops it there.
+      maxRequestBodySize: config.mediaMaxBytes + 1024 * 1024,
     });
     chmodSync(channelSocket, 0o666);
   }

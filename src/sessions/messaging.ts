@@ -125,7 +125,11 @@ export class Messaging {
     if (!this.sendLimiter.take(session.id)) {
       throw new SessionError("RATE_LIMITED", `At most ${this.d.sendPerMinute} messages a minute per session`);
     }
-    const content = await this.content(input);
+    // A file refused (its type, its size) costs no send.
+    const content = await this.content(input).catch((err) => {
+      this.sendLimiter.refund(session.id);
+      throw err;
+    });
     const row = await this.d.messages.insertOutgoing(session, {
       id: newMessageId(),
       chatId: to,
