@@ -67,7 +67,8 @@ export async function deliverIncomingFile(m: WAMessage, info: MediaInfo, files: 
     });
     stream.destroy();
     if (res?.status === 204) return;
-    if (res && res.status !== 404) {
+    // Not there yet (404), or the API failed or went away (5xx, no answer): again, later.
+    if (res && res.status !== 404 && res.status < 500) {
       // The API checked the bytes and refused them (a wrong hash, too large): it marked the message failed.
       log.warn("media refused by the API", { messageId: id, status: res.status });
       return;

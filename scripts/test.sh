@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-bun.sh
 bash scripts/ensure-deno.sh
 # test/browser drives it by path through playwright-core (no browser download); nothing to do when present.
+# The emulator's media server makes its test CA with the openssl CLI.
+command -v openssl >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl >&2; }
 command -v chromium >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2; }
 # Assigned first: a failed setup stops here (`eval "$(…)"` would go on with nothing set).
 pg=$(bash scripts/ensure-postgres.sh)

@@ -208,10 +208,14 @@ async function followRuntime(sessions: Sessions, runtime: SessionRuntime, config
   };
 }
 
-/** MEDIA_KEEP_DAYS: old media files removed at start and every hour. */
+/** MEDIA_KEEP_DAYS: old media files removed at start and every hour; files that never came marked failed. */
 function keepMedia(sessions: Sessions, config: Config, log: Logger): () => void {
   const sweep = () =>
-    void sessions.media.expire(new Date(Date.now() - config.mediaKeepDays * 86_400_000)).catch((err) => log.warn("media retention failed", { error: err }));
+    void sessions.media
+      .expire(new Date(Date.now() - config.mediaKeepDays * 86_400_000))
+      // A file the sandbox has not delivered in an hour will not come (it retries for about 80 s).
+      .then(() => sessions.media.failStale(new Date(Date.now() - 3_600_000)))
+      .catch((err) => log.warn("media retention failed", { error: err }));
   const first = setTimeout(sweep, 10_000);
   const every = setInterval(sweep, 3_600_000);
   every.unref?.();

@@ -8,6 +8,7 @@
 // others' (each session stores one report at a time, so the writers' FIFO queue serves sessions
 // round-robin).
 import { setTimeout as sleep } from "node:timers/promises";
+import { apiLoad } from "../api-load";
 import { Limiter, TokenBuckets } from "../limits";
 
 export interface IntakeLimits {
@@ -119,9 +120,15 @@ export class ReportIntake {
     return until - now;
   }
 
-  /** Runs `store` at the session's rate and share of the time, in its turn among the writers. */
+  /**
+   * Runs `store` at the session's rate, in its turn among the writers, and, while others want the
+   * API too (HTTP requests coming, or another session's reports waiting), at its share of the
+   * time: with PGlite a store runs on the API's own thread. An honest sync on a quiet API goes at
+   * full speed.
+   */
   async store<T>(sessionId: string, store: () => Promise<T>): Promise<T> {
-    const wait = Math.max(this.rate.reserve(sessionId), this.restFor(sessionId));
+    const rest = this.restFor(sessionId);
+    const wait = Math.max(this.rate.reserve(sessionId), this.contended(sessionId) ? rest : 0);
     // Under a millisecond is not worth a timer (it would take one anyway).
     if (wait >= 1) await sleep(wait);
     return this.writers.run(async () => {
@@ -132,6 +139,13 @@ export class ReportIntake {
         this.busy.get(sessionId)!.allowance -= performance.now() - started;
       }
     });
+  }
+
+  /** Whether to share: HTTP requests are coming, or another session has reports waiting. */
+  private contended(sessionId: string): boolean {
+    if (apiLoad.busy()) return true;
+    for (const [id, w] of this.waiting) if (id !== sessionId && w.reports > 0) return true;
+    return false;
   }
 
   /** How long the session must rest before it may store again: until its allowance of storing time is back above zero. */
@@ -151,3 +165,4 @@ export class ReportIntake {
     this.refusedUntil.delete(sessionId);
   }
 }
+

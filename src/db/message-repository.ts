@@ -185,6 +185,15 @@ export class MessageRepository {
     return [...new Set(rows.map((r) => r.sha256))];
   }
 
+  /** Messages whose file has been on its way since before `before` (at most `limit`). */
+  stalePending(before: Date, limit: number): Promise<{ sessionId: string; id: string }[]> {
+    return this.db
+      .select({ sessionId: messages.sessionId, id: messages.id })
+      .from(messages)
+      .where(and(sql`${messages.media}->>'state' = 'pending'`, lt(messages.createdAt, before)))
+      .limit(limit);
+  }
+
   /** The stored files of a session's messages (sha256 hex, each once). */
   async mediaOf(sessionId: string): Promise<string[]> {
     const rows = await this.db

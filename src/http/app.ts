@@ -4,6 +4,7 @@
 // starting a server is api.ts's business (through src/platform/serve.ts).
 import { Elysia, t } from "elysia";
 import { randomUUID } from "node:crypto";
+import { apiLoad } from "../api-load";
 import { packageVersion } from "../config";
 import type { Database } from "../db/client";
 import { isDatabaseUnavailable, isUnstorableText } from "../db/errors";
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps) {
   const app = new Elysia({ normalize: false })
     .use(swaggerUi({ path: "/swagger", specUrl: "/swagger/json", title: "WhatsApp Session API" }))
     .onRequest(({ request }) => {
+      if (!isEventStream(request.url)) apiLoad.lastRequestAt = performance.now();
       requests.set(request, { id: request.headers.get("x-request-id")?.slice(0, 64) || `${bootId}-${(++requestCount).toString(36)}`, start: performance.now() });
     })
     .onError(({ code, error, set, request }) => {
@@ -159,6 +161,11 @@ function routable(request: Request): Request {
   const renamed = new Request(`http://localhost${path < 0 ? "/" : url.slice(path)}`, request);
   carryAddress(request, renamed);
   return renamed;
+}
+
+/** The live event stream stays open: it is not work in flight. */
+function isEventStream(url: string): boolean {
+  return url.split("?", 1)[0]!.endsWith("/events");
 }
 
 /** Clients should retry, not give up: 503, and the log says why (without query parameters). */

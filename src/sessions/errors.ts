@@ -23,8 +23,7 @@ export type SessionErrorCode =
   | "CONFLICT"
   | "MEDIA_NOT_FOUND"
   | "MEDIA_TOO_LARGE"
-  | "MEDIA_TYPE_MISMATCH"
-  | "MEDIA_FETCH_FAILED";
+  | "MEDIA_TYPE_MISMATCH";
 
 export class SessionError extends Error {
   constructor(

@@ -77,6 +77,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     store: deps.mediaStore,
     maxBytes: deps.config.mediaMaxBytes,
     log,
+    sessionOf: (id) => repo.byId(id).then((r) => r ?? null),
     onWritten: (id) => deps.listener?.written?.(id),
   });
   const messaging = new Messaging({

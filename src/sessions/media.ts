@@ -18,6 +18,8 @@ export interface MediaDeps {
   /** MEDIA_MAX_BYTES: the largest file sent or received. */
   maxBytes: number;
   log: Logger;
+  /** The session a stale file's message belongs to. */
+  sessionOf: (sessionId: string) => Promise<SessionRow | null>;
   onWritten?: (sessionId: string) => void;
 }
 
@@ -38,7 +40,7 @@ const accepted: Record<MediaType, (mime: string) => boolean> = {
   image: (m) => m.startsWith("image/") && m !== "image/webp",
   video: (m) => m.startsWith("video/"),
   audio: (m) => m.startsWith("audio/"),
-  voice: (m) => m === "audio/ogg" || m === "audio/opus",
+  voice: (m) => m === "audio/ogg; codecs=opus" || m === "audio/opus",
   document: () => true,
   sticker: (m) => m === "image/webp",
 };
@@ -97,6 +99,16 @@ export class MediaFiles {
     return this.d.messages.mediaOf(sessionId);
   }
 
+  /** Files still on their way since before `before` never came (the sandbox stopped or gave up): failed, and announced. */
+  async failStale(before: Date): Promise<number> {
+    const stale = await this.d.messages.stalePending(before, 500);
+    for (const { sessionId, id } of stale) {
+      const session = await this.d.sessionOf(sessionId);
+      if (session) await this.failed(session, id, "the file was not delivered by the session's sandbox");
+    }
+    return stale.length;
+  }
+
   /** MEDIA_KEEP_DAYS: files of messages older than `before` are removed and their media `expired`; how many files went. */
   async expire(before: Date): Promise<number> {
     const files = await this.d.messages.expireMedia(before);
@@ -127,7 +139,9 @@ export class MediaFiles {
     }
     // What the bytes say, with its parameters (audio/ogg; codecs=opus); else what the client said.
     const mimetype = sniffed ?? declared ?? (type === "document" ? "application/octet-stream" : undefined);
-    if (!mimetype || (!accepted[type](baseType(mimetype)) && sniffed)) {
+    // Only a document may be of a type the bytes do not tell; a voice note's codec counts.
+    const checked = type === "voice" ? mimetype : mimetype && baseType(mimetype);
+    if (!mimetype || (type !== "document" && !sniffed) || !accepted[type](checked!)) {
       throw new SessionError("VALIDATION_ERROR", `Invalid field "media": ${mimetype ? `a ${type} cannot be ${mimetype}` : `the file is not a readable ${type}`}`, { field: "media" });
     }
     const stored = await this.d.store.put([bytes], this.d.maxBytes);

@@ -89,7 +89,10 @@ describe("media messages", () => {
     expect(whole.status).toBe(200);
     expect(whole.headers.get("content-type")).toBe("image/png");
     expect(whole.headers.get("etag")).toBe(`"${sha256(bytes)}"`);
-    expect(whole.headers.get("content-disposition")).toContain("filename=");
+    expect(whole.headers.get("content-disposition")).toMatch(/^inline; filename=/);
+    // A sender chooses the type: never sniffed, never run as a page.
+    expect(whole.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(whole.headers.get("content-security-policy")).toContain("sandbox");
     expect(sha256(new Uint8Array(await whole.arrayBuffer()))).toBe(sha256(bytes));
     const part = await media(mid, { range: "bytes=10-99" });
     expect(part.status).toBe(206);
@@ -114,7 +117,7 @@ describe("media messages", () => {
     const stored = await waitFor(async () => ((await message(d.body.id))?.media?.state === "stored" ? message(d.body.id) : undefined), 30_000, "the document stored");
     expect(stored).toMatchObject({ type: "document", caption: "invoice", media: { mimetype: "application/pdf", fileName: "invoice-42.pdf", sha256: sha256(doc) } });
     const res = await media(d.body.id);
-    expect(res.headers.get("content-disposition")).toContain('filename="invoice-42.pdf"');
+    expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="invoice-42.pdf"/);
     expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(doc));
 
     const note = opus(2000);

@@ -2,6 +2,7 @@
 // over its connections and refused for a cool-down past it; stores are paced by rate and by
 // the share of the time the session's last store took.
 import { expect, test } from "bun:test";
+import { apiLoad } from "../../src/api-load";
 import { ReportIntake } from "../../src/channel/intake";
 
 test("a session's waiting reports are bounded in bytes and count, across its connections, and the breaker waits out a cool-down", () => {
@@ -26,8 +27,17 @@ test("all sessions together are bounded too", () => {
   expect(intake.totalBytes).toBe(900);
 });
 
-test("a session whose stores take long rests in proportion before its next, past its burst", async () => {
+test("alone on a quiet API a session's stores are not paced by their time", async () => {
+  apiLoad.lastRequestAt = Number.NEGATIVE_INFINITY;
   const intake = new ReportIntake({ busyShare: 0.25, busyBurstMs: 0, perSecond: 1_000_000, burst: 1_000_000 });
+  const started = performance.now();
+  for (let i = 0; i < 3; i++) await intake.store("alone", () => Bun.sleep(20));
+  expect(performance.now() - started).toBeLessThan(150);
+});
+
+test("while another session's reports wait, a session whose stores take long rests in proportion before its next", async () => {
+  const intake = new ReportIntake({ busyShare: 0.25, busyBurstMs: 0, perSecond: 1_000_000, burst: 1_000_000 });
+  expect(intake.take("waiting", 10)).toBeNull();
   const at: number[] = [];
   for (let i = 0; i < 3; i++) {
     await intake.store("slow", async () => {
@@ -42,6 +52,15 @@ test("a session whose stores take long rests in proportion before its next, past
   const started = performance.now();
   await intake.store("other", async () => {});
   expect(performance.now() - started).toBeLessThan(50);
+});
+
+test("HTTP requests coming make a session share the time too", async () => {
+  const intake = new ReportIntake({ busyShare: 0.25, busyBurstMs: 0, perSecond: 1_000_000, burst: 1_000_000 });
+  apiLoad.lastRequestAt = performance.now();
+  const started = performance.now();
+  for (let i = 0; i < 2; i++) await intake.store("s", () => Bun.sleep(20));
+  expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+  apiLoad.lastRequestAt = Number.NEGATIVE_INFINITY;
 });
 
 test("a short burst of slow stores is not paced", async () => {

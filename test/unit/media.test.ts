@@ -84,3 +84,12 @@ test("retention: files of messages older than MEDIA_KEEP_DAYS are removed and th
   expect((await d.messages.byId(s.id, "OLD"))!.media).toMatchObject({ state: "expired" });
   await expect(d.sessions.media.file(s, "OLD")).rejects.toMatchObject({ code: "MEDIA_NOT_FOUND" });
 });
+
+test("a file still on its way after the sandbox stopped is failed by the sweep, and its message announced", async () => {
+  const { s, launch } = await readySession();
+  const bytes = Buffer.from("%PDF-1.4\n% never delivered\n%%EOF\n");
+  await incomingDocument(s, launch, "STRANDED", bytes);
+  expect(await d.sessions.media.failStale(new Date(Date.now() - 60_000))).toBe(0);
+  expect(await d.sessions.media.failStale(new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
+  expect((await d.messages.byId(s.id, "STRANDED"))!.media).toMatchObject({ state: "failed", reason: "the file was not delivered by the session's sandbox" });
+});

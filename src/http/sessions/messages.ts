@@ -28,7 +28,7 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
         ),
         response: { 201: MessageResultResponse, 413: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, ...authErrors },
         detail: {
-          summary: "Send a text message",
+          summary: "Send a message",
           description:
             "Stored as pending before the sandbox sends it; answers once WhatsApp's server took it (sent), or after SANDBOX_REQUEST_TIMEOUT_MS with the status it has then. In `disconnected` it is queued until the reconnect. An `Idempotency-Key` header answers the first message again for 24 hours. At most SEND_PER_MINUTE a minute.",
         },
