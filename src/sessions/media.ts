@@ -69,7 +69,9 @@ export class MediaFiles {
       await this.failed(session, messageId, "the downloaded file's sha256 is not the one the message named");
       return "mismatch";
     }
-    await this.settle(session, messageId, { ...m.media, state: "stored" });
+    // A failure's reason goes with it (a retry may store what failed before).
+    const { reason: _reason, ...media } = m.media;
+    await this.settle(session, messageId, { ...media, state: "stored" });
     return "stored";
   }
 

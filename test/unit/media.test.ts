@@ -41,6 +41,7 @@ test("bytes that are not the message's file are refused and not kept; the right 
   expect(await d.sessions.reports.mediaIn(s.id, launch, "DOC1", [PDF] as never)).toBe("stored");
   const file = await d.sessions.media.file(s, "DOC1");
   expect(file).toMatchObject({ size: PDF.length, media: { state: "stored", sha256: sha(PDF) } });
+  expect(file.media.reason).toBeUndefined();
   expect(Buffer.from(await new Response(d.sessions.media.read(sha(PDF))).arrayBuffer())).toEqual(PDF);
   // More bytes than the message said: refused, nothing kept.
   await incomingDocument(s, launch, "DOC2", PDF.subarray(0, 10));
