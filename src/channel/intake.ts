@@ -3,10 +3,10 @@
 // kept per session, over all of its connections (a replaced connection's reports count until
 // they are dropped), and over all sessions together; a session past its bound is cut off and
 // refused for a while. Reports are stored at a bounded rate per session and, past a short burst,
-// for a bounded share of the time (a store's cost depends on the report and the database: with
-// the embedded one it is the API's own thread), through a few writers shared fairly: a session waits its turn behind the
-// others' (each session stores one report at a time, so the writers' FIFO queue serves sessions
-// round-robin).
+// for a bounded share of the time while others want the API (a store's cost depends on the report
+// and the database: with the embedded one it is the API's own thread), through a few writers
+// shared fairly: a session waits its turn behind the others' (each session stores one report at a
+// time, so the writers' FIFO queue serves sessions round-robin).
 import { setTimeout as sleep } from "node:timers/promises";
 import { apiLoad } from "../api-load";
 import { Limiter, TokenBuckets } from "../limits";
@@ -136,7 +136,9 @@ export class ReportIntake {
       try {
         return await store();
       } finally {
-        this.busy.get(sessionId)!.allowance -= performance.now() - started;
+        // Absent when the session was forgotten (stopped) while this report was stored.
+        const b = this.busy.get(sessionId);
+        if (b) b.allowance -= performance.now() - started;
       }
     });
   }

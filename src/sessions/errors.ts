@@ -40,6 +40,9 @@ export const sessionErrors = {
   notFound: (id: string) => new SessionError("SESSION_NOT_FOUND", `No session with id "${excerpt(id)}"`),
   wrongState: (action: string, state: SessionState, allowed: readonly SessionState[]) =>
     new SessionError("INVALID_SESSION_STATE", `Cannot ${action} while the session is "${state}"`, { state, allowedStates: allowed }),
+  /** A field the route's schema let through that the domain refuses. */
+  invalidField: (field: string, why: string) => new SessionError("VALIDATION_ERROR", `Invalid field "${field}": ${why}`, { field }),
+  messageNotFound: (id: string) => new SessionError("MESSAGE_NOT_FOUND", `No message with id "${excerpt(id)}" in this session`),
   invalidPhone: (field: string) =>
     new SessionError("INVALID_PHONE_NUMBER", `${field} must be 7 to 15 digits with country code, optionally after a +`, { field }),
 };

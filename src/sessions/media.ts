@@ -9,7 +9,7 @@ import type { MessageRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
 import { MediaTooLarge, type MediaStore } from "../media/store";
 import type { MediaType, StoredMedia } from "../model/messages";
-import { SessionError } from "./errors";
+import { SessionError, sessionErrors } from "./errors";
 import { messageView } from "./message-view";
 
 export interface MediaDeps {
@@ -29,7 +29,7 @@ export type UploadOutcome = "stored" | "not-found" | "too-large" | "mismatch";
 /** A file a client sends, before its message exists. */
 export interface MediaUpload {
   type: MediaType;
-  /** The bytes, decoded from base64 or read from a URL or a form part. */
+  /** The bytes, decoded from the send's base64. */
   bytes: Uint8Array;
   mimetype?: string;
   fileName?: string;
@@ -85,7 +85,7 @@ export class MediaFiles {
   /** A stored file of a message of this session, for the media route (or the sandbox sending it). */
   async file(session: SessionRow, messageId: string): Promise<{ message: MessageRow; media: StoredMedia; size: number }> {
     const message = await this.d.messages.byId(session.id, messageId);
-    if (!message) throw new SessionError("MESSAGE_NOT_FOUND", `No message with id "${messageId.slice(0, 128)}" in this session`);
+    if (!message) throw sessionErrors.messageNotFound(messageId);
     const media = message.media;
     const size = media?.state === "stored" ? this.d.store.size(media.sha256) : null;
     if (!media || size === null) {
@@ -132,7 +132,7 @@ export class MediaFiles {
   /** Stores a file a client sends and says what it is: its type from the bytes (a declared one they contradict is refused). */
   async accept(upload: MediaUpload): Promise<MediaInfo> {
     const { type, bytes } = upload;
-    if (bytes.byteLength === 0) throw new SessionError("VALIDATION_ERROR", 'Invalid field "media": the file is empty', { field: "media" });
+    if (bytes.byteLength === 0) throw sessionErrors.invalidField("media", "the file is empty");
     if (bytes.byteLength > this.d.maxBytes) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
     const sniffed = (await fileTypeFromBuffer(bytes))?.mime;
     const declared = upload.mimetype?.trim().toLowerCase();
@@ -144,7 +144,7 @@ export class MediaFiles {
     // Only a document may be of a type the bytes do not tell; a voice note's codec counts.
     const checked = type === "voice" ? mimetype : mimetype && baseType(mimetype);
     if (!mimetype || (type !== "document" && !sniffed) || !accepted[type](checked!)) {
-      throw new SessionError("VALIDATION_ERROR", `Invalid field "media": ${mimetype ? `a ${type} cannot be ${mimetype}` : `the file is not a readable ${type}`}`, { field: "media" });
+      throw sessionErrors.invalidField("media", mimetype ? `a ${type} cannot be ${mimetype}` : `the file is not a readable ${type}`);
     }
     const stored = await this.d.store.put([bytes], this.d.maxBytes);
     return { mimetype, size: stored.size, sha256: stored.sha256, ...(upload.fileName ? { fileName: upload.fileName } : {}) };

@@ -6,8 +6,7 @@ import { MAX_QUOTE_LENGTH, MAX_READ_IDS, type IncomingMessage, type OutgoingMess
 import { ChannelError, SandboxTimeout, SandboxUnavailable, type SandboxLink } from "../channel/link";
 import type { Cursor, MessageRepository } from "../db/message-repository";
 import type { MessageRow, SessionRow } from "../db/schema";
-import type { StoredMedia } from "../model/messages";
-import { isMediaType, type MediaType, type MessageStatus, type MessageType } from "../model/messages";
+import { isMediaType, type MediaType, type MessageStatus, type MessageType, type StoredMedia } from "../model/messages";
 import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
 import { RateLimiter } from "../limits";
@@ -21,8 +20,8 @@ export interface SendInput {
   to: string;
   type?: MessageType;
   text?: string;
-  /** The file, as base64 (`data`) or bytes already read (a form's file part). */
-  media?: { data?: string; bytes?: Uint8Array };
+  /** The file, as base64. */
+  media?: { data: string };
   caption?: string;
   fileName?: string;
   mimetype?: string;
@@ -53,7 +52,7 @@ const jid = /^[0-9]{5,20}(@s\.whatsapp\.net|@lid)$|^[0-9]{5,20}(-[0-9]{5,20})?@g
 
 export { messageView };
 
-const invalid = (field: string, why: string) => new SessionError("VALIDATION_ERROR", `Invalid field "${field}": ${why}`, { field });
+const invalid = sessionErrors.invalidField;
 
 /** The send's kind, once its fields fit it: a text has its text and nothing of a file; a file has no text. */
 function checkShape(input: SendInput): "text" | MediaType {
@@ -65,8 +64,8 @@ function checkShape(input: SendInput): "text" | MediaType {
   }
   if (!isMediaType(type)) throw invalid("type", `"${type}" cannot be sent`);
   if (input.text !== undefined) throw invalid("text", `a ${type} message takes a caption, not a text`);
-  if (!input.media || (!input.media.bytes && !input.media.data)) throw invalid("media", `a ${type} message needs its file`);
-  if (input.media.data !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(input.media.data)) throw invalid("media.data", "is not base64");
+  if (!input.media) throw invalid("media", `a ${type} message needs its file`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(input.media.data)) throw invalid("media.data", "is not base64");
   if (input.caption !== undefined && !["image", "video", "document"].includes(type)) throw invalid("caption", `a ${type} message has no caption`);
   if (input.fileName !== undefined && type !== "document") throw invalid("fileName", "only a document has a file name");
   return type;
@@ -91,7 +90,7 @@ function encodeCursor(m: MessageRow): string {
 export function decodeCursor(raw: string): Cursor {
   const [timestamp, seq, ...rest] = Buffer.from(raw, "base64url").toString().split(":").map(Number);
   if (!Number.isSafeInteger(timestamp) || !Number.isSafeInteger(seq) || rest.length > 0) {
-    throw new SessionError("VALIDATION_ERROR", 'Invalid field "before": not a cursor this API gave', { field: "before" });
+    throw sessionErrors.invalidField("before", "not a cursor this API gave");
   }
   return { timestamp: timestamp!, seq: seq! };
 }
@@ -115,7 +114,7 @@ export class Messaging {
 
   async send(session: SessionRow, input: SendInput, idempotencyKey: string | null): Promise<MessageRow> {
     const to = chatJid(input.to);
-    checkShape(input);
+    const type = checkShape(input);
     // A key used before answers as the first send did, whatever the session's state is now.
     if (idempotencyKey) {
       const earlier = await this.d.messages.byIdempotencyKey(session.id, idempotencyKey, new Date(Date.now() - IDEMPOTENCY_MS));
@@ -126,7 +125,7 @@ export class Messaging {
       throw new SessionError("RATE_LIMITED", `At most ${this.d.sendPerMinute} messages a minute per session`);
     }
     // A file refused (its type, its size) costs no send.
-    const content = await this.content(input).catch((err) => {
+    const content = await this.content(input, type).catch((err) => {
       this.sendLimiter.refund(session.id);
       throw err;
     });
@@ -146,18 +145,17 @@ export class Messaging {
     return answerOf(await this.handOver(session, row));
   }
 
-  /** What a send stores: its text, or its file (stored first) and caption; mixed or missing fields are refused. */
-  private async content(input: SendInput): Promise<Pick<MessageRow, "type" | "text" | "caption" | "media">> {
-    const type = checkShape(input);
+  /** What a send of this kind (checkShape) stores: its text, or its file (stored first) and caption. */
+  private async content(input: SendInput, type: "text" | MediaType): Promise<Pick<MessageRow, "type" | "text" | "caption" | "media">> {
     if (type === "text") return { type, text: input.text!, caption: null, media: null };
-    const bytes = input.media!.bytes ?? Buffer.from(input.media!.data!, "base64");
+    const bytes = Buffer.from(input.media!.data, "base64");
     const info = await this.d.media.accept({ type, bytes, mimetype: input.mimetype, fileName: type === "document" ? (input.fileName ?? "file") : undefined });
     return { type, text: null, caption: input.caption ?? null, media: { ...info, state: "stored" } };
   }
 
   get(session: SessionRow, id: string): Promise<MessageRow> {
     return this.d.messages.byId(session.id, id).then((m) => {
-      if (!m) throw new SessionError("MESSAGE_NOT_FOUND", `No message with id "${id}" in this session`);
+      if (!m) throw sessionErrors.messageNotFound(id);
       return m;
     });
   }

@@ -6,7 +6,7 @@ import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { SessionRepository } from "../db/session-repository";
 import { checkWebhookUrl } from "../webhooks/address-guard";
 import { newSecretSalt, type WebhookSecrets } from "../webhooks/secrets";
-import { excerpt, SessionError } from "./errors";
+import { excerpt, SessionError, sessionErrors } from "./errors";
 
 export interface WebhookSettingsDeps {
   repo: SessionRepository;
@@ -30,7 +30,7 @@ export class WebhookSettings {
   /** The URL if it is one we may send to (http(s), and not an internal address unless allowed). */
   async checkUrl(raw: string): Promise<string> {
     const checked = await checkWebhookUrl(raw, this.d.allowPrivate);
-    if (!checked.ok) throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookUrl": ${checked.reason}`, { field: "webhookUrl" });
+    if (!checked.ok) throw sessionErrors.invalidField("webhookUrl", checked.reason);
     return raw;
   }
 
@@ -50,9 +50,7 @@ export class WebhookSettings {
     else if (patch.webhookEvents !== undefined) {
       const unknown = patch.webhookEvents.filter((e) => !isWebhookEvent(e));
       if (unknown.length > 0) {
-        throw new SessionError("VALIDATION_ERROR", `Invalid field "webhookEvents": unknown event "${excerpt(unknown[0]!)}" (known: ${webhookEvents.join(", ")})`, {
-          field: "webhookEvents",
-        });
+        throw sessionErrors.invalidField("webhookEvents", `unknown event "${excerpt(unknown[0]!)}" (known: ${webhookEvents.join(", ")})`);
       }
       fields.webhookEvents = [...new Set(patch.webhookEvents as WebhookEvent[])];
     }
