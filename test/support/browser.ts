@@ -11,10 +11,32 @@ export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: run the suite with 'bash scripts/test.sh' (it installs it) or 'apt-get install -y chromium'`);
   }
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+  dropEventsOnGoneObjects(browser);
+  return browser;
+}
+
+/**
+ * playwright-core's client sometimes receives a network event naming a response object it has
+ * already let go (a frame's requests as the page moves on; seen about one run in five here). The
+ * event is then thrown, uncaught, from a timer and fails whichever test runs. Such an event is
+ * dropped: it is about nothing the test still holds. Answers to calls are left as they are.
+ */
+function dropEventsOnGoneObjects(browser: Browser): void {
+  const connection = (browser as unknown as { _connection?: { dispatch(message: { id?: number }): void } })._connection;
+  if (!connection) throw new Error("playwright-core's client connection is not where it was: see dropEventsOnGoneObjects");
+  const dispatch = connection.dispatch.bind(connection);
+  connection.dispatch = (message) => {
+    try {
+      dispatch(message);
+    } catch (err) {
+      if (message.id === undefined && /was not bound in the connection/.test(String(err))) return;
+      throw err;
+    }
+  };
 }
 
 export interface PageWatch {
