@@ -1,0 +1,523 @@
+// Issue figures for media, whole stack (the API process on PostgreSQL, rootless Podman, the
+// sandbox image, the emulator's contacts and its HTTPS media server), in one run:
+//
+// 1. Memory of a large file (default 64 MiB, a video: an MP4 `ftyp` box, then one `mdat` box of
+//    random bytes, which the API's sniffing (file-type) reads as video/mp4) received from a
+//    contact (emulator `POST /control/messages`, base64; first, while the API's heap is clean),
+//    then sent from the API to a contact, once with the JSON base64 body and once with a
+//    multipart/form-data body if the API takes one (MULTIPART below). For each: the API process's RSS and PSS (smaps_rollup)
+//    just before, and the peak from the POST until the contact decrypted the file (sent) or the
+//    API stored it (received), sampled every 50 ms by a Worker, with the kernel's own peak RSS
+//    (VmHWM, reset through /proc/<pid>/clear_refs before each phase) beside it; the same for the
+//    sandbox container's processes (its init and the sandbox, found from the container's
+//    State.Pid), against the container's memory limit (SANDBOX_MEMORY, 256 MiB by default),
+//    and the container's cgroup v2 memory.current (sampled) and memory.peak (since the container
+//    started) where the host has one (rootless Podman on cgroup v1 sets no limit at all).
+// 2. Throughput: a file (default 16 MiB, a document of random bytes) from POST to decrypted at
+//    the contact (polling the emulator's received list for its sha256), against this machine's
+//    limit measured in the same run: bench/media-baseline.ts, one process that encrypts the same
+//    size as WhatsApp does and uploads it to the same emulated media server over the same unix
+//    socket and TLS a sandbox uses (its upload token is issued by the in-process emulator's media
+//    server, as a media_conn answer carries one). Rounds alternate the two; medians of `runs`.
+// 3. Text CPU unchanged: `bun bench/messaging.ts 10 200 1` on this checkout and, with
+//    BASE_CHECKOUT (a worktree of the commit before media) and BASE_IMAGE (its sandbox image,
+//    built under its own tag), on that one, alternating; the warm round's CPU a message.
+//
+// Usage: bun bench/media.ts [runs=3] [memory MiB=64] [throughput MiB=16]
+//   BASE_CHECKOUT=/tmp/base BASE_IMAGE=localhost/wa-sandbox:bench-base   part 3 against that checkout
+//   TEXT_RUNS=n   messaging runs per checkout, alternating (default 2; the median is printed);  SKIP_TEXT=1   no part 3;  MULTIPART=0   skip the multipart probe
+// Needs what scripts/test.sh sets up, run as root (it reads the API's and the containers' /proc).
+import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../src/config";
+import { info as podmanInfo, unenforcedLimits } from "../src/runtime/podman/system";
+import { startTestApi, type TestApi } from "../test/support/api";
+import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
+import { waitFor } from "../test/support/env";
+import { cpuDelta, cpuSeconds, median } from "./stats";
+
+const runs = Number(process.argv[2] ?? 3);
+const bigMiB = Number(process.argv[3] ?? 64);
+const flowMiB = Number(process.argv[4] ?? 16);
+const MiB = 1024 * 1024;
+const CONTACT = "4915199990003";
+const root = join(import.meta.dir, "..");
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const mib = (kib: number) => (kib / 1024).toFixed(1);
+const sec = (ms: number) => (ms / 1000).toFixed(2);
+
+/** `bytes` of MP4 as file-type reads it: an `ftyp` box (isom), then one `mdat` box of random bytes. */
+function mp4(bytes: number): Buffer {
+  const ftyp = Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from("ftypisom"), Buffer.from([0, 0, 2, 0]), Buffer.from("isomiso2")]);
+  const mdat = Buffer.alloc(8);
+  mdat.writeUInt32BE(bytes - ftyp.length, 0);
+  mdat.write("mdat", 4);
+  return Buffer.concat([ftyp, mdat, randomBytes(bytes - ftyp.length - mdat.length)]);
+}
+
+// ---- /proc and cgroups -----------------------------------------------------------------------
+
+const kib = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
+function rollup(pids: number[]): { rss: number; pss: number } {
+  let rss = 0;
+  let pss = 0;
+  for (const pid of pids) {
+    try {
+      const r = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      rss += kib(r, "Rss");
+      pss += kib(r, "Pss");
+    } catch {}
+  }
+  return { rss, pss };
+}
+/** The kernel's peak RSS of each process (VmHWM, KiB), summed. */
+const hwm = (pids: number[]) => pids.reduce((a, pid) => a + kib(readFileSync(`/proc/${pid}/status`, "utf8"), "VmHWM"), 0);
+/** Resets VmHWM to the current RSS (`echo 5 > clear_refs`); false where the kernel refuses. */
+function resetHwm(pids: number[]): boolean {
+  try {
+    for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The API process: this process's child running src/main.ts. */
+function apiPid(): number {
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("src/main.ts")) return pid;
+    } catch {}
+  }
+  throw new Error("the API process was not found among this process's children");
+}
+
+/** A process and all its descendants. */
+function tree(pid: number): number[] {
+  const out = [pid];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+    if (kids) for (const k of kids.split(/\s+/)) out.push(...tree(Number(k)));
+  }
+  return out;
+}
+
+/** The container's processes (its init, the sandbox) by the container's State.Pid. */
+async function containerPids(t: TestApi, sessionId: string): Promise<number[]> {
+  const c = await t.runtime.client.json<{ State: { Pid: number } }>("GET", `/containers/wa-session-${sessionId}/json`);
+  return tree(c.State.Pid);
+}
+
+/** The cgroup v2 folder that holds the container's memory limit, or null (cgroup v1, or no limit applied). */
+function containerCgroup(pid: number): string | null {
+  const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+  if (!line) return null;
+  const mount = existsSync("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+  for (let dir = join(mount, line.slice(3)); dir.startsWith(mount) && dir !== mount; dir = join(dir, "..")) {
+    if (!existsSync(join(dir, "memory.max"))) return null;
+    if (readFileSync(join(dir, "memory.max"), "utf8").trim() !== "max") return dir;
+  }
+  return null;
+}
+
+// ---- the memory phases -----------------------------------------------------------------------
+
+interface Sampled {
+  peaks: Record<string, { rss: number; pss: number }>;
+  cgroupPeaks: Record<string, { current: number; anon: number; file: number }>;
+  ticks: number;
+  worstGapMs: number;
+}
+const sampler = new Worker(new URL("./media-sampler.ts", import.meta.url).href);
+function sampling(groups: Record<string, number[]>, cgroups: Record<string, string>): () => Promise<Sampled> {
+  sampler.postMessage({ type: "start", groups, cgroups, everyMs: 50 });
+  return () =>
+    new Promise((resolve) => {
+      sampler.onmessage = (e) => resolve(e.data as Sampled);
+      sampler.postMessage({ type: "stop" });
+    });
+}
+
+interface MemoryRow {
+  label: string;
+  seconds: number;
+  detail: string;
+  api: { before: { rss: number; pss: number }; peak: { rss: number; pss: number }; hwm: number | null; after: { rss: number; pss: number } };
+  box: { before: { rss: number; pss: number }; peak: { rss: number; pss: number }; hwm: number | null; cgroup: { current: number; anon: number; file: number; peak: number | null } | null };
+  ticks: number;
+  worstGapMs: number;
+}
+
+async function memoryPhase(t: TestApi, sessionId: string, label: string, work: () => Promise<string>): Promise<MemoryRow> {
+  const api = apiPid();
+  const box = await containerPids(t, sessionId);
+  const cgroup = containerCgroup(box[0]!);
+  // What the last phase left settles: until the API's RSS stops falling (a collection returned it), at most 20 s.
+  for (let i = 0; i < 20; i++) {
+    const r1 = rollup([api]).rss;
+    await Bun.sleep(1000);
+    if (r1 - rollup([api]).rss < 1024) break;
+  }
+  const before = { api: rollup([api]), box: rollup(box) };
+  const reset = resetHwm([api, ...box]);
+  const stop = sampling({ api: [api], box }, cgroup ? { box: cgroup } : {});
+  const t0 = performance.now();
+  const detail = await work();
+  const seconds = (performance.now() - t0) / 1000;
+  const s = await stop();
+  const hwms = reset ? { api: hwm([api]), box: hwm(box) } : null;
+  const cgPeak = cgroup && existsSync(join(cgroup, "memory.peak")) ? Number(readFileSync(join(cgroup, "memory.peak"), "utf8")) / 1024 : null;
+  await Bun.sleep(2000);
+  return {
+    label,
+    seconds,
+    detail,
+    api: { before: before.api, peak: s.peaks.api!, hwm: hwms?.api ?? null, after: rollup([api]) },
+    box: { before: before.box, peak: s.peaks.box!, hwm: hwms?.box ?? null, cgroup: cgroup ? { ...s.cgroupPeaks.box!, peak: cgPeak } : null },
+    ticks: s.ticks,
+    worstGapMs: s.worstGapMs,
+  };
+}
+
+// ---- the stack -------------------------------------------------------------------------------
+
+const emu = await startEmulatorForContainers({ logLevel: "silent" });
+const control = emulatorControl(emu);
+await control("POST", "/control/numbers", { add: [CONTACT] });
+const t = await startTestApi(
+  "postgres",
+  {
+    WA_WS_URL: emu.wsUrl,
+    WA_TRUST_ROOT: emu.trustRoot,
+    WA_MEDIA_SOCKET: emu.mediaSocketPath!,
+    WA_MEDIA_CA: emu.mediaCa,
+    SEND_PER_MINUTE: "100000",
+    SANDBOX_REQUEST_TIMEOUT_MS: "120000",
+    LOG_LEVEL: "warn",
+    ...(bigMiB * MiB > 64 * MiB ? { MEDIA_MAX_BYTES: String(bigMiB * MiB) } : {}),
+  },
+  { process: true, runtime: "bun" },
+);
+const config = loadConfig(t.env);
+const host = await podmanInfo(t.runtime.client);
+const unenforced = unenforcedLimits(host.host);
+const head = (await Bun.$`git -C ${root} rev-parse --short HEAD`.text()).trim();
+const dirty = (await Bun.$`git -C ${root} status --porcelain -- src sandbox`.text()).trim().split("\n").filter(Boolean).length;
+const image = await t.runtime.client.json<{ Id: string; Created: string }>("GET", `/images/${encodeURIComponent(config.sandboxImage)}/json`).catch(() => null);
+console.log(
+  `checkout ${head}${dirty ? ` with ${dirty} uncommitted files under src/ and sandbox/` : ""}; sandbox image ${config.sandboxImage} (${image?.Id.slice(0, 12) ?? "?"}, built ${image?.Created ?? "?"}); ` +
+    `Podman on cgroup ${host.host.cgroupVersion}${unenforced.length ? `, limits NOT enforced here (${unenforced.join(", ")})` : ", limits enforced"}; ${navigator.hardwareConcurrency} cores`,
+);
+
+interface Linked {
+  id: string;
+  key: string;
+  phone: string;
+}
+async function link(name: string, phone: string): Promise<Linked> {
+  const s = await t.createSession(name);
+  const state = async () => (await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey })).body.session.state;
+  await waitFor(async () => (await state()) === "qr_ready", 60_000, "qr_ready");
+  const qr = (await t.call("GET", `/sessions/${s.id}/qr`, { key: s.apiKey })).body.qr;
+  await control("POST", "/control/scan", { qr, phoneNumber: phone });
+  await waitFor(async () => (await state()) === "ready", 60_000, "ready");
+  return { id: s.id, key: s.apiKey, phone };
+}
+
+/** POSTs a prepared body; answers the message id and the time to 201. */
+async function post(s: Linked, body: BodyInit, contentType?: string): Promise<{ id: string; ms: number }> {
+  const t0 = performance.now();
+  const res = await fetch(`${t.url}/sessions/${s.id}/messages`, {
+    method: "POST",
+    headers: { "x-api-key": s.key, ...(contentType ? { "content-type": contentType } : {}) },
+    body,
+  });
+  const ms = performance.now() - t0;
+  const json = (await res.json()) as any;
+  if (res.status !== 201 || json.message.status === "pending") throw new Error(`send failed: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+  return { id: json.message.id, ms };
+}
+const jsonBody = (type: string, bytes: Buffer, extra: Record<string, string> = {}) => JSON.stringify({ to: CONTACT, type, ...extra, media: { data: bytes.toString("base64") } });
+// MULTIPART: the body the send route is to take besides JSON (the issue's shape: a `file` part
+// plus the fields to, type, caption, fileName, mimetype). The bench probes it with a 64 KiB
+// video after the warm-up; on a 201 it adds a memory phase and a throughput row with it,
+// otherwise it prints the API's answer and goes on with JSON alone. MULTIPART=0 skips the probe.
+function formBody(type: string, bytes: Buffer, extra: Record<string, string> = {}): FormData {
+  const form = new FormData();
+  form.set("to", CONTACT);
+  form.set("type", type);
+  for (const [k, v] of Object.entries(extra)) form.set(k, v);
+  form.set("file", new Blob([new Uint8Array(bytes)], { type: type === "video" ? "video/mp4" : "application/octet-stream" }), type === "video" ? "clip.mp4" : "file.bin");
+  return form;
+}
+/** Polls every `everyMs` until `probe` answers something (its errors are not retried). */
+async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, everyMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
+/** Until the contact decrypted the file with this sha256. */
+async function decryptedByContact(hash: string, timeoutMs = 300_000): Promise<void> {
+  await until(
+    async () => (((await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as any[]).some((m) => m.media?.sha256 === hash) ? true : undefined),
+    timeoutMs,
+    "the contact to decrypt the file",
+    20,
+  );
+}
+async function storedByApi(s: Linked, mid: string): Promise<any> {
+  return until(
+    async () => {
+      const m = (await t.call("GET", `/sessions/${s.id}/messages/${mid}`, { key: s.key })).body.message;
+      if (m?.media?.state === "failed") throw new Error(`the received file failed: ${m.media.reason}`);
+      return m?.media?.state === "stored" ? m : undefined;
+    },
+    300_000,
+    "the received file stored",
+    50,
+  );
+}
+/** A contact sends a file (base64 through the emulator's control API); answers the message id. */
+async function contactSends(s: Linked, type: string, bytes: Buffer, mimetype: string): Promise<string> {
+  const res = await fetch(`${emu.controlUrl}/control/messages`, {
+    method: "POST",
+    body: JSON.stringify({ from: CONTACT, to: s.phone, type, caption: "bench", media: { data: bytes.toString("base64"), mimetype } }),
+  });
+  const json = (await res.json()) as any;
+  if (res.status !== 200) throw new Error(`control/messages answered ${res.status}: ${JSON.stringify(json)}`);
+  return json.id;
+}
+
+const memory: MemoryRow[] = [];
+const flow: { e2e: number[]; post201: number[]; multipart: number[]; encUpload: number[]; encUploadDown: number[]; encryptMs: number[] } = {
+  e2e: [],
+  post201: [],
+  multipart: [],
+  encUpload: [],
+  encUploadDown: [],
+  encryptMs: [],
+};
+/** CPU seconds of the JSON end-to-end throughput rounds, by part of the stack. */
+const flowCpu = new Map<string, number>();
+let multipart: { supported: boolean; why: string } = { supported: false, why: "not probed (MULTIPART=0)" };
+
+try {
+  const phoneBase = 40000000 + Math.floor(Math.random() * 100000) * 10;
+  const sender = await link("bench-media-send", `49151${phoneBase}`);
+  const receiver = await link("bench-media-recv", `49151${phoneBase + 1}`);
+
+  // Warm-up outside the figures: Signal sessions set up, each path's code compiled once.
+  for (const s of [sender, receiver]) await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: "warm-up" } });
+  const small = mp4(MiB);
+  await post(sender, jsonBody("video", small, { caption: "warm-up" }), "application/json");
+  await decryptedByContact(sha256(small));
+  await storedByApi(receiver, await contactSends(receiver, "video", mp4(MiB), "video/mp4"));
+
+  if (process.env.MULTIPART !== "0") {
+    // Probe: a small video as multipart/form-data (the parts the issue names: file, to, type, caption, fileName, mimetype).
+    const probe = mp4(64 * 1024);
+    const res = await fetch(`${t.url}/sessions/${sender.id}/messages`, { method: "POST", headers: { "x-api-key": sender.key }, body: formBody("video", probe, { caption: "probe" }) });
+    const json = (await res.json().catch(() => ({}))) as any;
+    multipart =
+      res.status === 201
+        ? { supported: true, why: "201 for a 64 KiB probe" }
+        : { supported: false, why: `the API answered ${res.status} ${json.code ?? ""} to a multipart probe: ${String(json.error ?? "").slice(0, 120)}` };
+    if (multipart.supported) await decryptedByContact(sha256(probe));
+  }
+  console.log(`multipart/form-data on POST /sessions/{id}/messages: ${multipart.supported ? "yes" : "no"} (${multipart.why})`);
+
+  // ---- 1. memory (the receive first: the API's RSS after a JSON send stays up for a while) ----
+  {
+    const video = mp4(bigMiB * MiB);
+    memory.push(
+      await memoryPhase(t, receiver.id, `receive ${bigMiB} MiB video`, async () => {
+        const t0 = performance.now();
+        const mid = await contactSends(receiver, "video", video, "video/mp4");
+        const t1 = performance.now();
+        const m = await storedByApi(receiver, mid);
+        if (m.media.sha256 !== sha256(video)) throw new Error("the stored file is not the one sent");
+        return `emulator encrypt+upload+send ${sec(t1 - t0)} s, then download -> stored ${sec(performance.now() - t1)} s`;
+      }),
+    );
+  }
+  {
+    const video = mp4(bigMiB * MiB);
+    const body = jsonBody("video", video, { caption: "bench" });
+    memory.push(
+      await memoryPhase(t, sender.id, `send ${bigMiB} MiB video, JSON base64`, async () => {
+        const r = await post(sender, body, "application/json");
+        await decryptedByContact(sha256(video));
+        return `POST -> 201 ${sec(r.ms)} s`;
+      }),
+    );
+  }
+  if (multipart.supported) {
+    const video = mp4(bigMiB * MiB);
+    const form = formBody("video", video, { caption: "bench" });
+    memory.push(
+      await memoryPhase(t, sender.id, `send ${bigMiB} MiB video, multipart`, async () => {
+        const r = await post(sender, form);
+        await decryptedByContact(sha256(video));
+        return `POST -> 201 ${sec(r.ms)} s`;
+      }),
+    );
+  }
+  for (const r of memory) {
+    console.log(
+      `${r.label}: ${r.seconds.toFixed(1)} s (${r.detail}); ${r.ticks} samples, worst gap ${r.worstGapMs.toFixed(0)} ms\n` +
+        `  API RSS ${mib(r.api.before.rss)} -> peak ${mib(r.api.peak.rss)} sampled${r.api.hwm !== null ? ` / ${mib(r.api.hwm)} VmHWM` : ""} MiB, PSS ${mib(r.api.before.pss)} -> ${mib(r.api.peak.pss)} MiB; after 2 s RSS ${mib(r.api.after.rss)}\n` +
+        `  sandbox container processes RSS ${mib(r.box.before.rss)} -> peak ${mib(r.box.peak.rss)}${r.box.hwm !== null ? ` / ${mib(r.box.hwm)} VmHWM` : ""} MiB, PSS ${mib(r.box.before.pss)} -> ${mib(r.box.peak.pss)} MiB` +
+        (r.box.cgroup ? `; cgroup memory.current peak ${mib(r.box.cgroup.current)} (anon ${mib(r.box.cgroup.anon)}, file ${mib(r.box.cgroup.file)}), memory.peak ${r.box.cgroup.peak === null ? "?" : mib(r.box.cgroup.peak)} MiB` : ""),
+    );
+  }
+
+  // ---- 2. throughput ----
+  const mediaServer = emu.state.media!;
+  // Where the CPU of the end-to-end rounds goes: this process is the bench's client and the
+  // emulator (the contact downloads and decrypts here); "other" is everything else on the host.
+  const api = apiPid();
+  const component = (pid: number, comm: string) =>
+    pid === process.pid ? "bench+emulator" : pid === api ? "api" : comm === "wa-sandbox" ? "sandbox" : comm === "postgres" ? "postgres" : "other";
+  for (let round = 0; round < runs; round++) {
+    {
+      const doc = randomBytes(flowMiB * MiB);
+      const body = jsonBody("document", doc, { fileName: "bench.bin" });
+      const cpuBefore = cpuSeconds(component);
+      const t0 = performance.now();
+      const r = await post(sender, body, "application/json");
+      await decryptedByContact(sha256(doc));
+      flow.e2e.push(performance.now() - t0);
+      flow.post201.push(r.ms);
+      for (const [group, seconds] of cpuDelta(cpuBefore, cpuSeconds(component))) flowCpu.set(group, (flowCpu.get(group) ?? 0) + seconds);
+    }
+    if (multipart.supported) {
+      const doc = randomBytes(flowMiB * MiB);
+      const form = formBody("document", doc, { fileName: "bench.bin" });
+      const t0 = performance.now();
+      await post(sender, form);
+      await decryptedByContact(sha256(doc));
+      flow.multipart.push(performance.now() - t0);
+    }
+    {
+      const child = Bun.spawn(["bun", join(import.meta.dir, "media-baseline.ts"), mediaServer.socketPath!, mediaServer.host, mediaServer.issueAuth(), String(flowMiB)], {
+        env: { ...process.env, MEDIA_CA: emu.mediaCa },
+        stdout: "pipe",
+        stderr: "inherit",
+      });
+      const out = await new Response(child.stdout).text();
+      if ((await child.exited) !== 0) throw new Error("bench/media-baseline.ts failed");
+      const b = JSON.parse(out.trim().split("\n").at(-1)!) as { encryptMs: number; uploadMs: number; downloadDecryptMs: number };
+      flow.encUpload.push(b.encryptMs + b.uploadMs);
+      flow.encUploadDown.push(b.encryptMs + b.uploadMs + b.downloadDecryptMs);
+      flow.encryptMs.push(b.encryptMs);
+    }
+    console.log(
+      `throughput round ${round + 1}: ${flowMiB} MiB document POST -> decrypted at the contact ${sec(flow.e2e.at(-1)!)} s (201 after ${sec(flow.post201.at(-1)!)} s)` +
+        (multipart.supported ? `, multipart ${sec(flow.multipart.at(-1)!)} s` : "") +
+        `; baseline encrypt + upload ${sec(flow.encUpload.at(-1)!)} s (encrypt ${sec(flow.encryptMs.at(-1)!)}), + download + decrypt ${sec(flow.encUploadDown.at(-1)!)} s`,
+    );
+  }
+} finally {
+  sampler.terminate();
+  await t.close();
+  await emu.stop();
+}
+
+// ---- 3. text CPU ----
+interface TextRun {
+  cpuMs: number;
+  parts: string;
+  rate: string;
+}
+const textRuns: { current: TextRun[]; base: TextRun[] } = { current: [], base: [] };
+async function messagingRun(cwd: string, image?: string): Promise<TextRun> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  if (image) env.SANDBOX_IMAGE = image;
+  else delete env.SANDBOX_IMAGE;
+  const child = Bun.spawn(["bun", "bench/messaging.ts", "10", "200", "1"], { cwd, env, stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(child.stdout).text();
+  if ((await child.exited) !== 0) throw new Error(`bench/messaging.ts failed in ${cwd}:\n${out}`);
+  const warm = /send warm: .*?: (\d+) messages\/s; POST -> 201 \(server ack\) (p50 \d+ ms\s+p99 \d+ ms).*\n\s+cpu ([\d.]+) ms a message: (.*)/.exec(out);
+  if (!warm) throw new Error(`no warm round in bench/messaging.ts's output:\n${out}`);
+  return { cpuMs: Number(warm[3]), parts: warm[4]!.replace(/\s*\(.*\)$/, ""), rate: `${warm[1]} msg/s, ${warm[2]!.replace(/\s+/g, " ")}` };
+}
+const baseCheckout = process.env.BASE_CHECKOUT;
+const baseImage = process.env.BASE_IMAGE;
+if (process.env.SKIP_TEXT !== "1") {
+  const n = Number(process.env.TEXT_RUNS ?? 2);
+  for (let i = 0; i < n; i++) {
+    const cur = await messagingRun(root);
+    textRuns.current.push(cur);
+    console.log(`text (bun bench/messaging.ts 10 200 1), this checkout, warm: ${cur.cpuMs} ms a message (${cur.parts}); ${cur.rate}`);
+    if (baseCheckout) {
+      const base = await messagingRun(baseCheckout, baseImage);
+      textRuns.base.push(base);
+      console.log(`text (bun bench/messaging.ts 10 200 1), ${baseCheckout}${baseImage ? ` with ${baseImage}` : ""}, warm: ${base.cpuMs} ms a message (${base.parts}); ${base.rate}`);
+    }
+  }
+}
+
+// ---- the table ----
+const LIMIT_KIB = config.sandboxMemory / 1024;
+const rows: [string, string, string][] = [];
+for (const r of memory) {
+  const apiPeak = Math.max(r.api.peak.rss, r.api.hwm ?? 0);
+  const growth = apiPeak - r.api.before.rss;
+  rows.push([
+    `${r.label}: API RSS before -> peak (growth); PSS`,
+    `${mib(r.api.before.rss)} -> ${mib(apiPeak)} MiB (+${mib(growth)}); PSS ${mib(r.api.before.pss)} -> ${mib(r.api.peak.pss)} MiB`,
+    growth < 32 * 1024 ? "holds (< +32 MiB)" : "FAILS (>= +32 MiB)",
+  ]);
+  const boxPeak = Math.max(r.box.peak.rss, r.box.hwm ?? 0);
+  const cg = r.box.cgroup;
+  rows.push([
+    `${r.label}: sandbox container (init + sandbox) peak vs limit ${mib(LIMIT_KIB)} MiB`,
+    `RSS ${mib(boxPeak)} MiB, PSS ${mib(r.box.peak.pss)} MiB (before: RSS ${mib(r.box.before.rss)}, PSS ${mib(r.box.before.pss)})` + (cg ? `; cgroup memory.current ${mib(cg.current)} MiB` : ""),
+    `${Math.max(boxPeak, cg?.current ?? 0) < LIMIT_KIB ? "within" : "OVER"}${unenforced.includes("memory") ? " (limit not enforced on this host)" : ""}`,
+  ]);
+}
+const rate = (ms: number[]) => (flowMiB / (median(ms) / 1000)).toFixed(1);
+if (flow.e2e.length) {
+  const ratio = median(flow.encUpload) / median(flow.e2e);
+  rows.push([`${flowMiB} MiB document, JSON base64: POST -> decrypted at the contact (median of ${flow.e2e.length})`, `${sec(median(flow.e2e))} s = ${rate(flow.e2e)} MiB/s (201 after ${sec(median(flow.post201))} s)`, `${(100 * ratio).toFixed(0)}% of the baseline: ${ratio >= 0.5 ? "holds (>= 50%)" : "FAILS (< 50%)"}`]);
+  if (flow.multipart.length) {
+    const r2 = median(flow.encUpload) / median(flow.multipart);
+    rows.push([`${flowMiB} MiB document, multipart: POST -> decrypted at the contact`, `${sec(median(flow.multipart))} s = ${rate(flow.multipart)} MiB/s`, `${(100 * r2).toFixed(0)}% of the baseline`]);
+  }
+  const cpu = [...flowCpu].sort((a, b) => b[1] - a[1]);
+  const cpuAll = cpu.reduce((a, [, x]) => a + x, 0) / flow.e2e.length;
+  rows.push([
+    `  CPU a round of the above (all processes on the host, in s)`,
+    `${cpuAll.toFixed(2)}: ` + cpu.map(([k, x]) => `${k} ${(x / flow.e2e.length).toFixed(2)}`).join(", "),
+    `${((100 * cpuAll) / (median(flow.e2e) / 1000) / navigator.hardwareConcurrency).toFixed(0)}% of ${navigator.hardwareConcurrency} cores`,
+  ]);
+  rows.push([`baseline: one process encrypts ${flowMiB} MiB and uploads it to the same media server`, `${sec(median(flow.encUpload))} s = ${rate(flow.encUpload)} MiB/s (encrypt alone ${sec(median(flow.encryptMs))} s)`, ""]);
+  rows.push([`baseline + download and decrypt (what the contact also does in the real path)`, `${sec(median(flow.encUploadDown))} s = ${rate(flow.encUploadDown)} MiB/s`, `the real path at ${((100 * median(flow.encUploadDown)) / median(flow.e2e)).toFixed(0)}% of this`]);
+}
+if (textRuns.current.length) {
+  const cur = median(textRuns.current.map((r) => r.cpuMs));
+  const base = textRuns.base.length ? median(textRuns.base.map((r) => r.cpuMs)) : null;
+  rows.push([
+    "text, CPU a message sent (warm, whole stack), bun bench/messaging.ts 10 200 1",
+    `this checkout ${cur.toFixed(2)} ms` + (base !== null ? `  |  before media ${base.toFixed(2)} ms` : "  |  before media: not run (BASE_CHECKOUT unset)"),
+    base !== null ? `${cur <= base ? "" : "+"}${(((cur - base) / base) * 100).toFixed(0)}%` : "",
+  ]);
+}
+const w0 = Math.max(...rows.map((r) => r[0].length));
+const w1 = Math.max(...rows.map((r) => r[1].length));
+console.log(`\n${"what".padEnd(w0)}  ${"figure".padEnd(w1)}  goal`);
+for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+console.log(
+  `\nMemory: RSS/PSS from /proc/<pid>/smaps_rollup sampled every 50 ms, and VmHWM (reset before each phase); the sandbox container's processes are its init and the sandbox (State.Pid's tree), conmon not included. ` +
+    `A JSON base64 body is read whole by the API (${((Math.ceil((bigMiB * MiB) / 3) * 4) / MiB).toFixed(1)} MiB of text for ${bigMiB} MiB), parsed and decoded: it cannot stream.`,
+);
+process.exit(0);
