@@ -159,7 +159,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     keepDays: config.webhookKeepDays,
     backoffMs: config.webhookBackoffMs,
     timeoutMs: config.webhookTimeoutMs,
-    allowPrivate: config.webhookAllowPrivate,
+    allowPrivate: config.allowPrivateAddresses,
     onAttempt: (attempt) => metrics.webhookAttempt(attempt.status),
   });
   // Live events for GET /events (the dashboard): in process, after each commit.

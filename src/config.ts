@@ -154,12 +154,21 @@ export function loadConfig(env: Env = process.env) {
     /** First retry delay; each next one doubles (with jitter), up to an hour. */
     webhookBackoffMs: int(env, "WEBHOOK_BACKOFF_MS", 5000, 10, 3_600_000),
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
-    /** Let webhook URLs reach loopback and private addresses (tests, or a receiver on the same host). */
-    webhookAllowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+    /**
+     * Let webhook and media URLs reach loopback and private addresses (tests, or a receiver on the
+     * same host). WEBHOOK_ALLOW_PRIVATE is its old name, read when the new one is unset.
+     */
+    allowPrivateAddresses: env.ALLOW_PRIVATE_ADDRESSES ? bool(env, "ALLOW_PRIVATE_ADDRESSES", false) : bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
     /** The largest media file sent or received (a larger incoming one is not downloaded). */
     mediaMaxBytes: env.MEDIA_MAX_BYTES ? parseBytes("MEDIA_MAX_BYTES", env.MEDIA_MAX_BYTES) : 64 * 1024 ** 2,
     /** How long media files are kept; older ones are removed and their messages' media is `expired`. */
     mediaKeepDays: num(env, "MEDIA_KEEP_DAYS", 30, 0.0001, 36500),
+    /** How long fetching a send's media.url may take, redirects and body included. */
+    mediaFetchTimeoutMs: int(env, "MEDIA_FETCH_TIMEOUT_MS", 60_000, 100, 600_000),
+    /** Whether incoming files are downloaded as they arrive; when false, POST …/media/download fetches one. */
+    mediaAutoDownload: bool(env, "MEDIA_AUTO_DOWNLOAD", true),
+    /** The ffmpeg that converts voice notes and reads videos (ffprobe beside it); missing, conversions answer 422. */
+    ffmpegPath: env.FFMPEG_PATH || "ffmpeg",
     /** Bearer token that may read GET /metrics besides the admin key (a scraper need not hold the admin key). */
     metricsToken,
   };

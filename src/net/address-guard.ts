@@ -1,5 +1,6 @@
-// SSRF guard for webhook URLs: a session owner chooses the URL, so without this check the server
-// would POST to its own loopback, the LAN, or a cloud metadata endpoint on their behalf.
+// SSRF guard for the URLs a client makes the API reach (webhooks, media URLs): the client
+// chooses the URL, so without this check the server would reach its own loopback, the LAN, or a
+// cloud metadata endpoint on their behalf.
 // Classification is ipaddr.js's; this module only decides which of its ranges are not the public
 // internet, and resolves names so that every address a name points at is judged.
 import { lookup } from "node:dns/promises";
@@ -73,7 +74,7 @@ function classifyV6(ip: ipaddr.IPv6): string | null {
 }
 
 /**
- * Why `ip` must not be a webhook target, or null for a public unicast address.
+ * Why `ip` must not be reached on a client's behalf, or null for a public unicast address.
  * IPv4 must be dotted decimal: resolvers and WHATWG URL only produce that form, and refusing the
  * octal/hex/integer spellings leaves no room for this parser and the socket to read one differently.
  */
@@ -94,8 +95,11 @@ export type ResolveResult =
   | { ok: true; addresses: ResolvedAddress[] }
   | { ok: false; forbidden: boolean; reason: string };
 
+/** Judges one address: why it is forbidden, or null. Injectable so tests can stand a loopback address in for a public one. */
+export type Classifier = (ip: string) => string | null;
+
 /** Resolves `host` and refuses it when it does not resolve or when ANY of its addresses is forbidden. */
-export async function resolveAllowed(host: string, allowPrivate: boolean, resolve: Resolver = systemResolver): Promise<ResolveResult> {
+export async function resolveAllowed(host: string, allowPrivate: boolean, resolve: Resolver = systemResolver, classify: Classifier = isForbiddenAddress): Promise<ResolveResult> {
   let addresses: ResolvedAddress[];
   try {
     addresses = await resolve(host);
@@ -105,7 +109,7 @@ export async function resolveAllowed(host: string, allowPrivate: boolean, resolv
   if (addresses.length === 0) return { ok: false, forbidden: false, reason: "host does not resolve" };
   if (!allowPrivate) {
     for (const { address } of addresses) {
-      const why = isForbiddenAddress(address);
+      const why = classify(address);
       if (why) return { ok: false, forbidden: true, reason: `host resolves to a forbidden address (${why})` };
     }
   }
@@ -117,7 +121,8 @@ export function isIpLiteralHost(hostname: string): boolean {
   return hostname.startsWith("[") || ipaddr.IPv4.isValidFourPartDecimal(hostname);
 }
 
-export async function checkWebhookUrl(raw: string, allowPrivate: boolean): Promise<{ ok: true; url: URL } | { ok: false; reason: string }> {
+/** An http(s) URL without credentials whose host (literal or every address it resolves to) may be reached. */
+export async function checkOutboundUrl(raw: string, allowPrivate: boolean): Promise<{ ok: true; url: URL } | { ok: false; reason: string }> {
   // The URL parser drops or escapes control characters, but the string kept is the one given.
   if (/[\u0000-\u001f\u007f]/.test(raw)) return { ok: false, reason: "control characters are not allowed" };
   let url: URL;

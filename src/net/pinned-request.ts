@@ -1,4 +1,5 @@
-// Webhook POST whose socket connects only to an address the SSRF guard has just approved.
+// Requests whose socket connects only to an address the SSRF guard has just approved (webhook
+// POSTs here, media downloads in fetch-pinned.ts).
 // Checking a URL and then letting fetch() resolve it again leaves a DNS-rebinding window (the
 // name can answer a public address to the check and 127.0.0.1 to the connect). Here the resolve
 // happens once, inside the socket's own `lookup`, and the checked addresses are what it connects to;
@@ -6,7 +7,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
-import { isForbiddenAddress, isIpLiteralHost, resolveAllowed, systemResolver, type Resolver } from "./address-guard";
+import { isForbiddenAddress, isIpLiteralHost, resolveAllowed, systemResolver, type Classifier, type Resolver } from "./address-guard";
 
 export interface PinnedOptions {
   timeoutMs: number;
@@ -28,18 +29,18 @@ export function pinnedAgents(allowPrivate: boolean): { http: http.Agent; https: 
 // while a hostile endless body cannot hold memory or the delivery.
 const MAX_BODY_BYTES = 64 * 1024;
 
-function codedError(code: string, message: string): Error {
+export function codedError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
 /** A `lookup` for http.request that resolves, refuses if any address is forbidden, and hands over the checked addresses. */
-export function pinnedLookup(allowPrivate: boolean, resolve: Resolver = systemResolver): LookupFunction {
+export function pinnedLookup(allowPrivate: boolean, resolve: Resolver = systemResolver, classify?: Classifier): LookupFunction {
   return (hostname, options, callback) => {
-    resolveAllowed(hostname, allowPrivate, resolve).then(
+    resolveAllowed(hostname, allowPrivate, resolve, classify).then(
       (result) => {
-        if (!result.ok) return callback(codedError(result.forbidden ? "FORBIDDEN_ADDRESS" : "ENOTFOUND", `webhook ${result.reason}`), "");
+        if (!result.ok) return callback(codedError(result.forbidden ? "FORBIDDEN_ADDRESS" : "ENOTFOUND", `${result.reason}`), "");
         const wanted = options.family === 4 || options.family === 6 ? result.addresses.filter((a) => a.family === options.family) : result.addresses;
-        if (wanted.length === 0) return callback(codedError("ENOTFOUND", `webhook host has no IPv${options.family} address`), "");
+        if (wanted.length === 0) return callback(codedError("ENOTFOUND", `host has no IPv${options.family} address`), "");
         // Node asks for one address or, when racing families, for all; either way only checked ones.
         if (options.all) callback(null, wanted);
         else callback(null, wanted[0].address, wanted[0].family);
@@ -51,11 +52,11 @@ export function pinnedLookup(allowPrivate: boolean, resolve: Resolver = systemRe
 
 /** POSTs `body` to `url` without following redirects; resolves with the status, whatever it is. */
 export function postPinned(url: URL, body: string, headers: Record<string, string>, opts: PinnedOptions): Promise<{ status: number }> {
-  if (url.protocol !== "http:" && url.protocol !== "https:") return Promise.reject(codedError("BAD_SCHEME", "webhook URL must be http or https"));
+  if (url.protocol !== "http:" && url.protocol !== "https:") return Promise.reject(codedError("BAD_SCHEME", "URL must be http or https"));
   // A literal never reaches `lookup`, so it is judged here, before any socket exists.
   if (isIpLiteralHost(url.hostname) && !opts.allowPrivate) {
     const why = isForbiddenAddress(url.hostname);
-    if (why) return Promise.reject(codedError("FORBIDDEN_ADDRESS", `webhook address is forbidden (${why})`));
+    if (why) return Promise.reject(codedError("FORBIDDEN_ADDRESS", `address is forbidden (${why})`));
   }
 
   return new Promise((resolve, reject) => {
@@ -96,7 +97,7 @@ export function postPinned(url: URL, body: string, headers: Record<string, strin
 
     // One deadline for connect, headers and body; destroying the request ends every stage.
     const timer = setTimeout(() => {
-      finish(codedError("TIMEOUT", `webhook did not answer within ${opts.timeoutMs} ms`));
+      finish(codedError("TIMEOUT", `no answer within ${opts.timeoutMs} ms`));
       req.destroy();
     }, opts.timeoutMs);
 

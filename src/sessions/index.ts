@@ -35,7 +35,7 @@ export interface SessionsDeps {
     createConcurrency: number;
     checkNumberPerMinute: number;
     requestTimeoutMs: number;
-    webhookAllowPrivate: boolean;
+    allowPrivateAddresses: boolean;
     sendPerMinute: number;
     channelWaitMs: number;
     mediaMaxBytes: number;
@@ -69,7 +69,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     repo,
     deliveries: deps.deliveries,
     secrets: deps.secrets,
-    allowPrivate: deps.config.webhookAllowPrivate,
+    allowPrivate: deps.config.allowPrivateAddresses,
     onRequeued: (id) => deps.listener?.written?.(id),
   });
   const media = new MediaFiles({

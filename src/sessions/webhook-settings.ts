@@ -4,7 +4,7 @@ import type { DeliveryRepository } from "../db/delivery-repository";
 import { isWebhookEvent, webhookEvents, type WebhookEvent } from "../model/webhook-events";
 import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { SessionRepository } from "../db/session-repository";
-import { checkWebhookUrl } from "../webhooks/address-guard";
+import { checkOutboundUrl } from "../net/address-guard";
 import { newSecretSalt, type WebhookSecrets } from "../webhooks/secrets";
 import { excerpt, SessionError, sessionErrors } from "./errors";
 
@@ -29,7 +29,7 @@ export class WebhookSettings {
 
   /** The URL if it is one we may send to (http(s), and not an internal address unless allowed). */
   async checkUrl(raw: string): Promise<string> {
-    const checked = await checkWebhookUrl(raw, this.d.allowPrivate);
+    const checked = await checkOutboundUrl(raw, this.d.allowPrivate);
     if (!checked.ok) throw sessionErrors.invalidField("webhookUrl", checked.reason);
     return raw;
   }

@@ -9,7 +9,7 @@ import type { DeliveryRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
 import { Limiter } from "../limits";
 import { Coalescer } from "./coalesce";
-import { pinnedAgents, postPinned } from "./pinned-request";
+import { pinnedAgents, postPinned } from "../net/pinned-request";
 import type { WebhookSecrets } from "./secrets";
 
 export interface DispatcherOptions {

@@ -2,8 +2,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import http from "node:http";
 import type { AddressInfo, LookupFunction } from "node:net";
-import { postPinned, pinnedLookup } from "../../src/webhooks/pinned-request";
-import type { Resolver } from "../../src/webhooks/address-guard";
+import { postPinned, pinnedLookup } from "../../src/net/pinned-request";
+import type { Resolver } from "../../src/net/address-guard";
 
 interface Seen {
   method: string;

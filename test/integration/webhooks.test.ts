@@ -322,7 +322,7 @@ describe("the SSRF guard", () => {
   const receiver = new WebhookReceiver();
   beforeAll(async () => {
     receiver.start();
-    t = await startTestApi("pglite", { WEBHOOK_ALLOW_PRIVATE: "false" });
+    t = await startTestApi("pglite", { ALLOW_PRIVATE_ADDRESSES: "false" });
   });
   afterAll(async () => {
     await t?.close();

@@ -95,7 +95,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     PODMAN_SOCKET: requireEnv("PODMAN_SOCKET"),
     SANDBOX_NETWORK: "none",
     // Test receivers listen on loopback; the SSRF tests turn this off.
-    WEBHOOK_ALLOW_PRIVATE: "true",
+    ALLOW_PRIVATE_ADDRESSES: "true",
     INSTANCE_ID: `test-${crypto.randomUUID().slice(0, 8)}`,
     LOG_LEVEL: process.env.TEST_LOG ? "debug" : "error",
     ...(process.env.SANDBOX_IMAGE ? { SANDBOX_IMAGE: process.env.SANDBOX_IMAGE } : {}),

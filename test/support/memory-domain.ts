@@ -41,7 +41,7 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
     mediaStore: new FileMediaStore(mkdtempSync(join(tmpdir(), "wa-media-"))),
-    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, webhookAllowPrivate: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024 },
+    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, allowPrivateAddresses: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024 },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });

@@ -2,7 +2,7 @@
 // answered by /etc/hosts (no DNS query leaves the machine).
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { checkWebhookUrl, isForbiddenAddress, resolveAllowed, type Resolver } from "../../src/webhooks/address-guard";
+import { checkOutboundUrl, isForbiddenAddress, resolveAllowed, type Resolver } from "../../src/net/address-guard";
 
 const refused: [string, string][] = [
   ["127.0.0.1", "loopback"],
@@ -87,7 +87,7 @@ function loopbackAliasFromEtcHosts(): string | undefined {
 }
 const hostsAlias = loopbackAliasFromEtcHosts();
 
-describe("checkWebhookUrl", () => {
+describe("checkOutboundUrl", () => {
   const refusedUrls: [string, RegExp][] = [
     // WHATWG URL rewrites integer, hex and octal IPv4 to dotted decimal, which is then judged.
     ["http://2130706433/", /loopback/],
@@ -119,20 +119,20 @@ describe("checkWebhookUrl", () => {
   ];
   for (const [raw, reason] of refusedUrls) {
     test(`refuses ${raw}`, async () => {
-      const r = await checkWebhookUrl(raw, false);
+      const r = await checkOutboundUrl(raw, false);
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.reason).toMatch(reason);
     });
   }
 
   test.skipIf(!hostsAlias)(`refuses a /etc/hosts name that maps to loopback (${hostsAlias})`, async () => {
-    const r = await checkWebhookUrl(`http://${hostsAlias}:8080/`, false);
+    const r = await checkOutboundUrl(`http://${hostsAlias}:8080/`, false);
     expect(r).toEqual({ ok: false, reason: "host resolves to a forbidden address (loopback)" });
   });
 
   for (const raw of ["http://93.184.216.34/hook?x=1", "https://1.1.1.1:8443/", "https://[2606:2800:220:1::1]/hook"]) {
     test(`allows ${raw} (an IP literal: no lookup, no connection)`, async () => {
-      const r = await checkWebhookUrl(raw, false);
+      const r = await checkOutboundUrl(raw, false);
       expect(r.ok).toBe(true);
       if (r.ok) expect(r.url.href).toBe(new URL(raw).href);
     });
@@ -140,14 +140,14 @@ describe("checkWebhookUrl", () => {
 
   test("allowPrivate lets loopback through, by literal and by name", async () => {
     for (const raw of ["http://127.0.0.1:9000/", "http://[::1]:9000/", "http://localhost:9000/", "http://2130706433/"]) {
-      const r = await checkWebhookUrl(raw, true);
+      const r = await checkOutboundUrl(raw, true);
       expect(r.ok).toBe(true);
     }
   });
 
   test("allowPrivate still refuses bad schemes and credentials", async () => {
-    expect((await checkWebhookUrl("file:///etc/passwd", true)).ok).toBe(false);
-    expect((await checkWebhookUrl("http://a:b@127.0.0.1/", true)).ok).toBe(false);
+    expect((await checkOutboundUrl("file:///etc/passwd", true)).ok).toBe(false);
+    expect((await checkOutboundUrl("http://a:b@127.0.0.1/", true)).ok).toBe(false);
   });
 });
 

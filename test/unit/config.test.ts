@@ -41,6 +41,22 @@ describe("configuration", () => {
     });
   }
 
+  test("ALLOW_PRIVATE_ADDRESSES, with WEBHOOK_ALLOW_PRIVATE as its old name", () => {
+    expect(loadConfig({}).allowPrivateAddresses).toBe(false);
+    expect(loadConfig({ ALLOW_PRIVATE_ADDRESSES: "true" }).allowPrivateAddresses).toBe(true);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE: "true" }).allowPrivateAddresses).toBe(true);
+    // The new name wins where both are set.
+    expect(loadConfig({ ALLOW_PRIVATE_ADDRESSES: "false", WEBHOOK_ALLOW_PRIVATE: "true" }).allowPrivateAddresses).toBe(false);
+    expect(() => loadConfig({ ALLOW_PRIVATE_ADDRESSES: "maybe" })).toThrow(/ALLOW_PRIVATE_ADDRESSES must be true or false/);
+  });
+
+  test("media settings", () => {
+    const c = loadConfig({});
+    expect([c.mediaAutoDownload, c.mediaFetchTimeoutMs, c.ffmpegPath]).toEqual([true, 60_000, "ffmpeg"]);
+    const set = loadConfig({ MEDIA_AUTO_DOWNLOAD: "false", MEDIA_FETCH_TIMEOUT_MS: "5000", FFMPEG_PATH: "/opt/ffmpeg/bin/ffmpeg" });
+    expect([set.mediaAutoDownload, set.mediaFetchTimeoutMs, set.ffmpegPath]).toEqual([false, 5000, "/opt/ffmpeg/bin/ffmpeg"]);
+  });
+
   test("sizes", () => {
     expect(parseBytes("X", "256m")).toBe(256 * 1024 ** 2);
     expect(parseBytes("X", "1g")).toBe(1024 ** 3);
