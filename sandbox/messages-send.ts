@@ -116,21 +116,29 @@ function serverAck(sock: WASocket, id: string): { done: Promise<number>; cancel(
   return { done, cancel: stop };
 }
 
-/** Baileys' content for a media message: the file as a stream (Baileys encrypts it as it reads), and what WhatsApp shows of it. */
+/**
+ * Baileys' content for a media message: the file as a stream (Baileys encrypts it as it reads),
+ * and what WhatsApp shows of it. The API measured the file and made its thumbnail, so Baileys
+ * neither keeps a second copy of the original nor looks for tools this image does not have.
+ */
 function mediaContent(m: OutgoingMessage, info: MediaInfo, stream: Readable): AnyMessageContent {
   const file = { stream };
   const caption = m.caption ?? undefined;
+  const shown = { ...(info.width ? { width: info.width } : {}), ...(info.height ? { height: info.height } : {}) };
+  // Baileys computes a thumbnail when this is undefined: an empty one says there is none.
+  const jpegThumbnail = m.thumbnail ?? "";
+  const seconds = info.seconds !== undefined ? { seconds: info.seconds } : {};
   switch (m.type) {
     case "image":
-      return { image: file, mimetype: info.mimetype, caption };
+      return { image: file, mimetype: info.mimetype, caption, jpegThumbnail, ...shown };
     case "video":
-      return { video: file, mimetype: info.mimetype, caption };
+      return { video: file, mimetype: info.mimetype, caption, jpegThumbnail, ...shown, ...seconds };
     case "audio":
-      return { audio: file, mimetype: info.mimetype };
+      return { audio: file, mimetype: info.mimetype, ...seconds };
     case "voice":
-      return { audio: file, mimetype: info.mimetype, ptt: true };
+      return { audio: file, mimetype: info.mimetype, ptt: true, ...seconds };
     case "sticker":
-      return { sticker: file, mimetype: info.mimetype };
+      return { sticker: file, mimetype: info.mimetype, ...shown };
     default:
       return { document: file, mimetype: info.mimetype, fileName: info.fileName ?? "file", caption };
   }

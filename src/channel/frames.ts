@@ -121,6 +121,9 @@ export const IncomingMessageSchema = Type.Object(
 );
 export type IncomingMessage = Static<typeof IncomingMessageSchema>;
 
+/** A thumbnail's most base64 characters (a 96-pixel JPEG is a few KiB). */
+export const MAX_THUMBNAIL_BASE64 = 256 * 1024;
+
 /** Most characters of a replied-to message's text shown in the quote. */
 export const MAX_QUOTE_LENGTH = 1024;
 
@@ -134,6 +137,8 @@ export const OutgoingMessageSchema = Type.Object(
     caption: Type.Optional(text(MAX_TEXT_LENGTH)),
     /** A media message's file; the sandbox fetches its bytes from the channel's media download. */
     media: Type.Optional(MediaInfoSchema),
+    /** An image's or video's JPEG preview, base64 (WhatsApp shows it before the download). */
+    thumbnail: Type.Optional(Type.String({ maxLength: MAX_THUMBNAIL_BASE64, pattern: "^[A-Za-z0-9+/]*={0,2}$" })),
     replyTo: Type.Union([MessageId, Type.Null()]),
     /** The replied-to message as the API stored it, for the quote WhatsApp shows (absent when unknown). */
     quoted: Type.Optional(Type.Object({ fromMe: Type.Boolean(), text: Type.Union([text(MAX_QUOTE_LENGTH), Type.Null()]) }, closed)),

@@ -6,6 +6,7 @@ import type { Caller, Callers } from "../auth/callers";
 import type { SessionRow } from "../db/schema";
 import type { SessionQueries } from "../sessions/queries";
 import { ApiError, errors } from "./errors";
+import { isFormRequest, readFormBody } from "./form-body";
 import { readJsonBody } from "./json-body";
 
 /** admin: the admin key; any: admin or a session key; create: the create route's own rule. */
@@ -74,10 +75,18 @@ export function authPlugin(opts: AuthOptions) {
       ...(rule.body ? { parse: async ({ request }: { request: Request }) => (await callerOf(request, rule.role), readJsonBody(request)) } : {}),
       resolve: async ({ request }: { request: Request }) => ({ caller: await callerOf(request, rule.role) }),
     }),
-    // `media`: the body may carry a file as base64 (up to MEDIA_MAX_BYTES once decoded).
+    // `media`: the body may carry a file as base64 (up to MEDIA_MAX_BYTES once decoded), or be a
+    // multipart/form-data form with a `file` part.
     session: (rule: { body?: boolean; media?: boolean }) => ({
       ...(rule.body
-        ? { parse: async ({ request }: { request: Request }) => (await callerOf(request, "any"), readJsonBody(request, rule.media ? mediaBodyLimit : undefined, rule.media ? mediaTooLarge : undefined)) }
+        ? {
+            parse: async ({ request }: { request: Request }) => {
+              await callerOf(request, "any");
+              // A form's file goes to a temporary file as it streams (form-body.ts); its text fields are the body.
+              if (rule.media && isFormRequest(request)) return (await readFormBody(request, opts.mediaMaxBytes, mediaTooLarge)).fields;
+              return readJsonBody(request, rule.media ? mediaBodyLimit : undefined, rule.media ? mediaTooLarge : undefined);
+            },
+          }
         : {}),
       resolve: async ({ request, params }: { request: Request; params: Record<string, string> }) => ({
         session: await sessionFor(await callerOf(request, "any"), params.id),

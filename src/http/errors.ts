@@ -42,6 +42,8 @@ const statusOf: Record<SessionErrorCode, number> = {
   MEDIA_NOT_FOUND: 404,
   MEDIA_TOO_LARGE: 413,
   MEDIA_TYPE_MISMATCH: 422,
+  MEDIA_FETCH_FAILED: 422,
+  MEDIA_CONVERSION_UNAVAILABLE: 422,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

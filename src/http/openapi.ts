@@ -80,6 +80,12 @@ export function openApiDocument(routes: readonly RouteLike[], { documentation, p
 }
 
 function fixOperation(operation: Json, pathParameters: Record<string, string>): void {
+  // A route that also takes a form says so in its detail (`x-form`, a TypeBox schema): the body reader is ours (form-body.ts).
+  if (operation["x-form"]) {
+    const form = JSON.parse(JSON.stringify(operation["x-form"])) as Json;
+    delete operation["x-form"];
+    operation.requestBody.content["multipart/form-data"] = { schema: form };
+  }
   if (typeof operation.operationId === "string") operation.operationId = operation.operationId.replace(/-(\w)/g, (_: string, c: string) => c.toUpperCase());
   for (const [status, response] of Object.entries<Json>(operation.responses ?? {})) {
     const schema = response.content?.["application/json"]?.schema;

@@ -28,6 +28,8 @@ export interface MediaStore {
   /** The bytes from `start` to `end` (inclusive), streamed. */
   read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array>;
   remove(sha256: string): Promise<void>;
+  /** A local path a tool (sharp, ffmpeg) can read the stored file at. */
+  localPath(sha256: string): string;
 }
 
 export class FileMediaStore implements MediaStore {
@@ -80,6 +82,10 @@ export class FileMediaStore implements MediaStore {
 
   async remove(sha256: string): Promise<void> {
     await rm(this.path(sha256), { force: true });
+  }
+
+  localPath(sha256: string): string {
+    return this.path(sha256);
   }
 
   private path(sha256: string): string {

@@ -42,4 +42,6 @@ export interface StoredMedia {
   state: MediaState;
   /** Why it failed. */
   reason?: string;
+  /** A sent image's or video's JPEG preview (base64), handed to WhatsApp with it; never shown. */
+  thumbnail?: string;
 }

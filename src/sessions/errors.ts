@@ -23,7 +23,9 @@ export type SessionErrorCode =
   | "CONFLICT"
   | "MEDIA_NOT_FOUND"
   | "MEDIA_TOO_LARGE"
-  | "MEDIA_TYPE_MISMATCH";
+  | "MEDIA_TYPE_MISMATCH"
+  | "MEDIA_FETCH_FAILED"
+  | "MEDIA_CONVERSION_UNAVAILABLE";
 
 export class SessionError extends Error {
   constructor(

@@ -18,6 +18,10 @@ import type { WebhookSecrets } from "../webhooks/secrets";
 import { WebhookSettings } from "./webhook-settings";
 import type { MediaStore } from "../media/store";
 import { MediaFiles } from "./media";
+import { MediaSources } from "./media-sources";
+import { ffmpegTools } from "../media/ffmpeg";
+import { MediaPreparer } from "../media/prepare";
+import type { FetchPinnedOptions } from "../net/fetch-pinned";
 import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
@@ -39,7 +43,12 @@ export interface SessionsDeps {
     sendPerMinute: number;
     channelWaitMs: number;
     mediaMaxBytes: number;
+    mediaFetchTimeoutMs: number;
+    mediaAutoDownload: boolean;
+    ffmpegPath: string;
   };
+  /** Tests only: how media URLs are judged (a loopback address standing in for a public one). */
+  mediaFetch?: Partial<FetchPinnedOptions>;
   log: Logger;
   listener?: SessionListener;
 }
@@ -76,12 +85,19 @@ export function createSessions(deps: SessionsDeps): Sessions {
     messages: deps.messages,
     store: deps.mediaStore,
     maxBytes: deps.config.mediaMaxBytes,
+    prepare: new MediaPreparer(ffmpegTools(deps.config.ffmpegPath)),
     log,
     sessionOf: (id) => repo.byId(id).then((r) => r ?? null),
     onWritten: (id) => deps.listener?.written?.(id),
   });
   const messaging = new Messaging({
     media,
+    sources: new MediaSources({
+      allowPrivate: deps.config.allowPrivateAddresses,
+      timeoutMs: deps.config.mediaFetchTimeoutMs,
+      maxBytes: deps.config.mediaMaxBytes,
+      ...(deps.mediaFetch ? { fetchOptions: deps.mediaFetch } : {}),
+    }),
     mediaMaxBytes: deps.config.mediaMaxBytes,
     messages: deps.messages,
     link,

@@ -3,11 +3,12 @@
 // handed over, its type taken from the bytes), and the bytes the media route and the sandbox
 // read back. The files live in a MediaStore; the message row says which and in what state.
 import { fileTypeFromBuffer } from "file-type";
-import type { MediaInfo } from "../channel/frames";
 import type { MessageRepository } from "../db/message-repository";
 import type { MessageRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
-import { MediaTooLarge, type MediaStore } from "../media/store";
+import { createReadStream } from "node:fs";
+import { ConversionUnavailable, Unreadable, type MediaPreparer } from "../media/prepare";
+import { MediaTooLarge, type MediaStore, type StoredFile } from "../media/store";
 import type { MediaType, StoredMedia } from "../model/messages";
 import { SessionError, sessionErrors } from "./errors";
 import { messageView } from "./message-view";
@@ -17,6 +18,8 @@ export interface MediaDeps {
   store: MediaStore;
   /** MEDIA_MAX_BYTES: the largest file sent or received. */
   maxBytes: number;
+  /** Conversions, dimensions and thumbnails of files to send. */
+  prepare: MediaPreparer;
   log: Logger;
   /** The session a stale file's message belongs to. */
   sessionOf: (sessionId: string) => Promise<SessionRow | null>;
@@ -29,9 +32,14 @@ export type UploadOutcome = "stored" | "not-found" | "too-large" | "mismatch";
 /** A file a client sends, before its message exists. */
 export interface MediaUpload {
   type: MediaType;
-  /** The bytes, decoded from the send's base64. */
-  bytes: Uint8Array;
+  /** The bytes as they come (decoded base64, a URL's body, a form's file part). */
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** The field a refusal names (media, media.data, media.url, file). */
+  field: string;
+  /** The type the client declared. */
   mimetype?: string;
+  /** The type a URL's server or a form part said: a document's type when the bytes do not tell. */
+  servedAs?: string;
   fileName?: string;
 }
 
@@ -129,25 +137,75 @@ export class MediaFiles {
     return this.d.store.read(sha256, start, end);
   }
 
-  /** Stores a file a client sends and says what it is: its type from the bytes (a declared one they contradict is refused). */
-  async accept(upload: MediaUpload): Promise<MediaInfo> {
-    const { type, bytes } = upload;
-    if (bytes.byteLength === 0) throw sessionErrors.invalidField("media", "the file is empty");
-    if (bytes.byteLength > this.d.maxBytes) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
-    const sniffed = (await fileTypeFromBuffer(bytes))?.mime;
-    const declared = upload.mimetype?.trim().toLowerCase();
-    if (declared && sniffed && baseType(declared) !== baseType(sniffed)) {
-      throw new SessionError("MEDIA_TYPE_MISMATCH", `The file is ${sniffed}, not ${declared}`, { declared, detected: sniffed });
+  /**
+   * Stores a file a client sends, streamed (stopped past MEDIA_MAX_BYTES), and says what it is:
+   * its type from the bytes (a declared one they contradict is refused), converted where its kind
+   * needs another format, with its dimensions, length and thumbnail. A refused file is not kept.
+   */
+  async accept(upload: MediaUpload): Promise<StoredMedia> {
+    let stored = await this.put(upload.bytes);
+    try {
+      if (stored.size === 0) throw sessionErrors.invalidField(upload.field, "the file is empty");
+      const head = await new Response(this.d.store.read(stored.sha256, 0, 4099)).bytes();
+      const sniffed = (await fileTypeFromBuffer(head))?.mime;
+      const declared = upload.mimetype?.trim().toLowerCase();
+      if (declared && sniffed && baseType(declared) !== baseType(sniffed)) {
+        throw new SessionError("MEDIA_TYPE_MISMATCH", `The file is ${sniffed}, not ${declared}`, { declared, detected: sniffed });
+      }
+      const { type } = upload;
+      // What the bytes say, with its parameters (audio/ogg; codecs=opus); else what the client (or the server of a URL) said.
+      let mimetype = sniffed ?? declared ?? (type === "document" ? (upload.servedAs ?? "application/octet-stream") : undefined);
+      // Only a document may be of a type the bytes do not tell.
+      if (!mimetype || (type !== "document" && !sniffed)) throw sessionErrors.invalidField(upload.field, `the file is not a readable ${type}`);
+      const converted = await this.convert(type, mimetype, stored);
+      if (converted) {
+        await this.removeUnused([stored.sha256]);
+        ({ stored, mimetype } = converted);
+      }
+      const checked = type === "voice" ? mimetype : baseType(mimetype);
+      if (!accepted[type](checked)) throw sessionErrors.invalidField(upload.field, `a ${type} cannot be ${mimetype}`);
+      const described = await this.d.prepare.describe(type, this.d.store.localPath(stored.sha256)).catch((err) => {
+        if (err instanceof Unreadable) throw sessionErrors.invalidField(upload.field, err.message);
+        throw err;
+      });
+      return { mimetype, size: stored.size, sha256: stored.sha256, ...(upload.fileName ? { fileName: upload.fileName } : {}), ...described, state: "stored" };
+    } catch (err) {
+      await this.removeUnused([stored.sha256]);
+      throw err;
     }
-    // What the bytes say, with its parameters (audio/ogg; codecs=opus); else what the client said.
-    const mimetype = sniffed ?? declared ?? (type === "document" ? "application/octet-stream" : undefined);
-    // Only a document may be of a type the bytes do not tell; a voice note's codec counts.
-    const checked = type === "voice" ? mimetype : mimetype && baseType(mimetype);
-    if (!mimetype || (type !== "document" && !sniffed) || !accepted[type](checked!)) {
-      throw sessionErrors.invalidField("media", mimetype ? `a ${type} cannot be ${mimetype}` : `the file is not a readable ${type}`);
+  }
+
+  private async put(bytes: MediaUpload["bytes"]) {
+    try {
+      return await this.d.store.put(bytes, this.d.maxBytes);
+    } catch (err) {
+      if (err instanceof MediaTooLarge) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
+      throw err;
     }
-    const stored = await this.d.store.put([bytes], this.d.maxBytes);
-    return { mimetype, size: stored.size, sha256: stored.sha256, ...(upload.fileName ? { fileName: upload.fileName } : {}) };
+  }
+
+  /** A voice note that is not Ogg Opus, or a sticker that is not WebP, in the format its kind needs. */
+  private async convert(type: MediaType, mimetype: string, stored: StoredFile): Promise<{ stored: StoredFile; mimetype: string } | null> {
+    const input = this.d.store.localPath(stored.sha256);
+    try {
+      if (type === "voice" && !accepted.voice(mimetype)) {
+        if (!/^(audio|video)\//.test(mimetype)) return null; // refused by the kind's check
+        const out = await this.d.prepare.toVoice(input);
+        try {
+          return { stored: await this.put(createReadStream(out.path)), mimetype: "audio/ogg; codecs=opus" };
+        } finally {
+          await out.remove();
+        }
+      }
+      if (type === "sticker" && baseType(mimetype) !== "image/webp" && baseType(mimetype).startsWith("image/")) {
+        return { stored: await this.put([await this.d.prepare.toSticker(input)]), mimetype: "image/webp" };
+      }
+    } catch (err) {
+      if (err instanceof ConversionUnavailable) throw new SessionError("MEDIA_CONVERSION_UNAVAILABLE", err.message);
+      if (err instanceof Unreadable) throw sessionErrors.invalidField("media", err.message);
+      throw err;
+    }
+    return null;
   }
 
   /** Moves the file on from `pending` (or a failure, for a retry) and announces the message with it. */

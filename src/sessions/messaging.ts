@@ -11,6 +11,7 @@ import type { Logger } from "../log";
 import { SessionError, sessionErrors } from "./errors";
 import { RateLimiter } from "../limits";
 import type { MediaFiles } from "./media";
+import type { MediaInput, MediaSources } from "./media-sources";
 import { messageView } from "./message-view";
 import { askSandbox } from "./sandbox-calls";
 import type { SessionState } from "../model/session-states";
@@ -20,8 +21,8 @@ export interface SendInput {
   to: string;
   type?: MessageType;
   text?: string;
-  /** The file, as base64. */
-  media?: { data: string };
+  /** The file: base64, a URL the API fetches, or a form's file part. */
+  media?: MediaInput;
   caption?: string;
   fileName?: string;
   mimetype?: string;
@@ -36,6 +37,8 @@ export interface MessagingDeps {
   requestTimeoutMs: number;
   channelWaitMs: number;
   media: MediaFiles;
+  /** Where a send's file comes from (base64, a URL, a form part). */
+  sources: MediaSources;
   /** MEDIA_MAX_BYTES: larger incoming files are not downloaded (their media is `failed`). */
   mediaMaxBytes: number;
   /** A status change or an incoming message was stored with its webhook event. */
@@ -65,7 +68,7 @@ function checkShape(input: SendInput): "text" | MediaType {
   if (!isMediaType(type)) throw invalid("type", `"${type}" cannot be sent`);
   if (input.text !== undefined) throw invalid("text", `a ${type} message takes a caption, not a text`);
   if (!input.media) throw invalid("media", `a ${type} message needs its file`);
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(input.media.data)) throw invalid("media.data", "is not base64");
+  if ("data" in input.media && !/^[A-Za-z0-9+/]*={0,2}$/.test(input.media.data)) throw invalid("media.data", "is not base64");
   if (input.caption !== undefined && !["image", "video", "document"].includes(type)) throw invalid("caption", `a ${type} message has no caption`);
   if (input.fileName !== undefined && type !== "document") throw invalid("fileName", "only a document has a file name");
   return type;
@@ -115,6 +118,8 @@ export class Messaging {
   async send(session: SessionRow, input: SendInput, idempotencyKey: string | null): Promise<MessageRow> {
     const to = chatJid(input.to);
     const type = checkShape(input);
+    // A URL the guard refuses is the client's mistake whatever the session's state: no request is made.
+    if (input.media) await this.d.sources.check(input.media);
     // A key used before answers as the first send did, whatever the session's state is now.
     if (idempotencyKey) {
       const earlier = await this.d.messages.byIdempotencyKey(session.id, idempotencyKey, new Date(Date.now() - IDEMPOTENCY_MS));
@@ -148,9 +153,14 @@ export class Messaging {
   /** What a send of this kind (checkShape) stores: its text, or its file (stored first) and caption. */
   private async content(input: SendInput, type: "text" | MediaType): Promise<Pick<MessageRow, "type" | "text" | "caption" | "media">> {
     if (type === "text") return { type, text: input.text!, caption: null, media: null };
-    const bytes = Buffer.from(input.media!.data, "base64");
-    const info = await this.d.media.accept({ type, bytes, mimetype: input.mimetype, fileName: type === "document" ? (input.fileName ?? "file") : undefined });
-    return { type, text: null, caption: input.caption ?? null, media: { ...info, state: "stored" } };
+    const source = await this.d.sources.open(input.media!);
+    try {
+      const fileName = type === "document" ? (input.fileName ?? source.fileName ?? "file") : undefined;
+      const media = await this.d.media.accept({ type, bytes: source.bytes, field: source.field, mimetype: input.mimetype, servedAs: source.servedAs, fileName });
+      return { type, text: null, caption: input.caption ?? null, media };
+    } finally {
+      source.close();
+    }
   }
 
   get(session: SessionRow, id: string): Promise<MessageRow> {
@@ -268,8 +278,9 @@ export class Messaging {
     const message: OutgoingMessage = { id: m.id, to: m.chatId, type: m.type as OutgoingMessage["type"], text: m.text, replyTo: m.replyTo };
     if (m.caption !== null) message.caption = m.caption;
     if (m.media) {
-      const { state: _state, reason: _reason, ...info } = m.media;
+      const { state: _state, reason: _reason, thumbnail, ...info } = m.media;
       message.media = info;
+      if (thumbnail) message.thumbnail = thumbnail;
     }
     const replied = m.replyTo ? await this.d.messages.byId(session.id, m.replyTo) : undefined;
     if (replied?.chatId === m.chatId) message.quoted = { fromMe: replied.fromMe, text: replied.text?.slice(0, MAX_QUOTE_LENGTH) ?? null };

@@ -54,14 +54,23 @@ describe("OpenAPI document", () => {
     for (const keyword of ["patternProperties", '"const"', '"type":"null"', '"examples"', '"$id"']) expect(text).not.toContain(keyword);
   });
 
-  test("request and response bodies are application/json only (the event stream's 200 is text/event-stream)", () => {
+  test("request and response bodies are application/json (a send also takes multipart/form-data; the event stream's 200 is text/event-stream)", () => {
     const bodies = operations(doc).filter(({ op }) => op.requestBody);
     expect(bodies.map(({ method, path }) => `${method} ${path}`).sort()).toEqual(
       ["patch /sessions/{id}", "post /sessions/create", "post /sessions/{id}/messages", "post /sessions/{id}/pairing-code"].sort(),
     );
-    for (const { op } of bodies) {
-      expect(Object.keys(op.requestBody.content)).toEqual(["application/json"]);
+    for (const { method, path, op } of bodies) {
+      // Sending a message also takes a form with the file as its `file` part.
+      const form = method === "post" && path === "/sessions/{id}/messages";
+      expect(Object.keys(op.requestBody.content)).toEqual(form ? ["application/json", "multipart/form-data"] : ["application/json"]);
       expect(op.requestBody.content["application/json"].schema.type).toBe("object");
+      if (form) {
+        const schema = op.requestBody.content["multipart/form-data"].schema;
+        expect(schema.properties.file).toMatchObject({ type: "string", format: "binary" });
+        expect(schema.required).toEqual(expect.arrayContaining(["file", "to", "type"]));
+        // The JSON body's file is base64 or a URL.
+        expect(op.requestBody.content["application/json"].schema.properties.media.anyOf.map((s: Json) => Object.keys(s.properties)[0]).sort()).toEqual(["data", "url"]);
+      }
     }
     for (const { method, path, op } of operations(doc)) {
       for (const [status, response] of Object.entries<Json>(op.responses)) {

@@ -17,6 +17,7 @@ export interface MemoryDomain {
   db: Database;
   repo: SessionRepository;
   messages: MessageRepository;
+  store: FileMediaStore;
   runtime: MemoryRuntime;
   link: MemoryLink;
   sessions: Sessions;
@@ -32,6 +33,7 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
   const runtime = new MemoryRuntime();
   const link = new MemoryLink();
   const changes: StateChange[] = [];
+  const store = new FileMediaStore(mkdtempSync(join(tmpdir(), "wa-media-")));
   const sessions = createSessions({
     repo,
     deliveries: new DeliveryRepository(db.db),
@@ -40,12 +42,12 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
-    mediaStore: new FileMediaStore(mkdtempSync(join(tmpdir(), "wa-media-"))),
-    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, allowPrivateAddresses: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024 },
+    mediaStore: store,
+    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, allowPrivateAddresses: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024, mediaFetchTimeoutMs: 5000, mediaAutoDownload: true, ffmpegPath: "ffmpeg" },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });
-  return { db, repo, messages, runtime, link, sessions, changes, close: () => db.close() };
+  return { db, repo, messages, store, runtime, link, sessions, changes, close: () => db.close() };
 }
 
 /** A create's answer once its container was made too (the route answers before that). */

@@ -5,7 +5,22 @@
 import { afterAll, beforeEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import type { SessionRow } from "../../src/db/schema";
+import sharp from "sharp";
+import { silentLogger } from "../../src/log";
+import { ffmpegTools } from "../../src/media/ffmpeg";
+import { MediaPreparer } from "../../src/media/prepare";
+import type { MediaType } from "../../src/model/messages";
+import { MediaFiles } from "../../src/sessions/media";
+import { messageView } from "../../src/sessions/message-view";
 import { made, memoryDomain, type MemoryDomain } from "../support/memory-domain";
+
+/** What ffmpeg writes to its stdout for these arguments (a test's media, made on the spot). */
+async function ffmpegOut(args: string[]): Promise<Buffer> {
+  const run = Bun.spawn(["ffmpeg", "-v", "error", ...args, "-"], { stdout: "pipe", stderr: "inherit" });
+  const out = Buffer.from(await new Response(run.stdout).arrayBuffer());
+  expect(await run.exited).toBe(0);
+  return out;
+}
 
 let d: MemoryDomain;
 beforeEach(async () => {
@@ -67,12 +82,72 @@ test("deleting a session removes its files, except one another session's message
   await expect(new Response(d.sessions.media.read(sha(own))).arrayBuffer()).rejects.toThrow();
 });
 
+const accept = (type: MediaType, bytes: Uint8Array, extra: { mimetype?: string; fileName?: string } = {}) => d.sessions.media.accept({ type, bytes: [bytes], field: "media", ...extra });
+
 test("a sent file's type comes from its bytes", async () => {
-  const info = await d.sessions.media.accept({ type: "document", bytes: PDF, fileName: "x.pdf" });
-  expect(info).toMatchObject({ mimetype: "application/pdf", size: PDF.length, sha256: sha(PDF), fileName: "x.pdf" });
-  await expect(d.sessions.media.accept({ type: "image", bytes: PDF })).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
-  await expect(d.sessions.media.accept({ type: "document", bytes: PDF, mimetype: "image/png" })).rejects.toMatchObject({ code: "MEDIA_TYPE_MISMATCH" });
-  await expect(d.sessions.media.accept({ type: "document", bytes: new Uint8Array(0) })).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
+  const info = await accept("document", PDF, { fileName: "x.pdf" });
+  expect(info).toMatchObject({ mimetype: "application/pdf", size: PDF.length, sha256: sha(PDF), fileName: "x.pdf", state: "stored" });
+  await expect(accept("image", PDF)).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
+  await expect(accept("document", PDF, { mimetype: "image/png" })).rejects.toMatchObject({ code: "MEDIA_TYPE_MISMATCH" });
+  await expect(accept("document", new Uint8Array(0))).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
+});
+
+test("a file over MEDIA_MAX_BYTES is refused as it streams: the source is not read past the limit", async () => {
+  let given = 0;
+  const chunks = function* () {
+    for (let i = 0; i < 64; i++) {
+      given += 64 * 1024;
+      yield new Uint8Array(64 * 1024);
+    }
+  };
+  // The memory domain's limit is 1 MiB: 17 chunks of 64 KiB cross it.
+  await expect(d.sessions.media.accept({ type: "document", bytes: chunks(), field: "media" })).rejects.toMatchObject({ code: "MEDIA_TOO_LARGE" });
+  expect(given).toBe(17 * 64 * 1024);
+});
+
+test("an image gets its dimensions and a JPEG thumbnail; a sticker given as PNG is converted to a 512x512 WebP", async () => {
+  const image = await sharp({ create: { width: 640, height: 480, channels: 3, background: "#3a7" } }).png().toBuffer();
+  const sent = await accept("image", image);
+  expect(sent).toMatchObject({ mimetype: "image/png", width: 640, height: 480 });
+  const thumb = Buffer.from(sent.thumbnail!, "base64");
+  expect([...thumb.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
+  expect(await sharp(thumb).metadata()).toMatchObject({ format: "jpeg", width: 96, height: 72 });
+  // What a client sees never holds the thumbnail.
+  expect(JSON.stringify(messageView("s", { id: "m", chatId: "c", fromMe: true, type: "image", text: null, replyTo: null, status: "sent", timestamp: 1, caption: null, media: sent }))).not.toContain(sent.thumbnail!);
+
+  const sticker = await accept("sticker", image);
+  expect(sticker.mimetype).toBe("image/webp");
+  const converted = await new Response(d.sessions.media.read(sticker.sha256)).bytes();
+  expect(sha(converted)).toBe(sticker.sha256);
+  expect(await sharp(converted).metadata()).toMatchObject({ format: "webp", width: 512, height: 512 });
+  // A file that only claims to be an image cannot be read: 400, and nothing is kept.
+  const broken = Buffer.concat([image.subarray(0, 40), Buffer.alloc(200)]);
+  await expect(accept("image", broken)).rejects.toMatchObject({ code: "VALIDATION_ERROR" });
+  expect(await d.messages.mediaInUse(sha(broken))).toBe(false);
+  await expect(new Response(d.sessions.media.read(sha(broken))).arrayBuffer()).rejects.toThrow();
+});
+
+test("a voice note given as other audio is converted to mono Ogg Opus with its length; a video gets its size, length and first frame", async () => {
+  const wav = await ffmpegOut(["-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-ac", "2", "-f", "wav"]);
+  const voice = await accept("voice", wav);
+  expect(voice).toMatchObject({ mimetype: "audio/ogg; codecs=opus", seconds: 2 });
+  expect(voice.sha256).not.toBe(sha(wav));
+  const probe = Bun.spawnSync(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,channels", "-of", "csv=p=0", d.store.localPath(voice.sha256)]);
+  expect(probe.stdout.toString().trim()).toBe("opus,1");
+  // As a plain audio file it goes as it is.
+  expect((await accept("audio", wav)).sha256).toBe(sha(wav));
+
+  const mp4 = await ffmpegOut(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-t", "3", "-pix_fmt", "yuv420p", "-movflags", "frag_keyframe+empty_moov", "-f", "mp4"]);
+  const video = await accept("video", mp4);
+  expect(video).toMatchObject({ mimetype: "video/mp4", width: 320, height: 240, seconds: 3 });
+  expect(await sharp(Buffer.from(video.thumbnail!, "base64")).metadata()).toMatchObject({ format: "jpeg", width: 96, height: 72 });
+});
+
+test("without ffmpeg a voice note that is not Ogg Opus is 422 MEDIA_CONVERSION_UNAVAILABLE and nothing is kept", async () => {
+  const media = new MediaFiles({ messages: d.messages, store: d.store, maxBytes: 1024 * 1024, prepare: new MediaPreparer(ffmpegTools("/nonexistent/ffmpeg")), log: silentLogger, sessionOf: async () => null });
+  const mp3 = Buffer.concat([Buffer.from("ID3\x03\x00\x00\x00\x00\x00\x00", "latin1"), Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.alloc(400)]);
+  await expect(media.accept({ type: "voice", bytes: [mp3], field: "media" })).rejects.toMatchObject({ code: "MEDIA_CONVERSION_UNAVAILABLE" });
+  expect(d.store.size(sha(mp3))).toBeNull();
 });
 
 test("retention: files of messages older than MEDIA_KEEP_DAYS are removed and their media is expired", async () => {

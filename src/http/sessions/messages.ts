@@ -2,8 +2,9 @@
 // status, and stream a message's file (with Range).
 import { t } from "elysia";
 import { errors } from "../errors";
-import { authErrors, ErrorResponse, MessageParams, MessageResultResponse, SendBody } from "./models";
+import { authErrors, ErrorResponse, MessageParams, MessageResultResponse, SendBody, SendForm } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
+import { formFileOf, removeFormFile } from "../form-body";
 import { mediaResponse } from "./media-response";
 import { messageView } from "./views";
 
@@ -15,11 +16,19 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
       async ({ session, body, request, set }) => {
         const key = request.headers.get("idempotency-key");
         if (key !== null && !/^[\x21-\x7e]{1,255}$/.test(key)) throw errors.validation("Idempotency-Key", "must be 1 to 255 printable characters");
-        const message = await sessions.messaging.send(session, body, key);
-        set.status = 201;
-        return { success: true as const, message: messageView(session.id, message) };
+        const file = formFileOf(request);
+        if (file && body.media) throw errors.validation("media", "a form sends its file as the `file` part");
+        try {
+          const message = await sessions.messaging.send(session, file ? { ...body, media: { file } } : body, key);
+          set.status = 201;
+          return { success: true as const, message: messageView(session.id, message) };
+        } finally {
+          await removeFormFile(request);
+        }
       },
       {
+        // A form's file is removed however the request ended (a refused field never reaches the handler).
+        afterResponse: ({ request }) => removeFormFile(request),
         session: { body: true, media: true },
         body: SendBody,
         headers: t.Object(
@@ -29,8 +38,9 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
         response: { 201: MessageResultResponse, 413: ErrorResponse, 415: ErrorResponse, 422: ErrorResponse, ...authErrors },
         detail: {
           summary: "Send a message",
+          "x-form": SendForm,
           description:
-            "Stored as pending before the sandbox sends it; answers once WhatsApp's server took it (sent), or after SANDBOX_REQUEST_TIMEOUT_MS with the status it has then. In `disconnected` it is queued until the reconnect. An `Idempotency-Key` header answers the first message again for 24 hours. At most SEND_PER_MINUTE a minute.",
+            "A text, or a file (image, video, audio, voice, document, sticker) as base64 (`media.data`), as a URL the API fetches (`media.url`), or as the `file` part of a multipart/form-data body with the other fields beside it. Stored as pending before the sandbox sends it; answers once WhatsApp's server took it (sent), or after SANDBOX_REQUEST_TIMEOUT_MS with the status it has then. In `disconnected` it is queued until the reconnect. An `Idempotency-Key` header answers the first message again for 24 hours. At most SEND_PER_MINUTE a minute. Files: 413 MEDIA_TOO_LARGE past MEDIA_MAX_BYTES, 422 MEDIA_TYPE_MISMATCH, MEDIA_FETCH_FAILED, MEDIA_CONVERSION_UNAVAILABLE.",
         },
       },
     )

@@ -161,9 +161,21 @@ export const SendBody = t.Object(
     type: t.Optional(t.UnionEnum(["text", "image", "video", "audio", "voice", "document", "sticker"], { description: "The message's kind; `text` when left out" })),
     text: t.Optional(t.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "A text message's text: 1 to 65,536 characters" })),
     media: t.Optional(
-      t.Object(
-        { data: t.String({ minLength: 1, description: "The file as base64 (at most MEDIA_MAX_BYTES once decoded)" }) },
-        { additionalProperties: false, description: "A media message's file" },
+      t.Union(
+        [
+          t.Object({ data: t.String({ minLength: 1, description: "The file as base64 (at most MEDIA_MAX_BYTES once decoded)" }) }, { additionalProperties: false }),
+          t.Object(
+            {
+              url: t.String({
+                minLength: 1,
+                maxLength: 2048,
+                description: "An http(s) URL the API fetches (no loopback, private, link-local or metadata address unless ALLOW_PRIVATE_ADDRESSES; at most 3 redirects, each checked; MEDIA_FETCH_TIMEOUT_MS)",
+              }),
+            },
+            { additionalProperties: false },
+          ),
+        ],
+        { description: "A media message's file: `{ data }` (base64) or `{ url }`; or send the body as multipart/form-data with a `file` part instead" },
       ),
     ),
     caption: t.Optional(t.String({ maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "An image's, video's or document's caption" })),
@@ -174,6 +186,20 @@ export const SendBody = t.Object(
   { additionalProperties: false },
 );
 
+
+/** The same send as a form: its fields as text, the file as the `file` part (documented in Swagger; read by form-body.ts). */
+export const SendForm = t.Object(
+  {
+    file: t.File({ description: "The file (at most MEDIA_MAX_BYTES)" }),
+    to: t.String({ description: "Phone number with country code, or a jid" }),
+    type: t.UnionEnum(["image", "video", "audio", "voice", "document", "sticker"]),
+    caption: t.Optional(t.String({ description: "An image's, video's or document's caption" })),
+    fileName: t.Optional(t.String({ description: "A document's file name (default the part's file name, else `file`)" })),
+    mimetype: t.Optional(t.String({ description: "Taken from the bytes when left out; one they contradict is 422 MEDIA_TYPE_MISMATCH" })),
+    replyTo: t.Optional(t.String({ description: "Id of the message this replies to" })),
+  },
+  { additionalProperties: false },
+);
 
 export const Message = t.Object({
   id: t.String({ description: "WhatsApp's id of the message" }),

@@ -1,0 +1,115 @@
+// Reads a multipart/form-data body as it streams (busboy): its text fields, and its one `file`
+// part written to a temporary file as it comes, stopped at the limit (413 without reading on).
+// The part never sits whole in memory; the caller removes the file once the request is done.
+import busboy from "busboy";
+import { createWriteStream } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { TempFile } from "../media/prepare";
+import { ApiError, errors } from "./errors";
+
+/** A form's file part, on disk for the length of its request. */
+export interface FormFile {
+  path: string;
+  size: number;
+  /** What the part's headers said of it. */
+  contentType: string | null;
+  fileName: string | null;
+  remove(): Promise<void>;
+}
+
+export interface FormBody {
+  fields: Record<string, string>;
+  file: FormFile | null;
+}
+
+/** A field's longest value (a caption is the longest field a send has). */
+const MAX_FIELD_BYTES = 256 * 1024;
+const MAX_FIELDS = 32;
+
+/** The file part of a request's form, from its parse to the end of its response. */
+const formFiles = new WeakMap<Request, FormFile>();
+
+export function formFileOf(request: Request): FormFile | undefined {
+  return formFiles.get(request);
+}
+
+/** Removes the request's file part (after its answer went, whatever the answer was). */
+export async function removeFormFile(request: Request): Promise<void> {
+  const file = formFiles.get(request);
+  formFiles.delete(request);
+  await file?.remove();
+}
+
+export function isFormRequest(request: Request): boolean {
+  return /^multipart\/form-data\s*(;|$)/i.test(request.headers.get("content-type") ?? "");
+}
+
+export async function readFormBody(request: Request, fileLimit: number, tooLarge: (limit: number) => ApiError): Promise<FormBody> {
+  if (!request.body) throw errors.validation("file", "the form is empty");
+  // A form is its file and a few short fields: one announced far past the limit is not read at all.
+  if (Number(request.headers.get("content-length") ?? "0") > fileLimit + MAX_FIELDS * MAX_FIELD_BYTES) throw tooLarge(fileLimit);
+  const source = Readable.fromWeb(request.body as never);
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: { "content-type": request.headers.get("content-type") ?? "" },
+      limits: { fileSize: fileLimit, files: 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + 1 },
+      defParamCharset: "utf8",
+    });
+  } catch (err) {
+    throw new ApiError(400, "VALIDATION_ERROR", `The form cannot be read: ${(err as Error).message}`);
+  }
+  const fields: Record<string, string> = {};
+  let file: FormFile | null = null;
+  let failure: ApiError | null = null;
+  const writes: Promise<void>[] = [];
+  const fail = (err: ApiError) => {
+    failure ??= err;
+  };
+
+  parser.on("field", (name, value, info) => {
+    if (info.valueTruncated) return fail(errors.validation(name, `is longer than ${MAX_FIELD_BYTES} bytes`));
+    if (name in fields) return fail(errors.validation(name, "is given twice"));
+    fields[name] = value;
+  });
+  parser.on("file", (name, stream, info) => {
+    if (name !== "file" || file) {
+      stream.resume();
+      return fail(errors.validation(name, name === "file" ? "only one file is sent at a time" : "unknown field: the form's file part is `file`"));
+    }
+    const part: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, remove: async () => {} };
+    file = part;
+    writes.push(
+      (async () => {
+        const tmp = await TempFile.make("upload");
+        part.path = tmp.path;
+        part.remove = () => tmp.remove();
+        stream.on("data", (chunk: Buffer) => {
+          part.size += chunk.length;
+        });
+        stream.on("limit", () => {
+          fail(tooLarge(fileLimit));
+          source.destroy(); // nothing past the limit is read
+        });
+        await pipeline(stream, createWriteStream(tmp.path, { mode: 0o600 }));
+      })().catch((err: Error) => fail(new ApiError(400, "VALIDATION_ERROR", `The form's file cannot be read: ${err.message}`))),
+    );
+  });
+  parser.on("fieldsLimit", () => fail(errors.validation("body", `a form has at most ${MAX_FIELDS} fields`)));
+  parser.on("partsLimit", () => fail(errors.validation("body", `a form has at most ${MAX_FIELDS} fields`)));
+
+  try {
+    // Stops reading the request at the first failure (past the limit: nothing more is read).
+    await pipeline(source, parser).catch((err: Error) => {
+      if (!failure) throw new ApiError(400, "VALIDATION_ERROR", `The form cannot be read: ${err.message}`);
+    });
+    await Promise.all(writes);
+    if (failure) throw failure;
+  } catch (err) {
+    await (file as FormFile | null)?.remove();
+    throw err;
+  }
+  if (file) formFiles.set(request, file);
+  return { fields, file };
+}
