@@ -182,6 +182,16 @@ else
   run npm install -g "bun@$bun_version" >&2
 fi
 
+# --- ffmpeg: converts voice notes and reads videos sent through the API (media) ----------------
+if command -v ffmpeg >/dev/null 2>&1; then
+  ok "ffmpeg at $(command -v ffmpeg)"
+elif [ -n "$destdir" ]; then
+  skip "installing ffmpeg (DESTDIR), and it is missing: voice notes other than Ogg Opus answer 422"
+else
+  change "apt-get install -y --no-install-recommends ffmpeg"
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg >&2
+fi
+
 # --- the app in PREFIX ------------------------------------------------------------------------
 # Copies a file when its content or mode differs (so an unchanged tree is not touched at all);
 # counts what it copied in `copied`.

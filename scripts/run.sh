@@ -27,6 +27,14 @@ if [ -z "${PODMAN_SOCKET:-}" ]; then
   fi
 fi
 export PODMAN_SOCKET
+# ffmpeg converts voice notes and reads videos (media); without it those sends answer 422.
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg >&2 || echo "ffmpeg could not be installed: voice notes other than Ogg Opus will answer 422" >&2
+  else
+    echo "ffmpeg is missing (sudo apt-get install -y ffmpeg): voice notes other than Ogg Opus will answer 422" >&2
+  fi
+fi
 # As root, the channel socket goes where the rootless Podman user can reach it to bind-mount
 # it into containers (the checkout may sit in root's private home).
 if [ "$(id -u)" = 0 ] && [ -z "${CHANNEL_URL:-}" ]; then

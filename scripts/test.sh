@@ -12,7 +12,15 @@ bash scripts/ensure-deno.sh
 # test/browser drives it by path through playwright-core (no browser download); nothing to do when present.
 # The emulator's media server makes its test CA with the openssl CLI.
 command -v openssl >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl >&2; }
-command -v chromium >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2; }
+# ffmpeg (and ffprobe) convert voice notes and read videos for the media tests; one install for both.
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
+if [ -n "$missing" ]; then
+  apt-get update >&2
+  case "$missing" in *chromium*) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2 ;; esac
+  case "$missing" in *ffmpeg*) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg >&2 ;; esac
+fi
 # Assigned first: a failed setup stops here (`eval "$(…)"` would go on with nothing set).
 pg=$(bash scripts/ensure-postgres.sh)
 podman=$(bash scripts/podman-rootless.sh)

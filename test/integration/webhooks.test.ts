@@ -356,6 +356,21 @@ describe("the SSRF guard", () => {
     });
   }
 
+  test("a send's media.url at loopback (by address or by name) is 400 naming media.url, and no request is made", async () => {
+    let asked = 0;
+    const files = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => (asked++, new Response("%PDF-1.4\n%%EOF\n")) });
+    try {
+      const s = await t.createSession(`media-url-${crypto.randomUUID().slice(0, 8)}`);
+      for (const url of [`http://127.0.0.1:${files.port}/a.pdf`, `http://localhost:${files.port}/a.pdf`, "http://169.254.169.254/latest/meta-data"]) {
+        const res = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.apiKey, body: { to: "4915112345678", type: "document", media: { url } } });
+        expect({ url, status: res.status, code: res.body.code, field: res.body.field }).toEqual({ url, status: 400, code: "VALIDATION_ERROR", field: "media.url" });
+      }
+      expect(asked).toBe(0);
+    } finally {
+      files.stop(true);
+    }
+  });
+
   // Writes the database behind the API's back, so only with the API in this process (not on Deno).
   test.skipIf(testApiRuntime() !== "bun")("PATCH refuses them too, and a URL that slipped into the database is refused again at delivery", async () => {
     const s = await t.createSession();
