@@ -54,6 +54,8 @@ whatsapp = new WhatsAppSession({
   files: apiFiles(required("CHANNEL_URL"), () => channel.currentToken),
   mediaMaxBytes: Number(process.env.WA_MEDIA_MAX_BYTES) || 64 * 1024 * 1024,
   sentLedgerFile: join(dataDir, "sent-messages"),
+  mediaKeysFile: join(dataDir, "media-keys"),
+  mediaAutoDownload: process.env.WA_MEDIA_AUTO_DOWNLOAD !== "false",
   wsUrl: process.env.WA_WS_URL || undefined,
   trustRoot: process.env.WA_TRUST_ROOT || undefined,
   qrTimeoutMs: Number(process.env.WA_QR_TIMEOUT_MS) || undefined,

@@ -97,6 +97,12 @@ export function mediaInfo(part: MediaPart): MediaInfo | null {
   return info;
 }
 
+/** What a stored media message says of its file, or null for another kind. */
+export function mediaInfoOf(m: WAMessage): MediaInfo | null {
+  const media = m.message ? mediaOf(m.message) : null;
+  return media ? mediaInfo(media.part) : null;
+}
+
 /** A text or media message as the channel carries it; null for kinds not carried yet (reactions…). */
 export function toIncoming(m: WAMessage): IncomingMessage | null {
   const id = m.key.id;

@@ -1,12 +1,13 @@
 // One Baileys client for the session: connects, reconnects with backoff, and reports the
 // connection's state; it wires Baileys' events to what comes in (messages-recv.ts) and the API's
 // requests to what goes out (messages-send.ts). What it knows of WhatsApp it learns only from Baileys.
-import makeWASocket, { Browsers, DisconnectReason, makeCacheableSignalKeyStore, WA_CERT_DETAILS, type WASocket } from "@whiskeysockets/baileys";
-import type { NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
+import makeWASocket, { Browsers, DisconnectReason, makeCacheableSignalKeyStore, WA_CERT_DETAILS, type WAMessage, type WASocket } from "@whiskeysockets/baileys";
+import type { MediaInfo, NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
 import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { userPhone } from "./jid";
-import { deliverIncomingFile, type ApiFiles } from "./media-files";
-import { reportIncoming } from "./messages-recv";
+import { deliverIncomingFile, withDeadline, type ApiFiles, type DownloadContext } from "./media-files";
+import { MediaKeys } from "./media-keys";
+import { mediaInfoOf, reportIncoming } from "./messages-recv";
 import { sendOnce, sendReadReceipts, SentLedger } from "./messages-send";
 import { enforceSignatureChecks } from "./verify-signatures";
 import { SignalKeyCache } from "./key-cache";
@@ -28,6 +29,10 @@ export interface WhatsAppOptions {
   files: ApiFiles;
   /** Incoming files larger than this are not downloaded (the API marks them failed). */
   mediaMaxBytes: number;
+  /** MEDIA_AUTO_DOWNLOAD: false leaves every file to a `download` request. */
+  mediaAutoDownload: boolean;
+  /** Where the keys of incoming files are kept for a later download (on the volume). */
+  mediaKeysFile: string;
   report: (r: Report) => void;
   /** Called when the session ends for good (logged out, QR never scanned). */
   onFinished: (reason: string) => void;
@@ -47,11 +52,13 @@ export class WhatsAppSession {
   private stopped = false;
   private readonly baileysLog = baileysLogger({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
   private readonly ledger: SentLedger;
+  private readonly mediaKeys: MediaKeys;
   /** One for the session's life: a reconnect finds the keys the last socket used. */
   private readonly keyCache = new SignalKeyCache();
 
   constructor(private readonly opts: WhatsAppOptions) {
     this.ledger = new SentLedger(opts.sentLedgerFile);
+    this.mediaKeys = new MediaKeys(opts.mediaKeysFile);
     enforceSignatureChecks();
     if (opts.trustRoot) WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(opts.trustRoot, "hex");
   }
@@ -92,7 +99,8 @@ export class WhatsAppSession {
       sock.ev,
       (r) => this.opts.report(r),
       (m, info) => {
-        if (info.size <= this.opts.mediaMaxBytes) void deliverIncomingFile(m, info, this.opts.files, this.opts.report, this.opts.log);
+        this.mediaKeys.add(m);
+        if (this.opts.mediaAutoDownload && info.size <= this.opts.mediaMaxBytes) void this.deliver(sock, m, info);
       },
     );
   }
@@ -122,7 +130,20 @@ export class WhatsAppSession {
         if (!this.open) throw notConnected();
         await sendReadReceipts(sock, req.chatId, req.ids);
         return {};
+      case "download": {
+        if (!this.open) throw notConnected();
+        const m = this.mediaKeys.get(req.id);
+        const info = m && mediaInfoOf(m);
+        if (!m || !info) throw Object.assign(new Error("this session has no key for the message's file"), { code: "MEDIA_UNKNOWN" });
+        return this.deliver(sock, m, info);
+      }
     }
+  }
+
+  /** Brings an incoming file to the API; expired at WhatsApp, the sender's phone is asked to upload it again. */
+  private deliver(sock: WASocket, m: WAMessage, info: MediaInfo) {
+    const ctx: DownloadContext = { reuploadRequest: withDeadline((msg) => sock.updateMediaMessage(msg)), logger: this.baileysLog };
+    return deliverIncomingFile(m, info, this.opts.files, this.opts.report, this.opts.log, ctx);
   }
 
   stop(): void {

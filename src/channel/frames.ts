@@ -187,6 +187,8 @@ const requestMembers = {
   "pairing-code": Type.Object({ type: Type.Literal("pairing-code"), phoneNumber: Phone }, closed),
   send: Type.Object({ type: Type.Literal("send"), message: OutgoingMessageSchema }, closed),
   read: Type.Object({ type: Type.Literal("read"), chatId: Jid, ids: Type.Array(MessageId, { minItems: 1, maxItems: MAX_READ_IDS }) }, closed),
+  /** Download an incoming message's file now (its keys stay in the sandbox) and hand it to the API. */
+  download: Type.Object({ type: Type.Literal("download"), id: MessageId }, closed),
 };
 export const SandboxRequestSchema = Type.Union([
   requestMembers["check-number"],
@@ -194,6 +196,7 @@ export const SandboxRequestSchema = Type.Union([
   requestMembers["pairing-code"],
   requestMembers.send,
   requestMembers.read,
+  requestMembers.download,
 ]);
 export type SandboxRequest = Static<typeof SandboxRequestSchema>;
 
@@ -211,6 +214,10 @@ export const ResultSchemas = {
   /** Sent: WhatsApp's server took it (at `timestamp`, seconds). */
   send: Type.Object({ timestamp: Timestamp }, closed),
   read: Type.Object({}, closed),
+  download: Type.Union([
+    Type.Object({ stored: Type.Literal(true) }, closed),
+    Type.Object({ stored: Type.Literal(false), reason: text(MAX_REASON_LENGTH) }, closed),
+  ]),
 };
 export type SandboxResponse<R extends SandboxRequest> = Static<(typeof ResultSchemas)[R["type"]]>;
 

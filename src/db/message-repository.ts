@@ -180,7 +180,7 @@ export class MessageRepository {
     const rows = await this.db
       .update(messages)
       .set({ media: sql`jsonb_set(${messages.media}, '{state}', '"expired"')` })
-      .where(and(sql`${messages.media}->>'state' = 'stored'`, lt(messages.createdAt, before)))
+      .where(and(sql`${messages.media}->>'state' = 'stored'`, sql`coalesce((${messages.media}->>'storedAt')::timestamptz, ${messages.createdAt}) < ${before.toISOString()}::timestamptz`))
       .returning({ sha256: sql<string>`${messages.media}->>'sha256'` });
     return [...new Set(rows.map((r) => r.sha256))];
   }

@@ -44,4 +44,8 @@ export interface StoredMedia {
   reason?: string;
   /** A sent image's or video's JPEG preview (base64), handed to WhatsApp with it; never shown. */
   thumbnail?: string;
+  /** When the file was stored (ISO): retention counts from here, so a file downloaded again is kept its days. Never shown. */
+  storedAt?: string;
+  /** On its way because a client asked (POST …/media/download): its outcome is that call's answer, not a second message.received. Never shown. */
+  requested?: boolean;
 }

@@ -11,7 +11,7 @@ export const CONTAINER_CHANNEL_DIR = "/run/wa-channel";
 export const CONTAINER_WA_DIR = "/run/wa-server";
 export const CONTAINER_MEDIA_DIR = "/run/wa-media";
 
-export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes">;
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload">;
 
 export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
   return async (sessionId, launchId) => {
@@ -49,6 +49,7 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessio
     }
     if (config.waMediaCa) env.WA_MEDIA_CA = config.waMediaCa;
     env.WA_MEDIA_MAX_BYTES = String(config.mediaMaxBytes);
+    if (!config.mediaAutoDownload) env.WA_MEDIA_AUTO_DOWNLOAD = "false";
     if (config.qrTimeoutSeconds) env.WA_QR_TIMEOUT_MS = String(config.qrTimeoutSeconds * 1000);
     return { env, binds };
   };

@@ -9,7 +9,9 @@ import type { Logger } from "../log";
 import { createReadStream } from "node:fs";
 import { ConversionUnavailable, Unreadable, type MediaPreparer } from "../media/prepare";
 import { MediaTooLarge, type MediaStore, type StoredFile } from "../media/store";
-import type { MediaType, StoredMedia } from "../model/messages";
+import { mediaStates, type MediaType, type StoredMedia } from "../model/messages";
+import type { SandboxLink } from "../channel/link";
+import { askSandbox } from "./sandbox-calls";
 import { SessionError, sessionErrors } from "./errors";
 import { messageView } from "./message-view";
 
@@ -20,6 +22,10 @@ export interface MediaDeps {
   maxBytes: number;
   /** Conversions, dimensions and thumbnails of files to send. */
   prepare: MediaPreparer;
+  /** The sandbox, asked to download a file again. */
+  link: SandboxLink;
+  requestTimeoutMs: number;
+  channelWaitMs: number;
   log: Logger;
   /** The session a stale file's message belongs to. */
   sessionOf: (sessionId: string) => Promise<SessionRow | null>;
@@ -78,16 +84,54 @@ export class MediaFiles {
       return "mismatch";
     }
     // A failure's reason goes with it (a retry may store what failed before).
-    const { reason: _reason, ...media } = m.media;
-    await this.settle(session, messageId, { ...media, state: "stored" });
+    const { reason: _reason, requested, ...media } = m.media;
+    await this.settle(session, messageId, { ...media, state: "stored", storedAt: new Date().toISOString() }, !requested);
     return "stored";
   }
 
-  /** The file could not be had: the message is announced with its media `failed`. */
+  /** The file could not be had: the message is announced with its media `failed` (unless a client's download asked). */
   async failed(session: SessionRow, messageId: string, reason: string): Promise<void> {
     const m = await this.d.messages.byId(session.id, messageId);
     if (!m?.media) return;
-    await this.settle(session, messageId, { ...m.media, state: "failed", reason });
+    const { requested, ...media } = m.media;
+    await this.settle(session, messageId, { ...media, state: "failed", reason }, !requested);
+  }
+
+  /**
+   * POST …/media/download: the sandbox downloads the file again (the keys are there, never here;
+   * expired at WhatsApp, it asks the sender's phone to upload it again) and hands it over. Answers
+   * the message once its file is stored or failed, or after SANDBOX_REQUEST_TIMEOUT_MS with it
+   * still pending; the outcome is this answer, not another message.received.
+   */
+  async download(session: SessionRow, messageId: string): Promise<MessageRow> {
+    const m = await this.d.messages.byId(session.id, messageId);
+    if (!m) throw sessionErrors.messageNotFound(messageId);
+    if (!m.media) throw new SessionError("MEDIA_NOT_FOUND", "The message has no file", { state: null });
+    if (m.media.state === "stored" && this.d.store.size(m.media.sha256) !== null) return m;
+    if (m.media.size > this.d.maxBytes) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
+    if (session.state !== "ready") throw sessionErrors.wrongState("download a file", session.state, ["ready"]);
+    const { reason: _reason, ...rest } = m.media;
+    await this.d.messages.setMedia(session, messageId, { ...rest, state: "pending", requested: true }, [...mediaStates]);
+    let result;
+    try {
+      result = await askSandbox(this.d, session.id, { type: "download", id: messageId });
+    } catch (err) {
+      const code = err instanceof SessionError ? err.code : null;
+      if (code === "SANDBOX_TIMEOUT") return this.current(session, m); // still on its way
+      if (code === "SANDBOX_ERROR" && (err as SessionError).details.sandboxCode === "MEDIA_UNKNOWN") {
+        await this.failed(session, messageId, "the session's sandbox has no key for this file (received before it kept them, or sent from here)");
+        return this.current(session, m);
+      }
+      // Not asked at all (the sandbox is away): as it was.
+      await this.d.messages.setMedia(session, messageId, m.media, ["pending"]);
+      throw err;
+    }
+    if (!result.stored) await this.failed(session, messageId, result.reason);
+    return this.current(session, m);
+  }
+
+  private async current(session: SessionRow, m: MessageRow): Promise<MessageRow> {
+    return (await this.d.messages.byId(session.id, m.id)) ?? m;
   }
 
   /** A stored file of a message of this session, for the media route (or the sandbox sending it). */
@@ -208,9 +252,10 @@ export class MediaFiles {
     return null;
   }
 
-  /** Moves the file on from `pending` (or a failure, for a retry) and announces the message with it. */
-  private async settle(session: SessionRow, messageId: string, media: StoredMedia): Promise<void> {
-    const row = await this.d.messages.setMedia(session, messageId, media, ["pending", "failed"], (r) => [{ event: "message.received", data: messageView(session.id, r) }]);
+  /** Moves the file on from `pending` (or a failure, for a retry) and announces the message with it, unless it was announced before. */
+  private async settle(session: SessionRow, messageId: string, media: StoredMedia, announce: boolean): Promise<void> {
+    const events = (r: MessageRow) => (announce ? [{ event: "message.received" as const, data: messageView(session.id, r) }] : []);
+    const row = await this.d.messages.setMedia(session, messageId, media, ["pending", "failed"], events);
     if (row) this.d.onWritten?.(session.id);
   }
 }

@@ -6,6 +6,6 @@ import type { MessageRow } from "../db/schema";
 export function messageView(sessionId: string, m: Pick<MessageRow, "id" | "chatId" | "fromMe" | "type" | "text" | "replyTo" | "status" | "timestamp" | "caption" | "media">) {
   const view = { id: m.id, chatId: m.chatId, fromMe: m.fromMe, type: m.type, text: m.text, replyTo: m.replyTo, status: m.status, timestamp: m.timestamp };
   if (!m.media) return view;
-  const { thumbnail: _thumbnail, ...media } = m.media;
+  const { thumbnail: _thumbnail, storedAt: _storedAt, requested: _requested, ...media } = m.media;
   return { ...view, caption: m.caption, media: { ...media, url: `/sessions/${sessionId}/messages/${encodeURIComponent(m.id)}/media` } };
 }

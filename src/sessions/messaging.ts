@@ -41,6 +41,8 @@ export interface MessagingDeps {
   sources: MediaSources;
   /** MEDIA_MAX_BYTES: larger incoming files are not downloaded (their media is `failed`). */
   mediaMaxBytes: number;
+  /** MEDIA_AUTO_DOWNLOAD: false leaves incoming files to POST …/media/download (their media is `failed` until then). */
+  mediaAutoDownload: boolean;
   /** A status change or an incoming message was stored with its webhook event. */
   onWritten?: (sessionId: string) => void;
 }
@@ -221,7 +223,9 @@ export class Messaging {
       ? null
       : m.media.size > this.d.mediaMaxBytes
         ? { ...m.media, state: "failed", reason: `larger than MEDIA_MAX_BYTES (${this.d.mediaMaxBytes} bytes): not downloaded` }
-        : { ...m.media, state: "pending" };
+        : !this.d.mediaAutoDownload
+          ? { ...m.media, state: "failed", reason: "not downloaded (MEDIA_AUTO_DOWNLOAD is false): POST …/media/download fetches it" }
+          : { ...m.media, state: "pending" };
     const row = {
       id: m.id,
       chatId: m.chatId,

@@ -304,4 +304,49 @@ describe("media messages", () => {
     expect(m).toMatchObject({ caption: "while you were away", media: { sha256: sha256(bytes) } });
     expect(sha256(new Uint8Array(await (await media(sent.body.id)).arrayBuffer()))).toBe(sha256(bytes));
   });
+
+  // Last: it restarts the API and the session's sandbox with MEDIA_AUTO_DOWNLOAD=false.
+  test("MEDIA_AUTO_DOWNLOAD=false: a file waits (failed, with the reason) until POST …/media/download brings it; expired at WhatsApp it is re-requested, then failed", async () => {
+    await t.restartApi({ MEDIA_AUTO_DOWNLOAD: "false" });
+    expect((await t.call("POST", `/sessions/${id}/stop`, { key })).status).toBe(200);
+    expect((await t.call("POST", `/sessions/${id}/start`, { key })).status).toBe(200);
+    await waitFor(async () => (await t.call("GET", `/sessions/${id}/status`, { key })).body.session?.state === "ready", 60_000, "ready again, without a QR");
+
+    const bytes = pdf("fetched when asked");
+    const sent = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "document", media: { data: bytes.toString("base64"), mimetype: "application/pdf", fileName: "later.pdf" } });
+    const waiting = await waitFor(async () => ((await message(sent.body.id))?.media ? message(sent.body.id) : undefined), 20_000, "the message");
+    expect(waiting.media).toMatchObject({ state: "failed", sha256: sha256(bytes) });
+    expect(waiting.media.reason).toContain("MEDIA_AUTO_DOWNLOAD");
+    // Announced at once, with its file not downloaded.
+    const hook = await waitFor(async () => receiver.received.find((r) => r.json.event === "message.received" && r.json.data.id === sent.body.id), 20_000, "its webhook");
+    expect(hook.json.data.media.state).toBe("failed");
+    expect((await media(sent.body.id)).status).toBe(404);
+
+    const asked = await t.call("POST", `/sessions/${id}/messages/${sent.body.id}/media/download`, { key });
+    expect(asked.status).toBe(200);
+    expect(asked.body.message.media).toMatchObject({ state: "stored", sha256: sha256(bytes), fileName: "later.pdf" });
+    expect(asked.body.message.media.reason).toBeUndefined();
+    expect(sha256(new Uint8Array(await (await media(sent.body.id)).arrayBuffer()))).toBe(sha256(bytes));
+    // Another session's key cannot ask for it; a message without a file has none to bring.
+    expect((await t.call("POST", `/sessions/${id}/messages/${sent.body.id}/media/download`, { key: other.key })).status).toBe(403);
+    const text = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, text: "no file here" });
+    await waitFor(async () => (await message(text.body.id)) ?? undefined, 20_000, "the text");
+    const none = await t.call("POST", `/sessions/${id}/messages/${text.body.id}/media/download`, { key });
+    expect({ status: none.status, code: none.body.code }).toEqual({ status: 404, code: "MEDIA_NOT_FOUND" });
+
+    // Expired at WhatsApp: the sandbox asks the sender's phone to upload it again; the emulator's
+    // phones do not, so after that wait the file is failed, with the reason.
+    const gone = pdf("expired before anyone asked");
+    const late = await control("POST", "/control/messages", { from: CONTACT, to: PHONE, type: "document", media: { data: gone.toString("base64"), mimetype: "application/pdf" } });
+    await waitFor(async () => ((await message(late.body.id))?.media ? true : undefined), 20_000, "the expired file's message");
+    expect((await control("POST", "/control/media/expire", { sha256: sha256(gone) })).status).toBe(200);
+    const expired = await t.call("POST", `/sessions/${id}/messages/${late.body.id}/media/download`, { key });
+    expect(expired.status).toBe(200);
+    // The phone is given 10 s, as long as this API waits for its sandbox: the answer may come first, still pending.
+    expect(["pending", "failed"]).toContain(expired.body.message.media.state);
+    const settled = await waitFor(async () => ((await message(late.body.id)).media.state === "failed" ? message(late.body.id) : undefined), 20_000, "the expired file failed");
+    expect(settled.media.reason).toMatch(/expired at WhatsApp \(404\), and the sender.s phone did not upload the expired file again in time/);
+    // Only its first announcement went out: the download's outcome is the call's answer.
+    expect(receiver.received.filter((r) => r.json.event === "message.received" && r.json.data.id === sent.body.id)).toHaveLength(1);
+  });
 });

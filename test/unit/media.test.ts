@@ -144,7 +144,7 @@ test("a voice note given as other audio is converted to mono Ogg Opus with its l
 });
 
 test("without ffmpeg a voice note that is not Ogg Opus is 422 MEDIA_CONVERSION_UNAVAILABLE and nothing is kept", async () => {
-  const media = new MediaFiles({ messages: d.messages, store: d.store, maxBytes: 1024 * 1024, prepare: new MediaPreparer(ffmpegTools("/nonexistent/ffmpeg")), log: silentLogger, sessionOf: async () => null });
+  const media = new MediaFiles({ messages: d.messages, store: d.store, maxBytes: 1024 * 1024, prepare: new MediaPreparer(ffmpegTools("/nonexistent/ffmpeg")), link: d.link, requestTimeoutMs: 200, channelWaitMs: 0, log: silentLogger, sessionOf: async () => null });
   const mp3 = Buffer.concat([Buffer.from("ID3\x03\x00\x00\x00\x00\x00\x00", "latin1"), Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.alloc(400)]);
   await expect(media.accept({ type: "voice", bytes: [mp3], field: "media" })).rejects.toMatchObject({ code: "MEDIA_CONVERSION_UNAVAILABLE" });
   expect(d.store.size(sha(mp3))).toBeNull();

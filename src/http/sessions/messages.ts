@@ -50,6 +50,20 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
       response: { 200: MessageResultResponse, ...authErrors },
       detail: { summary: "Get a message", description: "One message with its current status." },
     })
+    .post(
+      "/:id/messages/:messageId/media/download",
+      async ({ session, params }) => ({ success: true as const, message: messageView(session.id, await sessions.media.download(session, params.messageId)) }),
+      {
+        session: { body: false },
+        params: MessageParams,
+        response: { 200: MessageResultResponse, 413: ErrorResponse, ...authErrors },
+        detail: {
+          summary: "Download a message's file now",
+          description:
+            "For a file not downloaded yet (MEDIA_AUTO_DOWNLOAD=false), one that failed, or one removed by MEDIA_KEEP_DAYS: the session's sandbox downloads and decrypts it again (expired at WhatsApp, it asks the sender's phone to upload it again) and the API stores it. Answers the message once `media.state` is `stored` or `failed` (with its reason), or after SANDBOX_REQUEST_TIMEOUT_MS with `pending` (read the message again later). A stored file answers at once. 404 MEDIA_NOT_FOUND for a message without a file; 413 MEDIA_TOO_LARGE past MEDIA_MAX_BYTES; 409 unless the session is ready.",
+        },
+      },
+    )
     .get(
       "/:id/messages/:messageId/media",
       async ({ session, params, request }) => {
