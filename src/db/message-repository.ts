@@ -190,7 +190,7 @@ export class MessageRepository {
     return this.db
       .select({ sessionId: messages.sessionId, id: messages.id })
       .from(messages)
-      .where(and(sql`${messages.media}->>'state' = 'pending'`, lt(messages.createdAt, before)))
+      .where(and(sql`${messages.media}->>'state' = 'pending'`, sql`coalesce((${messages.media}->>'requested')::timestamptz, ${messages.createdAt}) < ${before.toISOString()}::timestamptz`))
       .limit(limit);
   }
 

@@ -46,6 +46,9 @@ export interface StoredMedia {
   thumbnail?: string;
   /** When the file was stored (ISO): retention counts from here, so a file downloaded again is kept its days. Never shown. */
   storedAt?: string;
-  /** On its way because a client asked (POST …/media/download): its outcome is that call's answer, not a second message.received. Never shown. */
-  requested?: boolean;
+  /**
+   * When a client asked for the file again (POST …/media/download, ISO): its outcome is that
+   * call's answer, not a second message.received, and the stale sweep counts from here. Never shown.
+   */
+  requested?: string;
 }

@@ -110,20 +110,21 @@ export class MediaFiles {
     if (m.media.state === "stored" && this.d.store.size(m.media.sha256) !== null) return m;
     if (m.media.size > this.d.maxBytes) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
     if (session.state !== "ready") throw sessionErrors.wrongState("download a file", session.state, ["ready"]);
+    // A file still on its way was never announced: it keeps its announcement when it comes.
     const { reason: _reason, ...rest } = m.media;
-    await this.d.messages.setMedia(session, messageId, { ...rest, state: "pending", requested: true }, [...mediaStates]);
+    const requested = m.media.state === "pending" ? m.media.requested : new Date().toISOString();
+    await this.d.messages.setMedia(session, messageId, { ...rest, state: "pending", ...(requested ? { requested } : {}) }, [...mediaStates]);
     let result;
     try {
       result = await askSandbox(this.d, session.id, { type: "download", id: messageId });
     } catch (err) {
       const code = err instanceof SessionError ? err.code : null;
       if (code === "SANDBOX_TIMEOUT") return this.current(session, m); // still on its way
-      if (code === "SANDBOX_ERROR" && (err as SessionError).details.sandboxCode === "MEDIA_UNKNOWN") {
-        await this.failed(session, messageId, "the session's sandbox has no key for this file (received before it kept them, or sent from here)");
-        return this.current(session, m);
-      }
-      // Not asked at all (the sandbox is away): as it was.
+      // Not asked at all (the sandbox is away), or it has no key for the file: as it was.
       await this.d.messages.setMedia(session, messageId, m.media, ["pending"]);
+      if (code === "SANDBOX_ERROR" && (err as SessionError).details.sandboxCode === "MEDIA_UNKNOWN") {
+        throw new SessionError("MEDIA_NOT_FOUND", "The session has no key to download this file again (a file sent from here, or received before keys were kept)", { state: m.media.state });
+      }
       throw err;
     }
     if (!result.stored) await this.failed(session, messageId, result.reason);
@@ -201,7 +202,7 @@ export class MediaFiles {
       let mimetype = sniffed ?? declared ?? (type === "document" ? (upload.servedAs ?? "application/octet-stream") : undefined);
       // Only a document may be of a type the bytes do not tell.
       if (!mimetype || (type !== "document" && !sniffed)) throw sessionErrors.invalidField(upload.field, `the file is not a readable ${type}`);
-      const converted = await this.convert(type, mimetype, stored);
+      const converted = await this.convert(type, mimetype, stored, upload.field);
       if (converted) {
         await this.removeUnused([stored.sha256]);
         ({ stored, mimetype } = converted);
@@ -229,7 +230,7 @@ export class MediaFiles {
   }
 
   /** A voice note that is not Ogg Opus, or a sticker that is not WebP, in the format its kind needs. */
-  private async convert(type: MediaType, mimetype: string, stored: StoredFile): Promise<{ stored: StoredFile; mimetype: string } | null> {
+  private async convert(type: MediaType, mimetype: string, stored: StoredFile, field: string): Promise<{ stored: StoredFile; mimetype: string } | null> {
     const input = this.d.store.localPath(stored.sha256);
     try {
       if (type === "voice" && !accepted.voice(mimetype)) {
@@ -246,7 +247,7 @@ export class MediaFiles {
       }
     } catch (err) {
       if (err instanceof ConversionUnavailable) throw new SessionError("MEDIA_CONVERSION_UNAVAILABLE", err.message);
-      if (err instanceof Unreadable) throw sessionErrors.invalidField("media", err.message);
+      if (err instanceof Unreadable) throw sessionErrors.invalidField(field, err.message);
       throw err;
     }
     return null;

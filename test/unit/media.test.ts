@@ -5,7 +5,9 @@
 import { afterAll, beforeEach, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import type { SessionRow } from "../../src/db/schema";
+import { sql } from "drizzle-orm";
 import sharp from "sharp";
+import { ChannelError } from "../../src/channel/link";
 import { silentLogger } from "../../src/log";
 import { ffmpegTools } from "../../src/media/ffmpeg";
 import { MediaPreparer } from "../../src/media/prepare";
@@ -31,8 +33,8 @@ afterAll(() => d?.close());
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const PDF = Buffer.from("%PDF-1.4\n% a test document\n%%EOF\n");
 
-async function readySession(): Promise<{ s: SessionRow; launch: string }> {
-  const { session } = await made(d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}` }));
+async function readySession(webhookUrl?: string): Promise<{ s: SessionRow; launch: string }> {
+  const { session } = await made(d.sessions.operations.create({ name: `m-${crypto.randomUUID().slice(0, 8)}`, ...(webhookUrl ? { webhookUrl } : {}) }));
   const launch = d.runtime.containers.get(session.id)!.launch.env.LAUNCH!;
   await d.sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340001", pushName: null });
   return { s: (await d.repo.byId(session.id))!, launch };
@@ -168,4 +170,49 @@ test("a file still on its way after the sandbox stopped is failed by the sweep, 
   expect(await d.sessions.media.failStale(new Date(Date.now() - 60_000))).toBe(0);
   expect(await d.sessions.media.failStale(new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
   expect((await d.messages.byId(s.id, "STRANDED"))!.media).toMatchObject({ state: "failed", reason: "the file was not delivered by the session's sandbox" });
+});
+
+test("a download asked for later: stored without a second announcement; a file on its way keeps its one; no key leaves the state as it was (404)", async () => {
+  // A webhook URL, so that announcements are written (nothing listens there: they stay queued).
+  const { s, launch } = await readySession("http://127.0.0.1:9/hook");
+  d.link.connected.add(s.id);
+  const announced = async (id: string) => {
+    const rows = (await d.db.db.execute(sql`select body from webhook_deliveries where session_id = ${s.id}::uuid and event = 'message.received'`)) as unknown;
+    const list = (Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows) as { body: string }[];
+    return list.map((r) => JSON.parse(r.body).data).filter((m) => m.id === id).map((m) => m.media.state);
+  };
+  const bytes = Buffer.from("%PDF-1.4\n% asked for later\n%%EOF\n");
+  await incomingDocument(s, launch, "LATER", bytes);
+  await d.sessions.media.failed(s, "LATER", "download failed: expired");
+  expect(await announced("LATER")).toEqual(["failed"]);
+  // The sandbox brings the file while the call waits, as the real one does over the channel.
+  d.link.answer = async (_id, req) => {
+    expect(req).toEqual({ type: "download", id: "LATER" });
+    expect((await d.messages.byId(s.id, "LATER"))!.media).toMatchObject({ state: "pending" });
+    await d.sessions.reports.mediaIn(s.id, launch, "LATER", [bytes] as never);
+    return { stored: true };
+  };
+  const row = await d.sessions.media.download(s, "LATER");
+  expect(row.media).toMatchObject({ state: "stored", sha256: sha(bytes) });
+  expect(row.media!.reason).toBeUndefined();
+  expect(await announced("LATER")).toEqual(["failed"]);
+  // Stored, and retention counts from now: an expiry sweep for files older than a minute spares it.
+  expect(await d.sessions.media.expire(new Date(Date.now() - 60_000))).toBe(0);
+
+  // Still on its way (never announced): asked again, it is announced once, when it comes.
+  await incomingDocument(s, launch, "ONWAY", bytes);
+  d.link.answer = async () => {
+    await d.sessions.reports.mediaIn(s.id, launch, "ONWAY", [bytes] as never);
+    return { stored: true };
+  };
+  await d.sessions.media.download(s, "ONWAY");
+  expect(await announced("ONWAY")).toEqual(["stored"]);
+
+  // The sandbox has no key for it: 404, and the file's state is as it was.
+  await d.sessions.media.expire(new Date(Date.now() + 60_000));
+  d.link.answer = async () => {
+    throw new ChannelError("MEDIA_UNKNOWN", "no key");
+  };
+  await expect(d.sessions.media.download(s, "LATER")).rejects.toMatchObject({ code: "MEDIA_NOT_FOUND" });
+  expect((await d.messages.byId(s.id, "LATER"))!.media).toMatchObject({ state: "expired" });
 });
