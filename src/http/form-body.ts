@@ -62,6 +62,7 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
   }
   const fields: Record<string, string> = {};
   let file: FormFile | null = null;
+  let part: Readable | null = null;
   let failure: ApiError | null = null;
   const writes: Promise<void>[] = [];
   const fail = (err: ApiError) => {
@@ -78,15 +79,16 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
       stream.resume();
       return fail(errors.validation(name, name === "file" ? "only one file is sent at a time" : "unknown field: the form's file part is `file`"));
     }
-    const part: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, remove: async () => {} };
-    file = part;
+    const kept: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, remove: async () => {} };
+    file = kept;
+    part = stream;
     writes.push(
       (async () => {
         const tmp = await TempFile.make("upload");
-        part.path = tmp.path;
-        part.remove = () => tmp.remove();
+        kept.path = tmp.path;
+        kept.remove = () => tmp.remove();
         stream.on("data", (chunk: Buffer) => {
-          part.size += chunk.length;
+          kept.size += chunk.length;
         });
         stream.on("limit", () => {
           fail(tooLarge(fileLimit));
@@ -102,11 +104,14 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
   try {
     // Stops reading the request at the first failure (past the limit: nothing more is read).
     await pipeline(source, parser).catch((err: Error) => {
+      // The request broke off (or was cut at the limit): the file part ends here too, so its write settles.
+      (part as Readable | null)?.destroy(err);
       if (!failure) throw new ApiError(400, "VALIDATION_ERROR", `The form cannot be read: ${err.message}`);
     });
     await Promise.all(writes);
     if (failure) throw failure;
   } catch (err) {
+    await Promise.allSettled(writes); // settled (its part ended or destroyed) before its file goes
     await (file as FormFile | null)?.remove();
     throw err;
   }

@@ -191,7 +191,7 @@ export class MediaFiles {
     let stored = await this.put(upload.bytes);
     try {
       if (stored.size === 0) throw sessionErrors.invalidField(upload.field, "the file is empty");
-      const head = await new Response(this.d.store.read(stored.sha256, 0, 4099)).bytes();
+      const head = new Uint8Array(await new Response(this.d.store.read(stored.sha256, 0, 4099)).arrayBuffer());
       const sniffed = (await fileTypeFromBuffer(head))?.mime;
       const declared = upload.mimetype?.trim().toLowerCase();
       if (declared && sniffed && baseType(declared) !== baseType(sniffed)) {

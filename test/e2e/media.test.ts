@@ -265,6 +265,24 @@ describe("media messages", () => {
     expect(await post({ to: CONTACT, type: "document", colour: "red" }, doc)).toMatchObject({ status: 400, code: "VALIDATION_ERROR" });
     expect(await post({ to: CONTACT, type: "document" })).toMatchObject({ status: 400, code: "VALIDATION_ERROR", field: "media" });
     expect(await post({ to: CONTACT, type: "image" }, doc)).toMatchObject({ status: 400, code: "VALIDATION_ERROR", field: "file" });
+    // A client that stops half-way through its file: nothing hangs, nothing is kept.
+    const boundary = "cut-short";
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="to"\r\n\r\n${CONTACT}\r\n--${boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\ndocument\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="half.pdf"\r\n\r\n`;
+    await new Promise<void>((resolve, reject) => {
+      Bun.connect({
+        hostname: "127.0.0.1",
+        port: Number(new URL(t.url).port),
+        socket: {
+          open(sock) {
+            sock.write(`POST /sessions/${id}/messages HTTP/1.1\r\nHost: localhost\r\nX-API-Key: ${key}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 200000\r\n\r\n${head}${"%PDF-1.4 ".repeat(2000)}`);
+            setTimeout(() => (sock.end(), resolve()), 300);
+          },
+          data() {},
+          error: (_s, err) => reject(err),
+        },
+      }).catch(reject);
+    });
+    expect((await t.call("GET", `/sessions/${id}/status`, { key })).status).toBe(200);
     // Nothing of the forms is left behind in the temporary directory (removed once each answer went).
     await waitFor(async () => readdirSync(tmpdir()).filter((n) => n.startsWith("wa-upload-") && statSync(join(tmpdir(), n)).mtimeMs >= started).length === 0, 5000, "the forms' files removed");
   });
