@@ -55,8 +55,10 @@ class ApiError extends Error {
 
 async function api(method, path, body) {
   const headers = { "X-API-Key": state.key };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+  // A form (a file to send) goes as multipart/form-data, streamed by the API to disk; the browser sets its type.
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : form ? body : JSON.stringify(body), cache: "no-store" });
   const type = res.headers.get("content-type") || "";
   const parsed = type.includes("application/json") ? await res.json().catch(() => null) : null;
   if (!res.ok) {
@@ -979,16 +981,6 @@ function mediaKind(mimetype) {
   return { image: "image", video: "video", audio: "audio" }[mimetype.split("/")[0]] || "document";
 }
 
-function readBase64(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    // A data: URL: "data:<type>;base64," then the file.
-    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(",") + 1));
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
-}
-
 async function sendText(event) {
   event.preventDefault();
   const page = state.page;
@@ -1009,17 +1001,13 @@ async function sendFile(event) {
     sendStatus(`A file sent as ${type} takes no caption: leave it empty.`, true);
     return;
   }
-  sendStatus("Reading the file…");
-  let data;
-  try {
-    data = await readBase64(file);
-  } catch (err) {
-    sendStatus(`The file could not be read: ${errorText(err)}`, true);
-    return;
-  }
-  const body = { to: chat.id, type, media: { data } };
-  if (type === "document") body.fileName = file.name;
-  if (caption) body.caption = caption;
+  // The file goes as the form's `file` part: never read whole into the page, nor base64 in the API.
+  const body = new FormData();
+  body.set("to", chat.id);
+  body.set("type", type);
+  if (type === "document") body.set("fileName", file.name);
+  if (caption) body.set("caption", caption);
+  body.set("file", file, file.name);
   if (await send(page, chat, body, $("send-file"))) $("send-file").reset();
 }
 
