@@ -7,6 +7,10 @@
 # tests stay Bun's (about two minutes more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Package installs below skip rebuilding the man page index (seconds per install on a fresh host).
+if [ "$(id -u)" = 0 ] && command -v debconf-set-selections >/dev/null 2>&1; then
+  echo "man-db man-db/auto-update boolean false" | debconf-set-selections
+fi
 bash scripts/ensure-bun.sh
 bash scripts/ensure-deno.sh
 # test/browser drives it by path through playwright-core (no browser download); nothing to do when present.
