@@ -11,12 +11,24 @@
 // `POST https://<host>/mms/document/<encSha256>?auth=<media_conn auth>&token=<encSha256>`; the
 // sha256 of the plaintext is computed too, as a sender must put it in the message.
 //
-// Usage (bench/media.ts runs it): MEDIA_CA=<pem> bun bench/media-baseline.ts <media socket> <host> <auth> <MiB>
+// Usage (bench/media.ts runs it): MEDIA_CA=<pem> bun bench/media-baseline.ts <media socket> <host> <auth> <MiB> [variants]
 // It first does one unmeasured 1 MiB round (code compiled, as in the API's warm path), then
 // prints one JSON line: {bytes, encryptMs, uploadMs, downloadDecryptMs}.
+// With a fifth argument `variants` (bench/media-profile.ts), the line also has what Baileys' way
+// of sending costs against the in-memory one, on the same bytes and server:
+// - fileEncryptMs: encrypting as Baileys' encryptedStream does, chunk by chunk (64 KiB, as a
+//   file stream reads) into a temporary file (AES-CBC, HMAC and both sha256 updated per chunk);
+// - fileUploadStreamMs: uploading that file as Baileys' uploadWithFetch does on Bun, a
+//   Readable.toWeb(createReadStream(file)) body (chunked, no length);
+// - fileUploadBunFileMs: uploading the same file as a Bun.file body (its length known).
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { once } from "node:events";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
 
-const [socket, host, auth, mib] = process.argv.slice(2);
+const [socket, host, auth, mib, variants] = process.argv.slice(2);
 const ca = process.env.MEDIA_CA;
 if (!socket || !host || !auth || !mib || !ca) throw new Error("usage: MEDIA_CA=<pem> bun bench/media-baseline.ts <media socket> <host> <auth> <MiB>");
 const INFO = "WhatsApp Document Keys";
@@ -78,5 +90,64 @@ async function round(bytes: number) {
   return { bytes, encryptMs: t1 - t0, uploadMs: t2 - t1, downloadDecryptMs: t3 - t2 };
 }
 
+/** Baileys' encryptedStream, reduced: chunk by chunk into a file, hashes and MAC as it goes. */
+async function encryptToFile(plain: Buffer, path: string): Promise<string> {
+  const { iv, cipherKey, macKey } = expand(randomBytes(32));
+  const out = createWriteStream(path);
+  const aes = createCipheriv("aes-256-cbc", cipherKey, iv);
+  const hmac = createHmac("sha256", macKey).update(iv);
+  const sha256Plain = createHash("sha256");
+  const sha256Enc = createHash("sha256");
+  const onChunk = async (buff: Buffer) => {
+    sha256Enc.update(buff);
+    hmac.update(buff);
+    if (!out.write(buff)) await once(out, "drain");
+  };
+  for (let i = 0; i < plain.length; i += 65536) {
+    const data = plain.subarray(i, i + 65536);
+    sha256Plain.update(data);
+    await onChunk(aes.update(data));
+  }
+  await onChunk(aes.final());
+  const mac = hmac.digest().subarray(0, 10);
+  sha256Enc.update(mac);
+  sha256Plain.digest();
+  out.end(mac);
+  await once(out, "finish");
+  return sha256Enc.digest("base64url");
+}
+
+async function upload(name: string, body: BodyInit): Promise<void> {
+  const res = await media(`/mms/document/${name}?auth=${encodeURIComponent(auth!)}&token=${name}`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream", origin: "https://web.whatsapp.com" },
+    body,
+    duplex: "half",
+  } as RequestInit);
+  if (!res.ok) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
+  await res.json();
+}
+
+async function fileRound(bytes: number) {
+  const dir = mkdtempSync(join(tmpdir(), "media-baseline-"));
+  try {
+    const path = join(dir, "enc");
+    const plain = randomBytes(bytes);
+    const t0 = performance.now();
+    const name = await encryptToFile(plain, path);
+    const t1 = performance.now();
+    await upload(name, Readable.toWeb(createReadStream(path)) as unknown as ReadableStream);
+    const t2 = performance.now();
+    await upload(name, Bun.file(path));
+    const t3 = performance.now();
+    return { fileEncryptMs: t1 - t0, fileUploadStreamMs: t2 - t1, fileUploadBunFileMs: t3 - t2 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const size = Math.round(Number(mib) * 1024 * 1024);
 await round(1024 * 1024);
-console.log(JSON.stringify(await round(Math.round(Number(mib) * 1024 * 1024))));
+if (variants) await fileRound(1024 * 1024);
+const result = await round(size);
+console.log(JSON.stringify(variants ? { ...result, ...(await fileRound(size)) } : result));

@@ -2,30 +2,37 @@
 // sandbox image, the emulator's contacts and its HTTPS media server), in one run:
 //
 // 1. Memory of a large file (default 64 MiB, a video: an MP4 `ftyp` box, then one `mdat` box of
-//    random bytes, which the API's sniffing (file-type) reads as video/mp4) received from a
-//    contact (emulator `POST /control/messages`, base64; first, while the API's heap is clean),
-//    then sent from the API to a contact, once with the JSON base64 body and once with a
-//    multipart/form-data body if the API takes one (MULTIPART below). For each: the API process's RSS and PSS (smaps_rollup)
-//    just before, and the peak from the POST until the contact decrypted the file (sent) or the
-//    API stored it (received), sampled every 50 ms by a Worker, with the kernel's own peak RSS
-//    (VmHWM, reset through /proc/<pid>/clear_refs before each phase) beside it; the same for the
-//    sandbox container's processes (its init and the sandbox, found from the container's
-//    State.Pid), against the container's memory limit (SANDBOX_MEMORY, 256 MiB by default),
-//    and the container's cgroup v2 memory.current (sampled) and memory.peak (since the container
-//    started) where the host has one (rootless Podman on cgroup v1 sets no limit at all).
+//    random bytes, which the API's sniffing (file-type) reads as video/mp4; ffprobe and ffmpeg
+//    find no `moov` box in it, so it goes without thumbnail, dimensions or length) received
+//    from a contact (emulator `POST /control/messages`, base64; first, while the API's heap is
+//    clean), then sent from the API to a contact, first with a multipart/form-data body if the
+//    API takes one (MULTIPART below), then with the JSON base64 body (last: the API's RSS stays
+//    up a while after it). For each: the API process's RSS and PSS (smaps_rollup) just before,
+//    and the peak from the POST until the contact decrypted the file (sent) or the API stored
+//    it (received), sampled every 50 ms by a Worker, with the kernel's own peak RSS (VmHWM,
+//    reset through /proc/<pid>/clear_refs before each phase) beside it; the API with its child
+//    processes (ffprobe, ffmpeg: each listed with when it was seen and its own peak); the same
+//    for the sandbox container's processes (its init and the sandbox, found from the
+//    container's State.Pid), against the container's memory limit (SANDBOX_MEMORY, 256 MiB by
+//    default), and the container's cgroup v2 memory.current (sampled) and memory.peak (since
+//    the container started) where the host has one (rootless Podman on cgroup v1 sets no limit).
 // 2. Throughput: a file (default 16 MiB, a document of random bytes) from POST to decrypted at
-//    the contact (polling the emulator's received list for its sha256), against this machine's
+//    the contact (polling the emulator's received list for its sha256), sent with the JSON
+//    base64 body, as multipart/form-data (if the probe got a 201) and as a media.url the API
+//    fetches from a loopback Bun.serve in this process (URL=0 skips it), against this machine's
 //    limit measured in the same run: bench/media-baseline.ts, one process that encrypts the same
 //    size as WhatsApp does and uploads it to the same emulated media server over the same unix
 //    socket and TLS a sandbox uses (its upload token is issued by the in-process emulator's media
-//    server, as a media_conn answer carries one). Rounds alternate the two; medians of `runs`.
+//    server, as a media_conn answer carries one). Rounds alternate them; medians of `runs`.
 // 3. Text CPU unchanged: `bun bench/messaging.ts 10 200 1` on this checkout and, with
 //    BASE_CHECKOUT (a worktree of the commit before media) and BASE_IMAGE (its sandbox image,
 //    built under its own tag), on that one, alternating; the warm round's CPU a message.
 //
 // Usage: bun bench/media.ts [runs=3] [memory MiB=64] [throughput MiB=16]
 //   BASE_CHECKOUT=/tmp/base BASE_IMAGE=localhost/wa-sandbox:bench-base   part 3 against that checkout
-//   TEXT_RUNS=n   messaging runs per checkout, alternating (default 2; the median is printed);  SKIP_TEXT=1   no part 3;  MULTIPART=0   skip the multipart probe
+//   TEXT_RUNS=n   messaging runs per checkout, alternating (default 2; the median is printed);  SKIP_TEXT=1   no part 3;
+//   MULTIPART=0   skip the multipart probe;  URL=0   no media.url rounds
+// Where the time of one send goes, stage by stage: bun bench/media-profile.ts.
 // Needs what scripts/test.sh sets up, run as root (it reads the API's and the containers' /proc).
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
@@ -127,15 +134,24 @@ function containerCgroup(pid: number): string | null {
 
 // ---- the memory phases -----------------------------------------------------------------------
 
+interface ChildSeen {
+  pid: number;
+  comm: string;
+  firstMs: number;
+  lastMs: number;
+  rss: number;
+  pss: number;
+}
 interface Sampled {
   peaks: Record<string, { rss: number; pss: number }>;
   cgroupPeaks: Record<string, { current: number; anon: number; file: number }>;
+  children: ChildSeen[];
   ticks: number;
   worstGapMs: number;
 }
 const sampler = new Worker(new URL("./media-sampler.ts", import.meta.url).href);
-function sampling(groups: Record<string, number[]>, cgroups: Record<string, string>): () => Promise<Sampled> {
-  sampler.postMessage({ type: "start", groups, cgroups, everyMs: 50 });
+function sampling(groups: Record<string, number[]>, trees: Record<string, number>, cgroups: Record<string, string>): () => Promise<Sampled> {
+  sampler.postMessage({ type: "start", groups, trees, cgroups, everyMs: 50 });
   return () =>
     new Promise((resolve) => {
       sampler.onmessage = (e) => resolve(e.data as Sampled);
@@ -148,6 +164,8 @@ interface MemoryRow {
   seconds: number;
   detail: string;
   api: { before: { rss: number; pss: number }; peak: { rss: number; pss: number }; hwm: number | null; after: { rss: number; pss: number } };
+  /** The API process with its children (ffprobe, ffmpeg) at each tick, and the children met. */
+  apiTree: { peak: { rss: number; pss: number }; children: ChildSeen[] };
   box: { before: { rss: number; pss: number }; peak: { rss: number; pss: number }; hwm: number | null; cgroup: { current: number; anon: number; file: number; peak: number | null } | null };
   ticks: number;
   worstGapMs: number;
@@ -165,7 +183,7 @@ async function memoryPhase(t: TestApi, sessionId: string, label: string, work: (
   }
   const before = { api: rollup([api]), box: rollup(box) };
   const reset = resetHwm([api, ...box]);
-  const stop = sampling({ api: [api], box }, cgroup ? { box: cgroup } : {});
+  const stop = sampling({ api: [api], box }, { apiTree: api }, cgroup ? { box: cgroup } : {});
   const t0 = performance.now();
   const detail = await work();
   const seconds = (performance.now() - t0) / 1000;
@@ -178,6 +196,7 @@ async function memoryPhase(t: TestApi, sessionId: string, label: string, work: (
     seconds,
     detail,
     api: { before: before.api, peak: s.peaks.api!, hwm: hwms?.api ?? null, after: rollup([api]) },
+    apiTree: { peak: s.peaks.apiTree!, children: s.children },
     box: { before: before.box, peak: s.peaks.box!, hwm: hwms?.box ?? null, cgroup: cgroup ? { ...s.cgroupPeaks.box!, peak: cgPeak } : null },
     ticks: s.ticks,
     worstGapMs: s.worstGapMs,
@@ -189,6 +208,10 @@ async function memoryPhase(t: TestApi, sessionId: string, label: string, work: (
 const emu = await startEmulatorForContainers({ logLevel: "silent" });
 const control = emulatorControl(emu);
 await control("POST", "/control/numbers", { add: [CONTACT] });
+// The media.url source: this process serves the file of the round on loopback (the API fetches
+// it; ALLOW_PRIVATE_ADDRESSES=true lets it reach 127.0.0.1).
+let served: { bytes: Buffer; type: string } = { bytes: Buffer.alloc(0), type: "application/octet-stream" };
+const fileServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(new Uint8Array(served.bytes), { headers: { "content-type": served.type } }) });
 const t = await startTestApi(
   "postgres",
   {
@@ -198,8 +221,12 @@ const t = await startTestApi(
     WA_MEDIA_CA: emu.mediaCa,
     SEND_PER_MINUTE: "100000",
     SANDBOX_REQUEST_TIMEOUT_MS: "120000",
+    ALLOW_PRIVATE_ADDRESSES: "true",
     LOG_LEVEL: "warn",
-    ...(bigMiB * MiB > 64 * MiB ? { MEDIA_MAX_BYTES: String(bigMiB * MiB) } : {}),
+    // One MiB over the file: the multipart path refuses a file of exactly MEDIA_MAX_BYTES (busboy's
+    // fileSize limit fires on reaching the limit, not on passing it: src/http/form-body.ts), the
+    // JSON and URL paths take it.
+    MEDIA_MAX_BYTES: String(Math.max(bigMiB, flowMiB) * MiB + MiB),
   },
   { process: true, runtime: "bun" },
 );
@@ -243,10 +270,15 @@ async function post(s: Linked, body: BodyInit, contentType?: string): Promise<{ 
   return { id: json.message.id, ms };
 }
 const jsonBody = (type: string, bytes: Buffer, extra: Record<string, string> = {}) => JSON.stringify({ to: CONTACT, type, ...extra, media: { data: bytes.toString("base64") } });
-// MULTIPART: the body the send route is to take besides JSON (the issue's shape: a `file` part
-// plus the fields to, type, caption, fileName, mimetype). The bench probes it with a 64 KiB
-// video after the warm-up; on a 201 it adds a memory phase and a throughput row with it,
-// otherwise it prints the API's answer and goes on with JSON alone. MULTIPART=0 skips the probe.
+/** A media.url send: the loopback server answers these bytes (the URL's last segment is a document's default name). */
+function urlBody(type: string, bytes: Buffer, extra: Record<string, string> = {}): string {
+  served = { bytes, type: type === "video" ? "video/mp4" : "application/octet-stream" };
+  return JSON.stringify({ to: CONTACT, type, ...extra, media: { url: `http://127.0.0.1:${fileServer.port}/${type === "video" ? "clip.mp4" : "file.bin"}` } });
+}
+// MULTIPART: the send route's form body (a `file` part plus the fields to, type, caption,
+// fileName, mimetype). The bench probes it with a 64 KiB video after the warm-up; on a 201 it
+// adds a memory phase and a throughput row with it, otherwise it prints the API's answer and goes
+// on without. MULTIPART=0 skips the probe.
 function formBody(type: string, bytes: Buffer, extra: Record<string, string> = {}): FormData {
   const form = new FormData();
   form.set("to", CONTACT);
@@ -265,10 +297,10 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, 
     await Bun.sleep(everyMs);
   }
 }
-/** Until the contact decrypted the file with this sha256. */
-async function decryptedByContact(hash: string, timeoutMs = 300_000): Promise<void> {
-  await until(
-    async () => (((await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as any[]).some((m) => m.media?.sha256 === hash) ? true : undefined),
+/** Until the contact decrypted the file with this sha256; answers what the contact got (its media: size, thumbnailSize, width, ...). */
+async function decryptedByContact(hash: string, timeoutMs = 300_000): Promise<Record<string, unknown>> {
+  return until(
+    async () => ((await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as any[]).find((m) => m.media?.sha256 === hash)?.media,
     timeoutMs,
     "the contact to decrypt the file",
     20,
@@ -298,17 +330,23 @@ async function contactSends(s: Linked, type: string, bytes: Buffer, mimetype: st
 }
 
 const memory: MemoryRow[] = [];
-const flow: { e2e: number[]; post201: number[]; multipart: number[]; encUpload: number[]; encUploadDown: number[]; encryptMs: number[] } = {
-  e2e: [],
-  post201: [],
-  multipart: [],
-  encUpload: [],
-  encUploadDown: [],
-  encryptMs: [],
+type Mode = "JSON base64" | "multipart" | "media.url";
+const flow = {
+  e2e: new Map<Mode, number[]>(),
+  post201: new Map<Mode, number[]>(),
+  encUpload: [] as number[],
+  encUploadDown: [] as number[],
+  encryptMs: [] as number[],
 };
-/** CPU seconds of the JSON end-to-end throughput rounds, by part of the stack. */
-const flowCpu = new Map<string, number>();
+/** CPU seconds of the end-to-end throughput rounds, by body and part of the stack. */
+const flowCpu = new Map<Mode, Map<string, number>>();
 let multipart: { supported: boolean; why: string } = { supported: false, why: "not probed (MULTIPART=0)" };
+let byUrl: { supported: boolean; why: string } = { supported: false, why: "not probed (URL=0)" };
+
+/** What a sent file looked like to the contact: the preview WhatsApp shows before the download. */
+const shown = (m: Record<string, unknown>) =>
+  `the contact got ${m.thumbnailSize ? `a ${m.thumbnailSize}-byte thumbnail` : "no thumbnail"}` +
+  `${m.width ? `, ${m.width}x${m.height}` : ", no dimensions"}${m.seconds ? `, ${m.seconds} s` : ", no length"}`;
 
 try {
   const phoneBase = 40000000 + Math.floor(Math.random() * 100000) * 10;
@@ -322,20 +360,25 @@ try {
   await decryptedByContact(sha256(small));
   await storedByApi(receiver, await contactSends(receiver, "video", mp4(MiB), "video/mp4"));
 
-  if (process.env.MULTIPART !== "0") {
-    // Probe: a small video as multipart/form-data (the parts the issue names: file, to, type, caption, fileName, mimetype).
-    const probe = mp4(64 * 1024);
-    const res = await fetch(`${t.url}/sessions/${sender.id}/messages`, { method: "POST", headers: { "x-api-key": sender.key }, body: formBody("video", probe, { caption: "probe" }) });
+  /** A small video sent with this body: supported on a 201 (the contact then decrypts it). */
+  async function probe(what: string, body: (bytes: Buffer) => BodyInit, contentType?: string): Promise<{ supported: boolean; why: string }> {
+    const bytes = mp4(64 * 1024);
+    const res = await fetch(`${t.url}/sessions/${sender.id}/messages`, {
+      method: "POST",
+      headers: { "x-api-key": sender.key, ...(contentType ? { "content-type": contentType } : {}) },
+      body: body(bytes),
+    });
     const json = (await res.json().catch(() => ({}))) as any;
-    multipart =
-      res.status === 201
-        ? { supported: true, why: "201 for a 64 KiB probe" }
-        : { supported: false, why: `the API answered ${res.status} ${json.code ?? ""} to a multipart probe: ${String(json.error ?? "").slice(0, 120)}` };
-    if (multipart.supported) await decryptedByContact(sha256(probe));
+    if (res.status !== 201) return { supported: false, why: `the API answered ${res.status} ${json.code ?? ""} to a ${what} probe: ${String(json.error ?? "").slice(0, 160)}` };
+    await decryptedByContact(sha256(bytes));
+    return { supported: true, why: "201 for a 64 KiB probe" };
   }
+  if (process.env.MULTIPART !== "0") multipart = await probe("multipart", (b) => formBody("video", b, { caption: "probe" }));
+  if (process.env.URL !== "0") byUrl = await probe("media.url", (b) => urlBody("video", b, { caption: "probe" }), "application/json");
   console.log(`multipart/form-data on POST /sessions/{id}/messages: ${multipart.supported ? "yes" : "no"} (${multipart.why})`);
+  console.log(`media.url from a loopback server: ${byUrl.supported ? "yes" : "no"} (${byUrl.why})`);
 
-  // ---- 1. memory (the receive first: the API's RSS after a JSON send stays up for a while) ----
+  // ---- 1. memory (the receive first, the JSON send last: the API's RSS after a JSON send stays up for a while) ----
   {
     const video = mp4(bigMiB * MiB);
     memory.push(
@@ -349,63 +392,75 @@ try {
       }),
     );
   }
-  {
+  const sends: [Mode, boolean, (video: Buffer) => [BodyInit, string | undefined]][] = [
+    ["multipart", multipart.supported, (v) => [formBody("video", v, { caption: "bench" }), undefined]],
+    ["media.url", byUrl.supported, (v) => [urlBody("video", v, { caption: "bench" }), "application/json"]],
+    ["JSON base64", true, (v) => [jsonBody("video", v, { caption: "bench" }), "application/json"]],
+  ];
+  for (const [mode, supported, make] of sends) {
+    if (!supported) continue;
     const video = mp4(bigMiB * MiB);
-    const body = jsonBody("video", video, { caption: "bench" });
+    const [body, contentType] = make(video);
     memory.push(
-      await memoryPhase(t, sender.id, `send ${bigMiB} MiB video, JSON base64`, async () => {
-        const r = await post(sender, body, "application/json");
-        await decryptedByContact(sha256(video));
-        return `POST -> 201 ${sec(r.ms)} s`;
-      }),
-    );
-  }
-  if (multipart.supported) {
-    const video = mp4(bigMiB * MiB);
-    const form = formBody("video", video, { caption: "bench" });
-    memory.push(
-      await memoryPhase(t, sender.id, `send ${bigMiB} MiB video, multipart`, async () => {
-        const r = await post(sender, form);
-        await decryptedByContact(sha256(video));
-        return `POST -> 201 ${sec(r.ms)} s`;
+      await memoryPhase(t, sender.id, `send ${bigMiB} MiB video, ${mode}`, async () => {
+        const r = await post(sender, body, contentType);
+        const got = await decryptedByContact(sha256(video));
+        return `POST -> 201 ${sec(r.ms)} s; ${shown(got)}`;
       }),
     );
   }
   for (const r of memory) {
+    const kids = r.apiTree.children.filter((c) => c.comm !== "?");
     console.log(
       `${r.label}: ${r.seconds.toFixed(1)} s (${r.detail}); ${r.ticks} samples, worst gap ${r.worstGapMs.toFixed(0)} ms\n` +
         `  API RSS ${mib(r.api.before.rss)} -> peak ${mib(r.api.peak.rss)} sampled${r.api.hwm !== null ? ` / ${mib(r.api.hwm)} VmHWM` : ""} MiB, PSS ${mib(r.api.before.pss)} -> ${mib(r.api.peak.pss)} MiB; after 2 s RSS ${mib(r.api.after.rss)}\n` +
-        `  sandbox container processes RSS ${mib(r.box.before.rss)} -> peak ${mib(r.box.peak.rss)}${r.box.hwm !== null ? ` / ${mib(r.box.hwm)} VmHWM` : ""} MiB, PSS ${mib(r.box.before.pss)} -> ${mib(r.box.peak.pss)} MiB` +
+        `  API with its children: peak RSS ${mib(r.apiTree.peak.rss)}, PSS ${mib(r.apiTree.peak.pss)} MiB` +
+        (kids.length ? `; ${kids.map((c) => `${c.comm} seen ${sec(c.firstMs)}-${sec(c.lastMs)} s (peak RSS ${mib(c.rss)}, PSS ${mib(c.pss)} MiB)`).join(", ")}` : "; no child process seen") +
+        `\n  sandbox container processes RSS ${mib(r.box.before.rss)} -> peak ${mib(r.box.peak.rss)}${r.box.hwm !== null ? ` / ${mib(r.box.hwm)} VmHWM` : ""} MiB, PSS ${mib(r.box.before.pss)} -> ${mib(r.box.peak.pss)} MiB` +
         (r.box.cgroup ? `; cgroup memory.current peak ${mib(r.box.cgroup.current)} (anon ${mib(r.box.cgroup.anon)}, file ${mib(r.box.cgroup.file)}), memory.peak ${r.box.cgroup.peak === null ? "?" : mib(r.box.cgroup.peak)} MiB` : ""),
     );
   }
 
   // ---- 2. throughput ----
   const mediaServer = emu.state.media!;
-  // Where the CPU of the end-to-end rounds goes: this process is the bench's client and the
-  // emulator (the contact downloads and decrypts here); "other" is everything else on the host.
+  // Where the CPU of the end-to-end rounds goes: this process is the bench's client, the loopback
+  // file server and the emulator (the contact downloads and decrypts here); "other" is everything
+  // else on the host (ffprobe/ffmpeg would be there, but documents run none).
   const api = apiPid();
   const component = (pid: number, comm: string) =>
-    pid === process.pid ? "bench+emulator" : pid === api ? "api" : comm === "wa-sandbox" ? "sandbox" : comm === "postgres" ? "postgres" : "other";
+    pid === process.pid
+      ? "bench+emulator"
+      : pid === api
+        ? "api"
+        : comm === "wa-sandbox"
+          ? "sandbox"
+          : comm === "postgres"
+            ? "postgres"
+            : // A kernel worker's name carries its current work (kworker/u8:1-writeback): one name for them, so a
+              // worker met under two names is not counted as new (with all its CPU since boot).
+              `other:${comm.startsWith("kworker/") ? "kworker" : comm}`;
+  const flowModes: [Mode, boolean, (doc: Buffer) => [BodyInit, string | undefined]][] = [
+    ["JSON base64", true, (d) => [jsonBody("document", d, { fileName: "bench.bin" }), "application/json"]],
+    ["multipart", multipart.supported, (d) => [formBody("document", d, { fileName: "bench.bin" }), undefined]],
+    ["media.url", byUrl.supported, (d) => [urlBody("document", d, { fileName: "bench.bin" }), "application/json"]],
+  ];
   for (let round = 0; round < runs; round++) {
-    {
+    const line: string[] = [];
+    for (const [mode, supported, make] of flowModes) {
+      if (!supported) continue;
       const doc = randomBytes(flowMiB * MiB);
-      const body = jsonBody("document", doc, { fileName: "bench.bin" });
+      const [body, contentType] = make(doc);
       const cpuBefore = cpuSeconds(component);
       const t0 = performance.now();
-      const r = await post(sender, body, "application/json");
+      const r = await post(sender, body, contentType);
       await decryptedByContact(sha256(doc));
-      flow.e2e.push(performance.now() - t0);
-      flow.post201.push(r.ms);
-      for (const [group, seconds] of cpuDelta(cpuBefore, cpuSeconds(component))) flowCpu.set(group, (flowCpu.get(group) ?? 0) + seconds);
-    }
-    if (multipart.supported) {
-      const doc = randomBytes(flowMiB * MiB);
-      const form = formBody("document", doc, { fileName: "bench.bin" });
-      const t0 = performance.now();
-      await post(sender, form);
-      await decryptedByContact(sha256(doc));
-      flow.multipart.push(performance.now() - t0);
+      const e2e = performance.now() - t0;
+      flow.e2e.set(mode, [...(flow.e2e.get(mode) ?? []), e2e]);
+      flow.post201.set(mode, [...(flow.post201.get(mode) ?? []), r.ms]);
+      const cpu = flowCpu.get(mode) ?? new Map<string, number>();
+      flowCpu.set(mode, cpu);
+      for (const [group, seconds] of cpuDelta(cpuBefore, cpuSeconds(component))) cpu.set(group, (cpu.get(group) ?? 0) + seconds);
+      line.push(`${mode} ${sec(e2e)} s (201 after ${sec(r.ms)} s)`);
     }
     {
       const child = Bun.spawn(["bun", join(import.meta.dir, "media-baseline.ts"), mediaServer.socketPath!, mediaServer.host, mediaServer.issueAuth(), String(flowMiB)], {
@@ -421,13 +476,13 @@ try {
       flow.encryptMs.push(b.encryptMs);
     }
     console.log(
-      `throughput round ${round + 1}: ${flowMiB} MiB document POST -> decrypted at the contact ${sec(flow.e2e.at(-1)!)} s (201 after ${sec(flow.post201.at(-1)!)} s)` +
-        (multipart.supported ? `, multipart ${sec(flow.multipart.at(-1)!)} s` : "") +
+      `throughput round ${round + 1}: ${flowMiB} MiB document POST -> decrypted at the contact: ${line.join(", ")}` +
         `; baseline encrypt + upload ${sec(flow.encUpload.at(-1)!)} s (encrypt ${sec(flow.encryptMs.at(-1)!)}), + download + decrypt ${sec(flow.encUploadDown.at(-1)!)} s`,
     );
   }
 } finally {
   sampler.terminate();
+  fileServer.stop(true);
   await t.close();
   await emu.stop();
 }
@@ -474,9 +529,17 @@ for (const r of memory) {
   const growth = apiPeak - r.api.before.rss;
   rows.push([
     `${r.label}: API RSS before -> peak (growth); PSS`,
-    `${mib(r.api.before.rss)} -> ${mib(apiPeak)} MiB (+${mib(growth)}); PSS ${mib(r.api.before.pss)} -> ${mib(r.api.peak.pss)} MiB`,
+    `${mib(r.api.before.rss)} -> ${mib(apiPeak)} MiB (+${mib(growth)}); PSS ${mib(r.api.before.pss)} -> ${mib(r.api.peak.pss)} MiB (+${mib(r.api.peak.pss - r.api.before.pss)})`,
     growth < 32 * 1024 ? "holds (< +32 MiB)" : "FAILS (>= +32 MiB)",
   ]);
+  const kids = r.apiTree.children.filter((c) => c.comm !== "?");
+  if (kids.length) {
+    rows.push([
+      `  with its children (${[...new Set(kids.map((c) => c.comm))].join(", ")}, one at a time)`,
+      `peak RSS ${mib(r.apiTree.peak.rss)} MiB, PSS ${mib(r.apiTree.peak.pss)} MiB (+${mib(r.apiTree.peak.pss - r.api.before.pss)}); a child at most RSS ${mib(Math.max(...kids.map((c) => c.rss)))}, PSS ${mib(Math.max(...kids.map((c) => c.pss)))} MiB`,
+      "",
+    ]);
+  }
   const boxPeak = Math.max(r.box.peak.rss, r.box.hwm ?? 0);
   const cg = r.box.cgroup;
   rows.push([
@@ -486,22 +549,35 @@ for (const r of memory) {
   ]);
 }
 const rate = (ms: number[]) => (flowMiB / (median(ms) / 1000)).toFixed(1);
-if (flow.e2e.length) {
-  const ratio = median(flow.encUpload) / median(flow.e2e);
-  rows.push([`${flowMiB} MiB document, JSON base64: POST -> decrypted at the contact (median of ${flow.e2e.length})`, `${sec(median(flow.e2e))} s = ${rate(flow.e2e)} MiB/s (201 after ${sec(median(flow.post201))} s)`, `${(100 * ratio).toFixed(0)}% of the baseline: ${ratio >= 0.5 ? "holds (>= 50%)" : "FAILS (< 50%)"}`]);
-  if (flow.multipart.length) {
-    const r2 = median(flow.encUpload) / median(flow.multipart);
-    rows.push([`${flowMiB} MiB document, multipart: POST -> decrypted at the contact`, `${sec(median(flow.multipart))} s = ${rate(flow.multipart)} MiB/s`, `${(100 * r2).toFixed(0)}% of the baseline`]);
+if (flow.encUpload.length) {
+  for (const [mode, e2e] of flow.e2e) {
+    const ratio = median(flow.encUpload) / median(e2e);
+    rows.push([
+      `${flowMiB} MiB document, ${mode}: POST -> decrypted at the contact (median of ${e2e.length})`,
+      `${sec(median(e2e))} s = ${rate(e2e)} MiB/s (201 after ${sec(median(flow.post201.get(mode)!))} s)`,
+      `${(100 * ratio).toFixed(0)}% of the baseline: ${ratio >= 0.5 ? "holds (>= 50%)" : "FAILS (< 50%)"}`,
+    ]);
+    // "other" is every other process on the host (the largest named), another engineer's tests included.
+    const groups = [...(flowCpu.get(mode) ?? [])];
+    const others = groups.filter(([k]) => k.startsWith("other:")).sort((a, b) => b[1] - a[1]);
+    const cpu = [...groups.filter(([k]) => !k.startsWith("other:")), ["other", others.reduce((a, [, x]) => a + x, 0)] as [string, number]].sort((a, b) => b[1] - a[1]);
+    const cpuAll = cpu.reduce((a, [, x]) => a + x, 0) / e2e.length;
+    const n = e2e.length;
+    const topOthers = others.slice(0, 3).filter(([, x]) => x / n >= 0.01);
+    rows.push([
+      `  CPU a round of the above (all processes on the host, in s)`,
+      `${cpuAll.toFixed(2)}: ` +
+        cpu.map(([k, x]) => `${k} ${(x / n).toFixed(2)}${k === "other" && topOthers.length ? ` (${topOthers.map(([c, y]) => `${c.slice(6)} ${(y / n).toFixed(2)}`).join(", ")})` : ""}`).join(", "),
+      `${((100 * cpuAll) / (median(e2e) / 1000) / navigator.hardwareConcurrency).toFixed(0)}% of ${navigator.hardwareConcurrency} cores`,
+    ]);
   }
-  const cpu = [...flowCpu].sort((a, b) => b[1] - a[1]);
-  const cpuAll = cpu.reduce((a, [, x]) => a + x, 0) / flow.e2e.length;
-  rows.push([
-    `  CPU a round of the above (all processes on the host, in s)`,
-    `${cpuAll.toFixed(2)}: ` + cpu.map(([k, x]) => `${k} ${(x / flow.e2e.length).toFixed(2)}`).join(", "),
-    `${((100 * cpuAll) / (median(flow.e2e) / 1000) / navigator.hardwareConcurrency).toFixed(0)}% of ${navigator.hardwareConcurrency} cores`,
-  ]);
   rows.push([`baseline: one process encrypts ${flowMiB} MiB and uploads it to the same media server`, `${sec(median(flow.encUpload))} s = ${rate(flow.encUpload)} MiB/s (encrypt alone ${sec(median(flow.encryptMs))} s)`, ""]);
-  rows.push([`baseline + download and decrypt (what the contact also does in the real path)`, `${sec(median(flow.encUploadDown))} s = ${rate(flow.encUploadDown)} MiB/s`, `the real path at ${((100 * median(flow.encUploadDown)) / median(flow.e2e)).toFixed(0)}% of this`]);
+  const best = Math.min(...[...flow.e2e.values()].map(median));
+  rows.push([
+    `baseline + download and decrypt (what the contact also does in the real path)`,
+    `${sec(median(flow.encUploadDown))} s = ${rate(flow.encUploadDown)} MiB/s`,
+    `the fastest real path at ${((100 * median(flow.encUploadDown)) / best).toFixed(0)}% of this`,
+  ]);
 }
 if (textRuns.current.length) {
   const cur = median(textRuns.current.map((r) => r.cpuMs));
