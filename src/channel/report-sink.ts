@@ -15,7 +15,7 @@ export interface ReportSink {
   /** The bytes of an incoming message's file, downloaded and decrypted by the sandbox of `launchId`. */
   mediaIn?(sessionId: string, launchId: string, messageId: string, bytes: AsyncIterable<Uint8Array>): Promise<MediaInOutcome>;
   /** The bytes of a file the sandbox of `launchId` is to send with a message; null when there is none. */
-  mediaOut?(sessionId: string, launchId: string, messageId: string): Promise<{ bytes: ReadableStream<Uint8Array>; size: number; mimetype: string } | null>;
+  mediaOut?(sessionId: string, launchId: string, messageId: string): Promise<{ bytes: ReadableStream<Uint8Array> | Blob; size: number; mimetype: string } | null>;
 }
 
 /** stored (or already was); not-found: no such message yet (its report may still be on its way); refused: not this launch. */

@@ -54,7 +54,8 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
   try {
     parser = busboy({
       headers: { "content-type": request.headers.get("content-type") ?? "" },
-      limits: { fileSize: fileLimit, files: 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + 1 },
+      // busboy stops a file on reaching fileSize: one more byte lets a file of exactly the limit through.
+      limits: { fileSize: fileLimit + 1, files: 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + 1 },
       defParamCharset: "utf8",
     });
   } catch (err) {
@@ -82,6 +83,13 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
     const kept: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, remove: async () => {} };
     file = kept;
     part = stream;
+    // Listened to now, not after the temporary file exists: a small limit is reached before that,
+    // and the part's error when the request is cut there has its listener (the write says the rest).
+    stream.on("error", () => {});
+    stream.on("limit", () => {
+      fail(tooLarge(fileLimit));
+      source.destroy(); // nothing past the limit is read
+    });
     writes.push(
       (async () => {
         const tmp = await TempFile.make("upload");
@@ -90,11 +98,8 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
         stream.on("data", (chunk: Buffer) => {
           kept.size += chunk.length;
         });
-        stream.on("limit", () => {
-          fail(tooLarge(fileLimit));
-          source.destroy(); // nothing past the limit is read
-        });
         await pipeline(stream, createWriteStream(tmp.path, { mode: 0o600 }));
+        if ((stream as Readable & { truncated?: boolean }).truncated) fail(tooLarge(fileLimit));
       })().catch((err: Error) => fail(new ApiError(400, "VALIDATION_ERROR", `The form's file cannot be read: ${err.message}`))),
     );
   });

@@ -7,12 +7,16 @@ import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, st
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { runtime } from "../platform/runtime";
 
 export class MediaTooLarge extends Error {
   constructor(readonly limit: number) {
     super(`the file is larger than ${limit} bytes`);
   }
 }
+
+/** A file's bytes as a Response takes them: a stream, or (on Bun) the file itself, which Bun sends from the disk. */
+export type FileBody = ReadableStream<Uint8Array> | Blob;
 
 export interface StoredFile {
   sha256: string;
@@ -25,8 +29,8 @@ export interface MediaStore {
   put(bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number): Promise<StoredFile>;
   /** The file's size, or null when it is not stored. */
   size(sha256: string): number | null;
-  /** The bytes from `start` to `end` (inclusive), streamed. */
-  read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array>;
+  /** The bytes from `start` to `end` (inclusive), as a response body: streamed, never read whole. */
+  read(sha256: string, start?: number, end?: number): FileBody;
   remove(sha256: string): Promise<void>;
   /** A local path a tool (sharp, ffmpeg) can read the stored file at. */
   localPath(sha256: string): string;
@@ -76,7 +80,13 @@ export class FileMediaStore implements MediaStore {
     }
   }
 
-  read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array> {
+  read(sha256: string, start?: number, end?: number): FileBody {
+    // Bun serves a file body with sendfile: no chunk passes through the heap (a Node stream of
+    // 16 MiB grew the process by about 30 MiB of chunks not yet collected).
+    if (runtime === "bun") {
+      const file = Bun.file(this.path(sha256));
+      return start === undefined && end === undefined ? file : file.slice(start ?? 0, end === undefined ? undefined : end + 1);
+    }
     return Readable.toWeb(createReadStream(this.path(sha256), { start, end })) as unknown as ReadableStream<Uint8Array>;
   }
 

@@ -8,7 +8,7 @@ import type { MessageRow, SessionRow } from "../db/schema";
 import type { Logger } from "../log";
 import { createReadStream } from "node:fs";
 import { ConversionUnavailable, Unreadable, type MediaPreparer } from "../media/prepare";
-import { MediaTooLarge, type MediaStore, type StoredFile } from "../media/store";
+import { MediaTooLarge, type FileBody, type MediaStore, type StoredFile } from "../media/store";
 import { mediaStates, type MediaType, type StoredMedia } from "../model/messages";
 import type { SandboxLink } from "../channel/link";
 import { askSandbox } from "./sandbox-calls";
@@ -178,7 +178,7 @@ export class MediaFiles {
     }
   }
 
-  read(sha256: string, start?: number, end?: number): ReadableStream<Uint8Array> {
+  read(sha256: string, start?: number, end?: number): FileBody {
     return this.d.store.read(sha256, start, end);
   }
 

@@ -1,12 +1,13 @@
 // A stored file as an HTTP answer: its type, length, name and ETag (the sha256 of its bytes), and
 // one byte range when the client asks (206, or 416 for a range outside the file). Conditional
 // requests by ETag answer 304.
+import type { FileBody } from "../../media/store";
 import type { StoredMedia } from "../../model/messages";
 
 export function mediaResponse(
   request: Request,
   file: { media: StoredMedia; size: number },
-  read: (start?: number, end?: number) => ReadableStream<Uint8Array>,
+  read: (start?: number, end?: number) => FileBody,
 ): Response {
   const { media, size } = file;
   const etag = `"${media.sha256}"`;
