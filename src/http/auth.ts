@@ -24,6 +24,8 @@ export interface AuthOptions {
   openSessionCreate: boolean;
   /** MEDIA_MAX_BYTES: what a body with a file may hold. */
   mediaMaxBytes: number;
+  /** Where a form's file part is written (the media store's file system). */
+  uploadDir?: string;
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -83,7 +85,7 @@ export function authPlugin(opts: AuthOptions) {
             parse: async ({ request }: { request: Request }) => {
               await callerOf(request, "any");
               // A form's file goes to a temporary file as it streams (form-body.ts); its text fields are the body.
-              if (rule.media && isFormRequest(request)) return (await readFormBody(request, opts.mediaMaxBytes, mediaTooLarge)).fields;
+              if (rule.media && isFormRequest(request)) return (await readFormBody(request, opts.mediaMaxBytes, mediaTooLarge, opts.uploadDir)).fields;
               return readJsonBody(request, rule.media ? mediaBodyLimit : undefined, rule.media ? mediaTooLarge : undefined);
             },
           }

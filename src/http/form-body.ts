@@ -2,6 +2,7 @@
 // part written to a temporary file as it comes, stopped at the limit (413 without reading on).
 // The part never sits whole in memory; the caller removes the file once the request is done.
 import busboy from "busboy";
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -15,6 +16,8 @@ export interface FormFile {
   /** What the part's headers said of it. */
   contentType: string | null;
   fileName: string | null;
+  /** Lowercase hex of the part's bytes, hashed as they were written. */
+  sha256: string;
   remove(): Promise<void>;
 }
 
@@ -45,7 +48,8 @@ export function isFormRequest(request: Request): boolean {
   return /^multipart\/form-data\s*(;|$)/i.test(request.headers.get("content-type") ?? "");
 }
 
-export async function readFormBody(request: Request, fileLimit: number, tooLarge: (limit: number) => ApiError): Promise<FormBody> {
+/** `dir`: where the file part is written (the media store's own file system, so it can be moved in, not copied). */
+export async function readFormBody(request: Request, fileLimit: number, tooLarge: (limit: number) => ApiError, dir?: string): Promise<FormBody> {
   if (!request.body) throw errors.validation("file", "the form is empty");
   // A form is its file and a few short fields: one announced far past the limit is not read at all.
   if (Number(request.headers.get("content-length") ?? "0") > fileLimit + MAX_FIELDS * MAX_FIELD_BYTES) throw tooLarge(fileLimit);
@@ -80,7 +84,8 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
       stream.resume();
       return fail(errors.validation(name, name === "file" ? "only one file is sent at a time" : "unknown field: the form's file part is `file`"));
     }
-    const kept: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, remove: async () => {} };
+    const kept: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, sha256: "", remove: async () => {} };
+    const hash = createHash("sha256");
     file = kept;
     part = stream;
     // Listened to now, not after the temporary file exists: a small limit is reached before that,
@@ -92,13 +97,15 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
     });
     writes.push(
       (async () => {
-        const tmp = await TempFile.make("upload");
+        const tmp = await TempFile.make("upload", dir);
         kept.path = tmp.path;
         kept.remove = () => tmp.remove();
         stream.on("data", (chunk: Buffer) => {
           kept.size += chunk.length;
+          hash.update(chunk);
         });
         await pipeline(stream, createWriteStream(tmp.path, { mode: 0o600 }));
+        kept.sha256 = hash.digest("hex");
         if ((stream as Readable & { truncated?: boolean }).truncated) fail(tooLarge(fileLimit));
       })().catch((err: Error) => fail(new ApiError(400, "VALIDATION_ERROR", `The form's file cannot be read: ${err.message}`))),
     );

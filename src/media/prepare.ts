@@ -96,15 +96,15 @@ export class MediaPreparer {
   }
 }
 
-/** A file in a directory of its own under the system's temporary directory. */
+/** A file in a directory of its own under the system's temporary directory (or another). */
 export class TempFile {
   private constructor(
     private readonly dir: string,
     readonly path: string,
   ) {}
 
-  static async make(name: string): Promise<TempFile> {
-    const dir = await mkdtemp(join(tmpdir(), "wa-upload-"));
+  static async make(name: string, under = tmpdir()): Promise<TempFile> {
+    const dir = await mkdtemp(join(under, "wa-upload-"));
     return new TempFile(dir, join(dir, name));
   }
 

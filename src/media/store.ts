@@ -34,16 +34,22 @@ export interface MediaStore {
   remove(sha256: string): Promise<void>;
   /** A local path a tool (sharp, ffmpeg) can read the stored file at. */
   localPath(sha256: string): string;
+  /** Where a file later handed to `adopt` is best written (the store's own file system). */
+  readonly uploadDir: string;
+  /** Takes in a whole file already written and hashed (a form's file part), moved rather than copied where it can be. */
+  adopt(path: string, file: StoredFile): Promise<void>;
 }
 
 export class FileMediaStore implements MediaStore {
   private readonly tmp: string;
+  readonly uploadDir: string;
 
   constructor(private readonly dir: string) {
     this.tmp = join(dir, "tmp");
+    this.uploadDir = this.tmp;
     mkdirSync(this.tmp, { recursive: true, mode: 0o700 });
     // What a crash left half-written.
-    for (const name of readdirSync(this.tmp)) rmSync(join(this.tmp, name), { force: true });
+    for (const name of readdirSync(this.tmp)) rmSync(join(this.tmp, name), { recursive: true, force: true });
   }
 
   async put(bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number): Promise<StoredFile> {
@@ -92,6 +98,19 @@ export class FileMediaStore implements MediaStore {
 
   async remove(sha256: string): Promise<void> {
     await rm(this.path(sha256), { force: true });
+  }
+
+  async adopt(path: string, file: StoredFile): Promise<void> {
+    const target = this.path(file.sha256);
+    mkdirSync(join(this.dir, file.sha256.slice(0, 2)), { recursive: true, mode: 0o700 });
+    try {
+      await rename(path, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      // Another file system: copied through put, which checks the hash again.
+      const copied = await this.put(createReadStream(path), file.size);
+      if (copied.sha256 !== file.sha256) throw new Error("the adopted file changed while it was copied");
+    }
   }
 
   localPath(sha256: string): string {

@@ -64,6 +64,8 @@ export interface Sessions {
   media: MediaFiles;
   /** MEDIA_MAX_BYTES. */
   mediaMaxBytes: number;
+  /** Where a form's file part is written before the store takes it in. */
+  uploadDir: string;
   /** How long logout waits for the sandbox to unlink at WhatsApp. */
   requestTimeoutMs: number;
 }
@@ -140,6 +142,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     messaging,
     media,
     mediaMaxBytes: deps.config.mediaMaxBytes,
+    uploadDir: deps.mediaStore.uploadDir,
     requestTimeoutMs: deps.config.requestTimeoutMs,
   };
 }

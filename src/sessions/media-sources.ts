@@ -9,6 +9,8 @@ import { SessionError, sessionErrors } from "./errors";
 /** A form's file part on disk (the HTTP layer's FormFile). */
 export interface UploadedFile {
   path: string;
+  size: number;
+  sha256: string;
   contentType: string | null;
   fileName: string | null;
 }
@@ -17,6 +19,8 @@ export type MediaInput = { data: string } | { url: string } | { file: UploadedFi
 
 export interface OpenedSource {
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** A whole file already on disk and hashed, which the store can take in without a copy. */
+  onDisk?: { path: string; sha256: string; size: number };
   /** The field a refusal of these bytes names. */
   field: string;
   /** What the server or the form part said the type is. */
@@ -49,8 +53,13 @@ export class MediaSources {
   async open(media: MediaInput): Promise<OpenedSource> {
     if ("data" in media) return { bytes: [Buffer.from(media.data, "base64")], field: "media.data", close() {} };
     if ("file" in media) {
+      const path = media.file.path;
       return {
-        bytes: createReadStream(media.file.path),
+        // Opened only if read: a file the store takes in whole is moved away first.
+        bytes: (async function* () {
+          yield* createReadStream(path);
+        })(),
+        onDisk: { path: media.file.path, sha256: media.file.sha256, size: media.file.size },
         field: "file",
         ...(media.file.contentType ? { servedAs: media.file.contentType } : {}),
         ...(media.file.fileName ? { fileName: media.file.fileName } : {}),

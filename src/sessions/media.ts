@@ -40,6 +40,8 @@ export interface MediaUpload {
   type: MediaType;
   /** The bytes as they come (decoded base64, a URL's body, a form's file part). */
   bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** The same bytes already whole on disk and hashed (a form's file part): moved in, not copied. */
+  onDisk?: { path: string; sha256: string; size: number };
   /** The field a refusal names (media, media.data, media.url, file). */
   field: string;
   /** The type the client declared. */
@@ -188,7 +190,7 @@ export class MediaFiles {
    * needs another format, with its dimensions, length and thumbnail. A refused file is not kept.
    */
   async accept(upload: MediaUpload): Promise<StoredMedia> {
-    let stored = await this.put(upload.bytes);
+    let stored = upload.onDisk && upload.onDisk.size <= this.d.maxBytes ? await this.adopt(upload.onDisk) : await this.put(upload.bytes);
     try {
       if (stored.size === 0) throw sessionErrors.invalidField(upload.field, "the file is empty");
       const head = new Uint8Array(await new Response(this.d.store.read(stored.sha256, 0, 4099)).arrayBuffer());
@@ -218,6 +220,12 @@ export class MediaFiles {
       await this.removeUnused([stored.sha256]);
       throw err;
     }
+  }
+
+  private async adopt(file: { path: string; sha256: string; size: number }): Promise<StoredFile> {
+    const stored = { sha256: file.sha256, size: file.size };
+    await this.d.store.adopt(file.path, stored);
+    return stored;
   }
 
   private async put(bytes: MediaUpload["bytes"]) {

@@ -158,7 +158,7 @@ export class Messaging {
     const source = await this.d.sources.open(input.media!);
     try {
       const fileName = type === "document" ? (input.fileName ?? source.fileName ?? "file") : undefined;
-      const media = await this.d.media.accept({ type, bytes: source.bytes, field: source.field, mimetype: input.mimetype, servedAs: source.servedAs, fileName });
+      const media = await this.d.media.accept({ type, bytes: source.bytes, ...(source.onDisk ? { onDisk: source.onDisk } : {}), field: source.field, mimetype: input.mimetype, servedAs: source.servedAs, fileName });
       return { type, text: null, caption: input.caption ?? null, media };
     } finally {
       source.close();

@@ -5,8 +5,7 @@
 // the contact, who decrypts the same bytes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { RunningEmulator } from "../emulator";
@@ -32,7 +31,6 @@ function opus(extra = 0): Buffer {
   // Capture pattern, version, "first page", granule (8), serial (4), sequence (4), checksum (4), one segment.
   return Buffer.concat([Buffer.from("OggS"), Buffer.from([0, 2]), Buffer.alloc(8), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8), Buffer.from([1, head.length]), head, Buffer.alloc(extra, 3)]);
 }
-const started = Date.now();
 /** What ffmpeg writes to its stdout for these arguments (a test's media, made on the spot). */
 async function ffmpegOut(args: string[]): Promise<Buffer> {
   const run = Bun.spawn(["ffmpeg", "-v", "error", ...args, "-"], { stdout: "pipe", stderr: "inherit" });
@@ -284,7 +282,9 @@ describe("media messages", () => {
     });
     expect((await t.call("GET", `/sessions/${id}/status`, { key })).status).toBe(200);
     // Nothing of the forms is left behind in the temporary directory (removed once each answer went).
-    await waitFor(async () => readdirSync(tmpdir()).filter((n) => n.startsWith("wa-upload-") && statSync(join(tmpdir(), n)).mtimeMs >= started).length === 0, 5000, "the forms' files removed");
+    // (They are written beside the media store, so that a file kept is moved in, not copied.)
+    const uploads = join(t.dataDir, "media", "tmp");
+    await waitFor(async () => readdirSync(uploads).filter((n) => n.startsWith("wa-upload-")).length === 0, 5000, "the forms' files removed");
   });
 
   test("a document keeps its file name; a declared type the bytes contradict is 422; too large is 413; an empty file is 400", async () => {

@@ -4,7 +4,7 @@ import { Elysia } from "elysia";
 import type { Sessions } from "../../sessions";
 import { authPlugin, type AuthOptions } from "../auth";
 
-export type SessionsRoutesOptions = Omit<AuthOptions, "queries" | "mediaMaxBytes"> & {
+export type SessionsRoutesOptions = Omit<AuthOptions, "queries" | "mediaMaxBytes" | "uploadDir"> & {
   sessions: Sessions;
   createRateLimitPerMinute: number;
   trustProxy: boolean;
@@ -18,7 +18,7 @@ export function sessionsResource(opts: SessionsRoutesOptions, name: string) {
       // Unknown body fields are refused with a 400 naming them, not silently dropped.
       normalize: false,
     })
-      .use(authPlugin({ ...opts, queries: opts.sessions.queries, mediaMaxBytes: opts.sessions.mediaMaxBytes }))
+      .use(authPlugin({ ...opts, queries: opts.sessions.queries, mediaMaxBytes: opts.sessions.mediaMaxBytes, uploadDir: opts.sessions.uploadDir }))
       .guard({ detail: { tags: ["Sessions"], security: [{ apiKey: [] }] } })
   );
 }
