@@ -49,6 +49,7 @@ import { startTestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { median } from "./stats";
+import { apiPid, descendants } from "./proc-tree";
 
 const MiB = 1024 * 1024;
 const sizeMiB = Number(process.argv[2] ?? 16);
@@ -71,25 +72,6 @@ const makeFile = () => (type === "video" ? mp4(sizeMiB * MiB) : randomBytes(size
 const mime = type === "video" ? "video/mp4" : "application/octet-stream";
 const fname = type === "video" ? "clip.mp4" : "bench.bin";
 
-function apiPid(): number {
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("src/main.ts")) return pid;
-    } catch {}
-  }
-  throw new Error("the API process was not found");
-}
-function descendants(pid: number): number[] {
-  const out = [pid];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
-    if (kids) for (const k of kids.split(/\s+/)) out.push(...descendants(Number(k)));
-  }
-  return out;
-}
 
 // ---- the stack ----
 const emu = await startEmulatorForContainers({ logLevel: "silent" });
@@ -153,7 +135,7 @@ try {
   await waitFor(async () => (await state()) === "ready", 60_000, "ready");
   const api = apiPid();
   const c = await t.runtime.client.json<{ State: { Pid: number } }>("GET", `/containers/wa-session-${s.id}/json`);
-  const box = descendants(c.State.Pid).find((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim() === "wa-sandbox") ?? c.State.Pid;
+  const box = [c.State.Pid, ...descendants(c.State.Pid)].find((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim() === "wa-sandbox") ?? c.State.Pid;
   console.log(`API pid ${api}, sandbox pid ${box}; ${sizeMiB} MiB ${type}, modes ${modes.join(", ")}, ${reps} rounds; ${navigator.hardwareConcurrency} cores`);
 
   const decrypted = async (hash: string) => {

@@ -10,6 +10,7 @@
 // everyMs} and {type: "stop"}, which is answered with the peaks (KiB), the children and how well
 // the ticks kept time.
 import { readdirSync, readFileSync } from "node:fs";
+import { descendants } from "./proc-tree";
 
 declare const self: Worker;
 
@@ -38,17 +39,6 @@ let worstGapMs = 0;
 const kib = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
 const statBytes = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 
-/** A process's children and theirs (none when it is gone). */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
-      if (kids) for (const k of kids.split(/\s+/).map(Number)) out.push(k, ...descendants(k));
-    }
-  } catch {}
-  return out;
-}
 
 function rollupOf(pid: number): { rss: number; pss: number } | null {
   try {

@@ -43,6 +43,7 @@ import { startTestApi, type TestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { cpuDelta, cpuSeconds, median } from "./stats";
+import { apiPid, descendants } from "./proc-tree";
 
 const runs = Number(process.argv[2] ?? 3);
 const bigMiB = Number(process.argv[3] ?? 64);
@@ -91,33 +92,12 @@ function resetHwm(pids: number[]): boolean {
   }
 }
 
-/** The API process: this process's child running src/main.ts. */
-function apiPid(): number {
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("src/main.ts")) return pid;
-    } catch {}
-  }
-  throw new Error("the API process was not found among this process's children");
-}
 
-/** A process and all its descendants. */
-function tree(pid: number): number[] {
-  const out = [pid];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const kids = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
-    if (kids) for (const k of kids.split(/\s+/)) out.push(...tree(Number(k)));
-  }
-  return out;
-}
 
 /** The container's processes (its init, the sandbox) by the container's State.Pid. */
 async function containerPids(t: TestApi, sessionId: string): Promise<number[]> {
   const c = await t.runtime.client.json<{ State: { Pid: number } }>("GET", `/containers/wa-session-${sessionId}/json`);
-  return tree(c.State.Pid);
+  return [c.State.Pid, ...descendants(c.State.Pid)];
 }
 
 /** The cgroup v2 folder that holds the container's memory limit, or null (cgroup v1, or no limit applied). */
