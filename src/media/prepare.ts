@@ -27,8 +27,7 @@ const THUMB = 96;
  * The most pixels an image is decoded at (a client's file: a small PNG can claim 16k × 16k and
  * take a GiB to decode). Larger ones go without a thumbnail; as stickers they are refused.
  */
-const MAX_PIXELS = 40_000_000;
-const decode = { limitInputPixels: MAX_PIXELS, sequentialRead: true } as const;
+export const MAX_PIXELS = 40_000_000;
 const STICKER = 512;
 
 type Sharp = typeof import("sharp").default;
@@ -39,7 +38,14 @@ function loadSharp(): Promise<Sharp | null> {
 }
 
 export class MediaPreparer {
-  constructor(private readonly tools: Ffmpeg) {}
+  private readonly decode: { limitInputPixels: number; sequentialRead: true };
+
+  constructor(
+    private readonly tools: Ffmpeg,
+    maxPixels = MAX_PIXELS,
+  ) {
+    this.decode = { limitInputPixels: maxPixels, sequentialRead: true };
+  }
 
   /** Any audio as a mono Ogg Opus voice note, written to a temporary file the caller reads then removes. */
   async toVoice(input: string): Promise<TempFile> {
@@ -59,7 +65,7 @@ export class MediaPreparer {
     const sharp = await loadSharp();
     if (!sharp) throw new ConversionUnavailable("sharp is not installed: only WebP can be sent as a sticker");
     try {
-      return await sharp(input, decode).rotate().resize(STICKER, STICKER, { fit: "contain", background: { r: 0, g: 0, b: 0, alpha: 0 } }).webp().toBuffer();
+      return await sharp(input, this.decode).rotate().resize(STICKER, STICKER, { fit: "contain", background: { r: 0, g: 0, b: 0, alpha: 0 } }).webp().toBuffer();
     } catch (err) {
       throw new Unreadable(`the image could not be read (${(err as Error).message})`);
     }
@@ -90,7 +96,7 @@ export class MediaPreparer {
     const turned = (meta.orientation ?? 1) >= 5;
     const size = { width: turned ? meta.height : meta.width, height: turned ? meta.width : meta.height };
     // A picture whose header reads but whose pixels do not still goes, without a preview.
-    const thumb = await sharp(path, decode).rotate().resize(THUMB, THUMB, { fit: "inside" }).jpeg({ quality: 60 }).toBuffer().catch(() => null);
+    const thumb = await sharp(path, this.decode).rotate().resize(THUMB, THUMB, { fit: "inside" }).jpeg({ quality: 60 }).toBuffer().catch(() => null);
     return { ...size, ...(thumb ? { thumbnail: thumb.toString("base64") } : {}) };
   }
 
