@@ -129,7 +129,9 @@ export class MediaFiles {
       }
       throw err;
     }
-    if (!result.stored) await this.failed(session, messageId, result.reason);
+    // Refused by the API itself (a wrong hash, too large), the file is failed already, with the better reason.
+    const now = await this.current(session, m);
+    if (!result.stored && now.media?.state === "pending") await this.failed(session, messageId, result.reason);
     return this.current(session, m);
   }
 
