@@ -45,11 +45,11 @@ if (process.argv[2] === "--serve") {
   await new Promise(() => {});
 }
 
-import { startTestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { median } from "./stats";
 import { apiPid, descendants } from "./proc-tree";
+import { startMediaApi } from "./media-stack";
 
 const MiB = 1024 * 1024;
 const sizeMiB = Number(process.argv[2] ?? 16);
@@ -100,22 +100,7 @@ const fileServer = Bun.serve({
     return new Response(new Uint8Array(served), { headers: { "content-type": mime } });
   },
 });
-const t = await startTestApi(
-  "postgres",
-  {
-    WA_WS_URL: emu.wsUrl,
-    WA_TRUST_ROOT: emu.trustRoot,
-    WA_MEDIA_SOCKET: emu.mediaSocketPath!,
-    WA_MEDIA_CA: emu.mediaCa,
-    SEND_PER_MINUTE: "100000",
-    SANDBOX_REQUEST_TIMEOUT_MS: "120000",
-    ALLOW_PRIVATE_ADDRESSES: "true",
-    LOG_LEVEL: "warn",
-    // A MiB over the file: multipart refuses a file of exactly MEDIA_MAX_BYTES (see bench/media.ts).
-    MEDIA_MAX_BYTES: String(Math.max(64, sizeMiB + 1) * MiB),
-  },
-  { process: true, runtime: "bun" },
-);
+const t = await startMediaApi(emu, Math.max(64, sizeMiB) * MiB);
 const watcher = new Worker(new URL("./media-timeline.ts", import.meta.url).href);
 
 interface Trace {

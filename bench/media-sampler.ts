@@ -17,7 +17,8 @@ declare const self: Worker;
 type Peaks = Record<string, { rss: number; pss: number }>;
 type CgroupPeaks = Record<string, { current: number; anon: number; file: number }>;
 
-interface Child {
+/** A child process of a tree, as the sampler saw it. */
+export interface Child {
   tree: string;
   pid: number;
   comm: string;

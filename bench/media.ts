@@ -39,11 +39,13 @@ import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../src/config";
 import { info as podmanInfo, unenforcedLimits } from "../src/runtime/podman/system";
-import { startTestApi, type TestApi } from "../test/support/api";
+import type { TestApi } from "../test/support/api";
 import { emulatorControl, startEmulatorForContainers } from "../test/support/emulator";
 import { waitFor } from "../test/support/env";
 import { cpuDelta, cpuSeconds, median } from "./stats";
 import { apiPid, descendants } from "./proc-tree";
+import { startMediaApi } from "./media-stack";
+import type { Child } from "./media-sampler";
 
 const runs = Number(process.argv[2] ?? 3);
 const bigMiB = Number(process.argv[3] ?? 64);
@@ -114,14 +116,7 @@ function containerCgroup(pid: number): string | null {
 
 // ---- the memory phases -----------------------------------------------------------------------
 
-interface ChildSeen {
-  pid: number;
-  comm: string;
-  firstMs: number;
-  lastMs: number;
-  rss: number;
-  pss: number;
-}
+type ChildSeen = Omit<Child, "tree">;
 interface Sampled {
   peaks: Record<string, { rss: number; pss: number }>;
   cgroupPeaks: Record<string, { current: number; anon: number; file: number }>;
@@ -192,24 +187,7 @@ await control("POST", "/control/numbers", { add: [CONTACT] });
 // it; ALLOW_PRIVATE_ADDRESSES=true lets it reach 127.0.0.1).
 let served: { bytes: Buffer; type: string } = { bytes: Buffer.alloc(0), type: "application/octet-stream" };
 const fileServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(new Uint8Array(served.bytes), { headers: { "content-type": served.type } }) });
-const t = await startTestApi(
-  "postgres",
-  {
-    WA_WS_URL: emu.wsUrl,
-    WA_TRUST_ROOT: emu.trustRoot,
-    WA_MEDIA_SOCKET: emu.mediaSocketPath!,
-    WA_MEDIA_CA: emu.mediaCa,
-    SEND_PER_MINUTE: "100000",
-    SANDBOX_REQUEST_TIMEOUT_MS: "120000",
-    ALLOW_PRIVATE_ADDRESSES: "true",
-    LOG_LEVEL: "warn",
-    // One MiB over the file: the multipart path refuses a file of exactly MEDIA_MAX_BYTES (busboy's
-    // fileSize limit fires on reaching the limit, not on passing it: src/http/form-body.ts), the
-    // JSON and URL paths take it.
-    MEDIA_MAX_BYTES: String(Math.max(bigMiB, flowMiB) * MiB + MiB),
-  },
-  { process: true, runtime: "bun" },
-);
+const t = await startMediaApi(emu, Math.max(bigMiB, flowMiB) * MiB);
 const config = loadConfig(t.env);
 const host = await podmanInfo(t.runtime.client);
 const unenforced = unenforcedLimits(host.host);

@@ -122,7 +122,7 @@ export function isIpLiteralHost(hostname: string): boolean {
 }
 
 /** An http(s) URL without credentials whose host (literal or every address it resolves to) may be reached. */
-export async function checkOutboundUrl(raw: string, allowPrivate: boolean, classify: Classifier = isForbiddenAddress): Promise<{ ok: true; url: URL } | { ok: false; reason: string }> {
+export async function checkOutboundUrl(raw: string, allowPrivate: boolean): Promise<{ ok: true; url: URL } | { ok: false; reason: string }> {
   // The URL parser drops or escapes control characters, but the string kept is the one given.
   if (/[\u0000-\u001f\u007f]/.test(raw)) return { ok: false, reason: "control characters are not allowed" };
   let url: URL;
@@ -135,9 +135,9 @@ export async function checkOutboundUrl(raw: string, allowPrivate: boolean, class
   if (url.username || url.password) return { ok: false, reason: "credentials in the URL are not allowed" };
   if (!url.hostname) return { ok: false, reason: "host is required" };
   if (isIpLiteralHost(url.hostname)) {
-    const why = allowPrivate ? null : classify(url.hostname);
+    const why = allowPrivate ? null : isForbiddenAddress(url.hostname);
     return why ? { ok: false, reason: `forbidden address (${why})` } : { ok: true, url };
   }
-  const resolved = await resolveAllowed(url.hostname, allowPrivate, systemResolver, classify);
+  const resolved = await resolveAllowed(url.hostname, allowPrivate);
   return resolved.ok ? { ok: true, url } : { ok: false, reason: resolved.reason };
 }

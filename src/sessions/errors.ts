@@ -39,6 +39,7 @@ export class SessionError extends Error {
 }
 
 export const sessionErrors = {
+  mediaTooLarge: (maxBytes: number) => new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${maxBytes} bytes)`),
   notFound: (id: string) => new SessionError("SESSION_NOT_FOUND", `No session with id "${excerpt(id)}"`),
   wrongState: (action: string, state: SessionState, allowed: readonly SessionState[]) =>
     new SessionError("INVALID_SESSION_STATE", `Cannot ${action} while the session is "${state}"`, { state, allowedStates: allowed }),

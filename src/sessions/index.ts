@@ -21,7 +21,6 @@ import { MediaFiles } from "./media";
 import { MediaSources } from "./media-sources";
 import { ffmpegTools } from "../media/ffmpeg";
 import { MediaPreparer } from "../media/prepare";
-import type { FetchPinnedOptions } from "../net/fetch-pinned";
 import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
@@ -47,8 +46,6 @@ export interface SessionsDeps {
     mediaAutoDownload: boolean;
     ffmpegPath: string;
   };
-  /** Tests only: how media URLs are judged (a loopback address standing in for a public one). */
-  mediaFetch?: Partial<FetchPinnedOptions>;
   log: Logger;
   listener?: SessionListener;
 }
@@ -101,7 +98,6 @@ export function createSessions(deps: SessionsDeps): Sessions {
       allowPrivate: deps.config.allowPrivateAddresses,
       timeoutMs: deps.config.mediaFetchTimeoutMs,
       maxBytes: deps.config.mediaMaxBytes,
-      ...(deps.mediaFetch ? { fetchOptions: deps.mediaFetch } : {}),
     }),
     mediaMaxBytes: deps.config.mediaMaxBytes,
     mediaAutoDownload: deps.config.mediaAutoDownload,

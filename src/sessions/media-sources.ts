@@ -3,7 +3,7 @@
 // form's file part already on disk. Each is opened as a stream of bytes for the media store.
 import { createReadStream } from "node:fs";
 import { checkOutboundUrl } from "../net/address-guard";
-import { FetchFailed, FetchRefused, fetchPinned, type FetchPinnedOptions } from "../net/fetch-pinned";
+import { FetchFailed, FetchRefused, fetchPinned } from "../net/fetch-pinned";
 import { SessionError, sessionErrors } from "./errors";
 
 /** A form's file part on disk (the HTTP layer's FormFile). */
@@ -34,8 +34,6 @@ export interface MediaSourcesDeps {
   allowPrivate: boolean;
   timeoutMs: number;
   maxBytes: number;
-  /** Tests stand a loopback address in for a public one (see fetch-pinned.ts). */
-  fetchOptions?: Partial<FetchPinnedOptions>;
 }
 
 export const MAX_REDIRECTS = 3;
@@ -46,7 +44,7 @@ export class MediaSources {
   /** A URL the guard refuses is a 400 before anything else happens (no request is made). */
   async check(media: MediaInput): Promise<void> {
     if (!("url" in media)) return;
-    const checked = await checkOutboundUrl(media.url, this.d.allowPrivate, this.d.fetchOptions?.classify);
+    const checked = await checkOutboundUrl(media.url, this.d.allowPrivate);
     if (!checked.ok) throw sessionErrors.invalidField("media.url", checked.reason);
   }
 
@@ -69,17 +67,17 @@ export class MediaSources {
     return this.fetch(media.url);
   }
 
+  /** The URL was judged by `check` already (Messaging.send); each hop is judged again as it connects. */
   private async fetch(raw: string): Promise<OpenedSource> {
-    await this.check({ url: raw });
     let fetched;
     try {
-      fetched = await fetchPinned(new URL(raw), { allowPrivate: this.d.allowPrivate, timeoutMs: this.d.timeoutMs, maxRedirects: MAX_REDIRECTS, ...this.d.fetchOptions });
+      fetched = await fetchPinned(new URL(raw), { allowPrivate: this.d.allowPrivate, timeoutMs: this.d.timeoutMs, maxRedirects: MAX_REDIRECTS });
     } catch (err) {
       throw this.failure(err);
     }
     if (fetched.contentLength !== null && fetched.contentLength > this.d.maxBytes) {
       fetched.abort(); // announced too large: not read at all
-      throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
+      throw sessionErrors.mediaTooLarge(this.d.maxBytes);
     }
     const name = decodeSegment(fetched.url.pathname.split("/").at(-1) ?? "");
     const failure = (err: unknown) => this.failure(err);

@@ -110,7 +110,7 @@ export class MediaFiles {
     if (!m) throw sessionErrors.messageNotFound(messageId);
     if (!m.media) throw new SessionError("MEDIA_NOT_FOUND", "The message has no file", { state: null });
     if (m.media.state === "stored" && this.d.store.size(m.media.sha256) !== null) return m;
-    if (m.media.size > this.d.maxBytes) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
+    if (m.media.size > this.d.maxBytes) throw sessionErrors.mediaTooLarge(this.d.maxBytes);
     if (session.state !== "ready") throw sessionErrors.wrongState("download a file", session.state, ["ready"]);
     // A file still on its way was never announced: it keeps its announcement when it comes.
     const { reason: _reason, ...rest } = m.media;
@@ -131,7 +131,8 @@ export class MediaFiles {
     }
     // Refused by the API itself (a wrong hash, too large), the file is failed already, with the better reason.
     const now = await this.current(session, m);
-    if (!result.stored && now.media?.state === "pending") await this.failed(session, messageId, result.reason);
+    if (result.stored || now.media?.state !== "pending") return now;
+    await this.failed(session, messageId, result.reason);
     return this.current(session, m);
   }
 
@@ -234,7 +235,7 @@ export class MediaFiles {
     try {
       return await this.d.store.put(bytes, this.d.maxBytes);
     } catch (err) {
-      if (err instanceof MediaTooLarge) throw new SessionError("MEDIA_TOO_LARGE", `The file is larger than MEDIA_MAX_BYTES (${this.d.maxBytes} bytes)`);
+      if (err instanceof MediaTooLarge) throw sessionErrors.mediaTooLarge(this.d.maxBytes);
       throw err;
     }
   }
