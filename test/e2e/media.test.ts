@@ -13,6 +13,7 @@ import { startTestApi, type TestApi } from "../support/api";
 import { emulatorControl, startEmulatorForContainers } from "../support/emulator";
 import { waitFor } from "../support/env";
 import { WebhookReceiver } from "../support/webhook-receiver";
+import { ffmpegOut } from "../support/media-files";
 
 const PHONE = "4915112370001";
 const CONTACT = "4915112370002";
@@ -30,13 +31,6 @@ function opus(extra = 0): Buffer {
   const head = Buffer.concat([Buffer.from("OpusHead"), Buffer.from([1, 1, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0])]);
   // Capture pattern, version, "first page", granule (8), serial (4), sequence (4), checksum (4), one segment.
   return Buffer.concat([Buffer.from("OggS"), Buffer.from([0, 2]), Buffer.alloc(8), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8), Buffer.from([1, head.length]), head, Buffer.alloc(extra, 3)]);
-}
-/** What ffmpeg writes to its stdout for these arguments (a test's media, made on the spot). */
-async function ffmpegOut(args: string[]): Promise<Buffer> {
-  const run = Bun.spawn(["ffmpeg", "-v", "error", ...args, "-"], { stdout: "pipe", stderr: "inherit" });
-  const out = Buffer.from(await new Response(run.stdout).arrayBuffer());
-  expect(await run.exited).toBe(0);
-  return out;
 }
 const pdf = (text: string) => Buffer.from(`%PDF-1.4\n% ${text}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n`);
 

@@ -15,14 +15,8 @@ import type { MediaType } from "../../src/model/messages";
 import { MediaFiles } from "../../src/sessions/media";
 import { messageView } from "../../src/sessions/message-view";
 import { made, memoryDomain, type MemoryDomain } from "../support/memory-domain";
+import { ffmpegOut } from "../support/media-files";
 
-/** What ffmpeg writes to its stdout for these arguments (a test's media, made on the spot). */
-async function ffmpegOut(args: string[]): Promise<Buffer> {
-  const run = Bun.spawn(["ffmpeg", "-v", "error", ...args, "-"], { stdout: "pipe", stderr: "inherit" });
-  const out = Buffer.from(await new Response(run.stdout).arrayBuffer());
-  expect(await run.exited).toBe(0);
-  return out;
-}
 
 let d: MemoryDomain;
 beforeEach(async () => {
