@@ -107,6 +107,9 @@ function request(url: URL, opts: FetchPinnedOptions, deadline: number): Promise<
     const timer = setTimeout(() => req.destroy(codedError("TIMEOUT", `no file within ${opts.timeoutMs} ms`)), remaining);
     req.on("response", (res) => {
       res.on("close", () => clearTimeout(timer));
+      // A response destroyed unread (too large, a redirect) may still report an error: the body's
+      // reader sees its own errors, and an unheard one must not take the process down.
+      res.on("error", () => {});
       resolve(res);
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
