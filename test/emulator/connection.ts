@@ -3,6 +3,7 @@
 import { Curve, decodeBinaryNode, encodeBinaryNode, proto } from "@whiskeysockets/baileys";
 import type { ServerIdentity } from "./certs";
 import { party } from "./contacts";
+import { onDeviceGroupMessage } from "./group-messages";
 import { historyMessages } from "./history";
 import { handleIq } from "./iq-handlers";
 import type { EmulatorLog } from "./log";
@@ -246,6 +247,7 @@ export class Connection {
           onLogout: () => setTimeout(() => this.close(1000, "logged out"), 50),
         });
       case "message":
+        if (n.attrs.to?.endsWith("@g.us")) return onDeviceGroupMessage(this.opts.state, log, this.device, this, n);
         return onDeviceMessage(this.opts.state, log, this.device, this, n);
       case "receipt":
         this.sendNode(node("ack", { id: n.attrs.id ?? "", class: n.tag, from: S_WHATSAPP_NET, ...(n.attrs.type ? { type: n.attrs.type } : {}) }));

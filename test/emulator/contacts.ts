@@ -57,16 +57,19 @@ export interface EncryptedMessage {
   ciphertext: Uint8Array;
 }
 
-/** A text a party received from a linked device, decrypted. */
+/** A text a party received from a linked device, decrypted; `groupId` when it was written to a group. */
 export interface ReceivedText {
   id: string;
   from: string;
+  groupId?: string;
   text: string;
+  /** JIDs the text mentions (extendedTextMessage.contextInfo.mentionedJid), as the sender wrote them. */
+  mentions?: string[];
   timestamp: number;
 }
 
 /** A media message a party received: the file downloaded from the media server, checked and decrypted (media.ts). */
-export type ReceivedMediaMessage = { id: string; from: string } & ReceivedMedia & { timestamp: number };
+export type ReceivedMediaMessage = { id: string; from: string; groupId?: string } & ReceivedMedia & { timestamp: number };
 
 export type ReceivedMessage = ReceivedText | ReceivedMediaMessage;
 
@@ -78,6 +81,8 @@ export class SignalParty {
   private nextPreKeyId = 1;
   /** Devices this party has already sent a message to (see encryptFor). */
   private readonly primed = new Set<string>();
+  /** Devices this party has written to in LID addressing (groups), see encryptFor. */
+  private readonly lidStarted = new Set<string>();
   /** One operation at a time: a session record must not be read and written by two at once. */
   private lock: Promise<unknown> = Promise.resolve();
   readonly received: ReceivedMessage[] = [];
@@ -116,12 +121,19 @@ export class SignalParty {
    * uploaded if there is none. The first message to a device carries the pre-key header (pkmsg);
    * later ones are plain Signal messages (msg), as the device holds the session by then. `fresh`
    * starts over with a new session, as a sender does when the device asks for a retry.
+   *
+   * `lid`: the message is LID-addressed (a group's, from `<lid>@lid`). The device decrypts those
+   * under this party's LID address, where it may hold no session yet (it knew the party by its
+   * phone number), so the first one starts a new session from the device's pre-keys; the old one
+   * stays in the record to decrypt what the device still sends over it.
    */
-  encryptFor(device: Device, message: proto.IMessage, opts: { fresh?: boolean } = {}): Promise<EncryptedMessage> {
+  encryptFor(device: Device, message: proto.IMessage, opts: { fresh?: boolean; lid?: boolean } = {}): Promise<EncryptedMessage> {
     return this.exclusive(async () => {
       const jid = deviceJid(device);
       if (opts.fresh) await this.repo.deleteSession([jid]);
-      if (opts.fresh || !(await this.repo.validateSession(jid)).exists) await this.startSession(device);
+      const lidStart = !!opts.lid && !this.lidStarted.has(jid);
+      if (opts.fresh || lidStart || !(await this.repo.validateSession(jid)).exists) await this.startSession(device);
+      if (opts.lid) this.lidStarted.add(jid);
       const enc = await this.repo.encryptMessage({ jid, data: writeRandomPadMax16(proto.Message.encode(message).finish()) });
       let type = enc.type as EncryptedMessage["type"];
       let ciphertext: Uint8Array = enc.ciphertext;
@@ -155,6 +167,30 @@ export class SignalParty {
       },
     } as never);
     this.primed.delete(deviceJid(device));
+  }
+
+  /** The party's own sender key in a group: the skmsg ciphertext of a Message and the distribution message (SKDM) that opens it. */
+  encryptGroup(group: string, message: proto.IMessage): Promise<{ ciphertext: Uint8Array; skdm: Uint8Array }> {
+    return this.exclusive(async () => {
+      const data = writeRandomPadMax16(proto.Message.encode(message).finish());
+      const r = await this.repo.encryptGroupMessage({ group, meId: `${this.lid}@lid`, data });
+      return { ciphertext: r.ciphertext, skdm: r.senderKeyDistributionMessage };
+    });
+  }
+
+  /** Takes a sender's key for a group from its distribution message (author: the sending device's JID). */
+  processSenderKey(group: string, author: string, skdm: Uint8Array): Promise<void> {
+    return this.exclusive(() =>
+      this.repo.processSenderKeyDistributionMessage({ authorJid: author, item: { groupId: group, axolotlSenderKeyDistributionMessage: skdm } }),
+    );
+  }
+
+  /** Decrypts a group message (skmsg) with the sender key the author distributed. */
+  decryptGroup(group: string, author: string, ciphertext: Uint8Array): Promise<proto.Message> {
+    return this.exclusive(async () => {
+      const plain = await this.repo.decryptGroupMessage({ group, authorJid: author, msg: ciphertext });
+      return proto.Message.decode(unpadRandomMax16(plain));
+    });
   }
 
   /** Decrypts what a linked device encrypted for this party. */

@@ -1,7 +1,10 @@
 // Answers to the iqs a logged-in Baileys client sends: pre-keys (its own, and the bundles of
-// the parties it writes to), passive, digest, props, blocklist, privacy, usync, media_conn, pings, logout and the rest. Unknown iqs get a well-formed error
-// and a log line, never silence (a silent server makes the client wait out its query timeout).
+// the parties it writes to), passive, digest, props, blocklist, privacy, usync, media_conn, pings, logout, groups
+// (group-iq.ts) and the rest. Unknown iqs get a well-formed error and a log line, never silence (a
+// silent server makes the client wait out its query timeout). Every get and set is counted per
+// account (state.countIq) for `/control/stats`.
 import { party } from "./contacts";
+import { handleGroupIq } from "./group-iq";
 import type { EmulatorLog } from "./log";
 import { MAX_UPLOAD, MEDIA_AUTH_TTL, MEDIA_CONN_TTL } from "./media-server";
 import { bytes, child, children, iqError, iqResult, node, uint, type BinaryNode } from "./nodes";
@@ -25,7 +28,10 @@ export function handleIq(iq: BinaryNode, ctx: IqContext): void | Promise<void> {
   const { send, device, state } = ctx;
 
   if (type === "result" || type === "error") return; // answers to our own iqs
+  state.countIq(device.phone, xmlns, first && typeof first === "object" ? first.tag : undefined);
   switch (xmlns) {
+    case "w:g2":
+      return handleGroupIq(iq, ctx);
     case "encrypt": {
       if (child(iq, "count")) return send(iqResult(iq, [node("count", { value: String(device.bundle?.preKeys.length ?? 0) })]));
       if (child(iq, "digest")) return send(iqResult(iq, [node("digest", {}, [])]));
@@ -167,7 +173,8 @@ export function usyncResult(iq: BinaryNode, state: EmulatorState): BinaryNode {
       const ids = registered ? [0, ...state.linkedDevices(number).map((d) => d.deviceId)] : [];
       parts.push(node("devices", {}, [node("device-list", {}, ids.map((id) => node("device", { id: String(id) })))]));
     }
-    if (wanted.has("lid") && registered) parts.push(node("lid", { val: `${state.lid(number)}@lid` }));
+    // A user asked by LID (a LID group's members) is answered under that LID, without a `lid` of its own.
+    if (wanted.has("lid") && registered && !u.attrs.jid?.endsWith("@lid")) parts.push(node("lid", { val: `${state.lid(number)}@lid` }));
     return node("user", { jid: phoneText || !u.attrs.jid ? `${number}@s.whatsapp.net` : u.attrs.jid }, parts);
   });
   return iqResult(iq, [node("usync", { sid: usync?.attrs.sid ?? "", index: "0", last: "true", mode: "query", context: usync?.attrs.context ?? "" }, [node("list", {}, users)])]);

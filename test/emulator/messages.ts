@@ -10,8 +10,8 @@ import { deviceJid, type Device, type EmulatorState, type Online } from "./state
 
 export interface OutboxEntry {
   id: string;
-  /** A message goes when the device sends its receipt; a receipt goes when the device acks it. */
-  kind: "message" | "receipt";
+  /** A message goes when the device sends its receipt; a receipt or notification goes when the device acks it. */
+  kind: "message" | "receipt" | "notification";
   /** Builds the stanza on first delivery (a message can only be encrypted once the device has
    * pre-keys), and again over a new session when the device asks for a retry. */
   build(fresh: boolean): Promise<BinaryNode>;
@@ -33,7 +33,7 @@ const sent = new WeakMap<Device, Map<string, OutboxEntry>>();
 const REMEMBERED = 200;
 
 /** A message id the way a phone makes them: 32 upper-case hex digits. */
-function messageId(): string {
+export function messageId(): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex").toUpperCase();
 }
 
@@ -42,7 +42,7 @@ const isOnline = (state: EmulatorState, device: Device) => {
   return !!conn && !conn.closed && !device.unlinked;
 };
 
-function enqueue(state: EmulatorState, device: Device, e: Omit<OutboxEntry, "offline" | "retries">): void {
+export function enqueue(state: EmulatorState, device: Device, e: Omit<OutboxEntry, "offline" | "retries">): void {
   const jid = deviceJid(device);
   const entry: OutboxEntry = { ...e, offline: !isOnline(state, device), retries: 0 };
   const list = state.outbox.get(jid) ?? [];
@@ -145,7 +145,7 @@ export function enqueueMessage(
 }
 
 /** The `mediatype` of a message's enc node, as Baileys names it when it sends (image, video, ptt, audio, document, sticker). */
-function stanzaMediaType(message: proto.IMessage): string | undefined {
+export function stanzaMediaType(message: proto.IMessage): string | undefined {
   const found = mediaContent(message);
   if (!found) return undefined;
   if (found.kind === "voice") return "ptt";
@@ -166,6 +166,12 @@ export async function sendFromContact(state: EmulatorState, log: EmulatorLog, co
   await Promise.all(devices.map((d) => deliver(state, d, log)));
   log.info("contact sent a message", { from: contact, to: phone, id, devices: devices.length, media: stanzaMediaType(message) });
   return id;
+}
+
+/** Queues a server notification (`w:gp2` and the like) for each device and delivers it to those online; each device acks it. */
+export async function notifyDevices(state: EmulatorState, log: EmulatorLog, devices: Device[], stanza: BinaryNode): Promise<void> {
+  for (const device of devices) enqueue(state, device, { id: stanza.attrs.id ?? "", kind: "notification", needsPreKeys: false, build: async () => stanza });
+  await Promise.all(devices.map((d) => deliver(state, d, log)));
 }
 
 /** A contact read messages the account of `phone` sent it: each linked device gets a read receipt. */
@@ -258,8 +264,8 @@ export function onDeviceReceipt(state: EmulatorState, log: EmulatorLog, device: 
   });
 }
 
-/** A device's `ack`: for a receipt it settles that receipt; for a message, the device gave up on it. */
+/** A device's `ack`: for a receipt or notification it settles it; for a message, the device gave up on it. */
 export function onDeviceAck(state: EmulatorState, device: Device, n: BinaryNode): void {
-  const kind = n.attrs.class === "receipt" ? "receipt" : n.attrs.class === "message" ? "message" : undefined;
+  const kind = (["receipt", "message", "notification"] as const).find((k) => k === n.attrs.class);
   if (kind) drop(state, device, (e) => e.kind === kind && e.id === n.attrs.id);
 }

@@ -2,6 +2,7 @@
 // the directory of numbers on WhatsApp, and live connections. One instance per emulator.
 import { Curve } from "@whiskeysockets/baileys";
 import type { SignalParty } from "./contacts";
+import type { Group } from "./groups";
 import type { MediaServer } from "./media-server";
 import type { OutboxEntry } from "./messages";
 import type { BinaryNode } from "./nodes";
@@ -96,6 +97,12 @@ export class EmulatorState {
   readonly issuedTokens = new Map<string, { t: number; times: number }>();
   /** The media server devices upload to and download from (announced by the media_conn iq). */
   media?: MediaServer;
+  /** Groups by JID (`<digits>@g.us`), see groups.ts. */
+  readonly groups = new Map<string, Group>();
+  /** Invite codes ever issued, with their group: a revoked one stays known, so joining with it answers 410 gone. */
+  readonly invites = new Map<string, { group: string; revoked: boolean }>();
+  /** How many iqs each account's devices sent, by phone and then by "xmlns child" (see countIq). */
+  readonly iqCounts = new Map<string, Map<string, number>>();
 
   phone(number: string, pushName?: string): Phone {
     let phone = this.phones.get(number);
@@ -149,5 +156,16 @@ export class EmulatorState {
 
   isRegistered(number: string): boolean {
     return this.directory.has(number) || this.phones.has(number);
+  }
+
+  /**
+   * Counts an iq a device of `phone` sent, under its xmlns and first child's tag ("w:g2 query",
+   * "encrypt key"); just the xmlns when the child is named like it ("usync") or there is none.
+   */
+  countIq(phone: string, xmlns: string, tag: string | undefined): void {
+    const key = !tag || tag === xmlns ? xmlns : `${xmlns} ${tag}`;
+    const counts = this.iqCounts.get(phone) ?? new Map<string, number>();
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    this.iqCounts.set(phone, counts);
   }
 }

@@ -1,6 +1,15 @@
 // A real, unmodified Baileys client for the emulator's tests: its own auth folder, its events
 // recorded, and helpers to wait for them.
-import makeWASocket, { Browsers, DisconnectReason, type BaileysEventMap, type WAMessage, type WAMessageUpdate, type WASocket } from "@whiskeysockets/baileys";
+import makeWASocket, {
+  Browsers,
+  DisconnectReason,
+  type BaileysEventMap,
+  type GroupMetadata,
+  type MessageUserReceiptUpdate,
+  type WAMessage,
+  type WAMessageUpdate,
+  type WASocket,
+} from "@whiskeysockets/baileys";
 import pino from "pino";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +28,14 @@ export interface TestClient {
   messages: WAMessage[];
   /** Every entry of every `messages.update`, in order. */
   updates: WAMessageUpdate[];
+  /** Every entry of every `message-receipt.update` (per-member receipts of group messages), in order. */
+  receipts: MessageUserReceiptUpdate[];
+  /** Every group of every `groups.upsert`, every entry of every `groups.update`, every `group-participants.update`. */
+  groups: {
+    upserts: BaileysEventMap["groups.upsert"];
+    updates: BaileysEventMap["groups.update"];
+    participants: BaileysEventMap["group-participants.update"][];
+  };
   /** Sends a text to a user JID or a bare phone number; resolves with the message Baileys built. */
   sendText(to: string, text: string): Promise<WAMessage>;
   /** Polls `probe` (sync or async) until it answers something truthy. */
@@ -52,7 +69,13 @@ export function trustMediaServer(emu: { mediaUrl: string; mediaCa: string }): vo
 
 export async function connectClient(
   wsUrl: string,
-  opts: { dir?: string; qrTimeout?: number; checkSignatures?: boolean } = {},
+  opts: {
+    dir?: string;
+    qrTimeout?: number;
+    checkSignatures?: boolean;
+    /** Baileys' group metadata cache: a send to a group it answers asks the server for no metadata. */
+    cachedGroupMetadata?: (jid: string) => Promise<GroupMetadata | undefined>;
+  } = {},
 ): Promise<TestClient> {
   // As the sandbox does (see sandbox/verify-signatures.ts); off only to show Baileys' own behaviour.
   if (opts.checkSignatures !== false) enforceSignatureChecks();
@@ -72,6 +95,7 @@ export async function connectClient(
     browser: Browsers.ubuntu("Chrome"),
     markOnlineOnConnect: false,
     qrTimeout: opts.qrTimeout,
+    ...(opts.cachedGroupMetadata ? { cachedGroupMetadata: opts.cachedGroupMetadata } : {}),
   });
   const client: TestClient = {
     sock,
@@ -82,6 +106,8 @@ export async function connectClient(
     history: [],
     messages: [],
     updates: [],
+    receipts: [],
+    groups: { upserts: [], updates: [], participants: [] },
     async sendText(to, text) {
       const jid = to.includes("@") ? to : `${to}@s.whatsapp.net`;
       const sent = await sock.sendMessage(jid, { text });
@@ -103,6 +129,10 @@ export async function connectClient(
   sock.ev.on("messaging-history.set", (h) => client.history.push(h));
   sock.ev.on("messages.upsert", ({ messages }) => client.messages.push(...messages));
   sock.ev.on("messages.update", (updates) => client.updates.push(...updates));
+  sock.ev.on("message-receipt.update", (receipts) => client.receipts.push(...receipts));
+  sock.ev.on("groups.upsert", (groups) => client.groups.upserts.push(...groups));
+  sock.ev.on("groups.update", (updates) => client.groups.updates.push(...updates));
+  sock.ev.on("group-participants.update", (update) => client.groups.participants.push(update));
   sock.ev.on("connection.update", (u) => {
     if (u.qr) client.qrs.push(u.qr);
     if (u.connection === "open") client.opened = Date.now();
@@ -122,6 +152,8 @@ export async function linkClient(
   wsUrl: string,
   scan: (qr: string) => Promise<{ status: number }>,
   track: (c: TestClient) => void = () => {},
+  /** Options of the linked (second) socket, such as a group metadata cache. */
+  opts: Omit<Parameters<typeof connectClient>[1] & {}, "dir"> = {},
 ): Promise<{ first: TestClient; second: TestClient }> {
   const first = await connectClient(wsUrl);
   track(first);
@@ -129,7 +161,7 @@ export async function linkClient(
   const res = await scan(qr);
   if (res.status !== 200) throw new Error(`scan answered ${res.status}`);
   await first.waitFor(() => first.closes.find((c) => c.code === DisconnectReason.restartRequired), 5000, "restart required");
-  const second = await connectClient(wsUrl, { dir: first.dir });
+  const second = await connectClient(wsUrl, { ...opts, dir: first.dir });
   track(second);
   await second.waitFor(() => second.opened, 5000, "connection open");
   return { first, second };
