@@ -24,6 +24,8 @@ export const MAX_REASON_LENGTH = 1024;
 export const MAX_ERROR_MESSAGE_LENGTH = 1024;
 export const MAX_UNREAD_COUNT = 1_000_000;
 export const MAX_TEXT_LENGTH = 65_536;
+/** Most members one message mentions. */
+export const MAX_MENTIONS = 1024;
 /** Most message ids in one read request. */
 export const MAX_READ_IDS = 1000;
 
@@ -116,6 +118,10 @@ export const IncomingMessageSchema = Type.Object(
     /** Seconds since the epoch. */
     timestamp: Timestamp,
     replyTo: Type.Union([MessageId, Type.Null()]),
+    /** In a group: who wrote it, a phone number where known, else the member's jid. */
+    author: Type.Optional(Jid),
+    /** Members a text or caption mentions (phone numbers where known, else jids). */
+    mentions: Type.Optional(Type.Array(Jid, { maxItems: MAX_MENTIONS })),
   },
   closed,
 );
@@ -142,10 +148,65 @@ export const OutgoingMessageSchema = Type.Object(
     replyTo: Type.Union([MessageId, Type.Null()]),
     /** The replied-to message as the API stored it, for the quote WhatsApp shows (absent when unknown). */
     quoted: Type.Optional(Type.Object({ fromMe: Type.Boolean(), text: Type.Union([text(MAX_QUOTE_LENGTH), Type.Null()]) }, closed)),
+    /** Jids a text or caption mentions. */
+    mentions: Type.Optional(Type.Array(Jid, { maxItems: MAX_MENTIONS })),
   },
   closed,
 );
 export type OutgoingMessage = Static<typeof OutgoingMessageSchema>;
+
+// ---- groups ---------------------------------------------------------------------------------
+
+/** Most members of a group a frame carries (WhatsApp's groups hold up to 1,024; communities' announcement groups more). */
+export const MAX_GROUP_PARTICIPANTS = 5000;
+/** Most group ids in one sync report (an account is in at most a few thousand). */
+export const MAX_GROUP_IDS = 10_000;
+/** Most members one participants request names. */
+export const MAX_GROUP_CHANGE = 1024;
+export const MAX_SUBJECT_LENGTH = 1024;
+export const MAX_DESCRIPTION_LENGTH = 4096;
+export const MAX_LID_MAPPINGS = 1000;
+
+const GroupJid = Type.String({ maxLength: 64, pattern: "^[0-9]{5,20}(-[0-9]{5,20})?@g\\.us$" });
+const Role = Type.Union([Type.Literal("member"), Type.Literal("admin"), Type.Literal("superadmin")]);
+const ParticipantAction = Type.Union([Type.Literal("add"), Type.Literal("remove"), Type.Literal("promote"), Type.Literal("demote")]);
+/** Who did something: a phone number where the sandbox knows it, else the member's jid. */
+const Actor = Type.Union([Jid, Type.Null()]);
+const Member = { id: Jid, phoneNumber: Type.Union([Phone, Type.Null()]) };
+
+export const GroupReportSchema = Type.Object(
+  {
+    id: GroupJid,
+    subject: text(MAX_SUBJECT_LENGTH),
+    description: Type.Union([text(MAX_DESCRIPTION_LENGTH), Type.Null()]),
+    /** The creator: a phone number where known, else its jid. */
+    owner: Actor,
+    /** Seconds since the epoch. */
+    createdAt: Type.Union([Timestamp, Type.Null()]),
+    announce: Type.Boolean(),
+    locked: Type.Boolean(),
+    /** Whether the account is an admin (or the superadmin). */
+    isAdmin: Type.Boolean(),
+    participants: Type.Array(Type.Object({ ...Member, role: Role }, closed), { maxItems: MAX_GROUP_PARTICIPANTS }),
+  },
+  closed,
+);
+export type GroupReport = Static<typeof GroupReportSchema>;
+
+export const GroupChangesSchema = Type.Object(
+  {
+    subject: Type.Optional(text(MAX_SUBJECT_LENGTH)),
+    description: Type.Optional(Type.Union([text(MAX_DESCRIPTION_LENGTH), Type.Null()])),
+    announce: Type.Optional(Type.Boolean()),
+    locked: Type.Optional(Type.Boolean()),
+  },
+  closed,
+);
+export type GroupChangesReport = Static<typeof GroupChangesSchema>;
+
+/** What became of one member in an add, remove, promote or demote: `ok` or WhatsApp's reason. */
+const ParticipantResult = Type.Object({ participant: Jid, status: Type.String({ minLength: 1, maxLength: 64, pattern: "^[a-z0-9_]+$" }) }, closed);
+export type ParticipantResultReport = Static<typeof ParticipantResult>;
 
 const reportMembers = {
   qr: Type.Object({ type: Type.Literal("qr"), qr: Type.String({ minLength: 1, maxLength: MAX_QR_LENGTH, pattern: "^[\\x20-\\x7e]+$" }) }, closed),
@@ -160,6 +221,31 @@ const reportMembers = {
   message_status: Type.Object({ type: Type.Literal("message_status"), id: MessageId, chatId: Jid, status: MessageStatusSchema }, closed),
   /** A media message's file could not be downloaded or decrypted (or its hash did not match). */
   media_failed: Type.Object({ type: Type.Literal("media_failed"), id: MessageId, reason: text(MAX_REASON_LENGTH) }, closed),
+  /** A group as WhatsApp has it now: from the sync at connect, or one the account just joined (`joined`, `by` who added it). */
+  group: Type.Object({ type: Type.Literal("group"), group: GroupReportSchema, joined: Type.Boolean(), by: Actor }, closed),
+  /** Every group the account is in, after a sync: the API forgets the others (the account left them meanwhile). */
+  groups_synced: Type.Object({ type: Type.Literal("groups_synced"), ids: Type.Array(GroupJid, { maxItems: MAX_GROUP_IDS }) }, closed),
+  group_changes: Type.Object({ type: Type.Literal("group_changes"), groupId: GroupJid, changes: GroupChangesSchema, by: Actor }, closed),
+  group_participants: Type.Object(
+    {
+      type: Type.Literal("group_participants"),
+      groupId: GroupJid,
+      action: ParticipantAction,
+      participants: Type.Array(Type.Object(Member, closed), { minItems: 1, maxItems: MAX_GROUP_CHANGE }),
+      by: Actor,
+    },
+    closed,
+  ),
+  /** The account is no longer in the group (it left, or was removed). */
+  group_left: Type.Object({ type: Type.Literal("group_left"), groupId: GroupJid, by: Actor }, closed),
+  /** LID to phone number pairs the client learned (the LID's user part). */
+  lid_mappings: Type.Object(
+    {
+      type: Type.Literal("lid_mappings"),
+      mappings: Type.Array(Type.Object({ lid: Type.String({ pattern: "^[0-9]{5,24}$" }), phone: Phone }, closed), { minItems: 1, maxItems: MAX_LID_MAPPINGS }),
+    },
+    closed,
+  ),
 };
 
 /** What a sandbox tells the API, each numbered so none is lost across a channel reconnect. */
@@ -175,6 +261,12 @@ export const ReportSchema = Type.Union([
   reportMembers.message,
   reportMembers.message_status,
   reportMembers.media_failed,
+  reportMembers.group,
+  reportMembers.groups_synced,
+  reportMembers.group_changes,
+  reportMembers.group_participants,
+  reportMembers.group_left,
+  reportMembers.lid_mappings,
 ]);
 export type Report = Static<typeof ReportSchema>;
 
@@ -189,6 +281,24 @@ const requestMembers = {
   read: Type.Object({ type: Type.Literal("read"), chatId: Jid, ids: Type.Array(MessageId, { minItems: 1, maxItems: MAX_READ_IDS }) }, closed),
   /** Download an incoming message's file now (its keys stay in the sandbox) and hand it to the API. */
   download: Type.Object({ type: Type.Literal("download"), id: MessageId }, closed),
+  "group-create": Type.Object(
+    {
+      type: Type.Literal("group-create"),
+      subject: text(MAX_SUBJECT_LENGTH),
+      participants: Type.Array(Jid, { minItems: 1, maxItems: MAX_GROUP_CHANGE }),
+      description: Type.Optional(text(MAX_DESCRIPTION_LENGTH)),
+    },
+    closed,
+  ),
+  "group-update": Type.Object({ type: Type.Literal("group-update"), groupId: GroupJid, changes: GroupChangesSchema }, closed),
+  "group-participants": Type.Object(
+    { type: Type.Literal("group-participants"), groupId: GroupJid, action: ParticipantAction, participants: Type.Array(Jid, { minItems: 1, maxItems: MAX_GROUP_CHANGE }) },
+    closed,
+  ),
+  /** The group's invite code; `revoke` makes a new one first (the old one stops working). */
+  "group-invite": Type.Object({ type: Type.Literal("group-invite"), groupId: GroupJid, revoke: Type.Boolean() }, closed),
+  "group-join": Type.Object({ type: Type.Literal("group-join"), code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }, closed),
+  "group-leave": Type.Object({ type: Type.Literal("group-leave"), groupId: GroupJid }, closed),
 };
 export const SandboxRequestSchema = Type.Union([
   requestMembers["check-number"],
@@ -197,6 +307,12 @@ export const SandboxRequestSchema = Type.Union([
   requestMembers.send,
   requestMembers.read,
   requestMembers.download,
+  requestMembers["group-create"],
+  requestMembers["group-update"],
+  requestMembers["group-participants"],
+  requestMembers["group-invite"],
+  requestMembers["group-join"],
+  requestMembers["group-leave"],
 ]);
 export type SandboxRequest = Static<typeof SandboxRequestSchema>;
 
@@ -218,6 +334,13 @@ export const ResultSchemas = {
     Type.Object({ stored: Type.Literal(true) }, closed),
     Type.Object({ stored: Type.Literal(false), reason: text(MAX_REASON_LENGTH) }, closed),
   ]),
+  "group-create": Type.Object({ group: GroupReportSchema, results: Type.Array(ParticipantResult, { maxItems: MAX_GROUP_CHANGE }) }, closed),
+  /** The group after the change, as WhatsApp answers it. */
+  "group-update": Type.Object({ group: GroupReportSchema }, closed),
+  "group-participants": Type.Object({ group: GroupReportSchema, results: Type.Array(ParticipantResult, { maxItems: MAX_GROUP_CHANGE }) }, closed),
+  "group-invite": Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }, closed),
+  "group-join": Type.Object({ group: GroupReportSchema }, closed),
+  "group-leave": Type.Object({}, closed),
 };
 export type SandboxResponse<R extends SandboxRequest> = Static<(typeof ResultSchemas)[R["type"]]>;
 

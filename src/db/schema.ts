@@ -16,6 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import type { GroupParticipant } from "../model/groups";
 import type { MessageStatus, MessageType, StoredMedia } from "../model/messages";
 import type { SessionState } from "../model/session-states";
 import type { DeliveryStatus } from "../model/webhook-events";
@@ -154,6 +155,10 @@ export const messages = pgTable(
     /** A media message's file: what it is and whether it is stored (the bytes live in the MediaStore). */
     media: jsonb("media").$type<StoredMedia>(),
     replyTo: text("reply_to"),
+    /** In a group: who wrote it, as a phone number where known, else the member's jid. */
+    author: text("author"),
+    /** Members a text or caption mentions (phone numbers where known, else jids). */
+    mentions: text("mentions").array(),
     status: text("status").$type<MessageStatus>().notNull(),
     /** Seconds since the epoch: when it was sent or received. */
     timestamp: bigint("timestamp", { mode: "number" }).notNull(),
@@ -170,6 +175,47 @@ export const messages = pgTable(
   ],
 );
 
+/**
+ * The groups the account is in, as WhatsApp's notifications and the sync at each connect left
+ * them. Members are one JSON array in the row: a group's read is one row, however many it has.
+ */
+export const groups = pgTable(
+  "groups",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    id: text("id").notNull(),
+    subject: text("subject").notNull(),
+    description: text("description"),
+    /** The creator, as a phone number where known, else its jid. */
+    owner: text("owner"),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }),
+    announce: boolean("announce").notNull().default(false),
+    locked: boolean("locked").notNull().default(false),
+    /** Whether the account is an admin (or the superadmin) of the group. */
+    isAdmin: boolean("is_admin").notNull().default(false),
+    size: integer("size").notNull(),
+    participants: jsonb("participants").$type<GroupParticipant[]>().notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.id] })],
+);
+
+/** LID to phone number, as the session's WhatsApp client learned it (LIDs are per account, not per session, but learned per session). */
+export const lidMappings = pgTable(
+  "lid_mappings",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    /** The LID's user part (digits, no device, no server). */
+    lid: text("lid").notNull(),
+    phone: text("phone").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.lid] })],
+);
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type NewSessionRow = typeof sessions.$inferInsert;
 export type ContactRow = typeof contacts.$inferSelect;
@@ -177,3 +223,4 @@ export type ChatRow = typeof chats.$inferSelect;
 export type SessionEventRow = typeof sessionEvents.$inferSelect;
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
 export type MessageRow = typeof messages.$inferSelect;
+export type GroupRow = typeof groups.$inferSelect;
