@@ -5,6 +5,7 @@ import { proto, toNumber, type Chat, type Contact, type WAMessage, type WAMessag
 import {
   clip,
   MAX_FILE_NAME_LENGTH,
+  MAX_MENTIONS,
   MAX_SYNC_BATCH,
   MAX_TEXT_LENGTH,
   type ChatReport,
@@ -19,7 +20,12 @@ import { isPerson, userPhone } from "./jid";
  * Hands Baileys' events about incoming messages, receipts, chats and contacts to `report`, and a
  * media message (once reported) to `onMedia`, which brings its file.
  */
-export function reportIncoming(ev: WASocket["ev"], report: (r: Report) => void, onMedia: (m: WAMessage, info: MediaInfo) => void): void {
+export function reportIncoming(
+  ev: WASocket["ev"],
+  report: (r: Report) => void,
+  nameOf: NameOf,
+  onMedia: (m: WAMessage, info: MediaInfo) => void,
+): void {
   ev.on("messaging-history.set", ({ chats, contacts }) => {
     batch(report, "contacts", contacts.filter((c) => isPerson(c.id)).map(toContact));
     batch(report, "chats", chats.filter((c) => c.id).map((c) => toChat(c)));
@@ -39,7 +45,7 @@ export function reportIncoming(ev: WASocket["ev"], report: (r: Report) => void, 
   );
   ev.on("messages.upsert", ({ messages }) => {
     for (const m of messages) {
-      const message = toIncoming(m);
+      const message = toIncoming(m, nameOf);
       if (message) report({ type: "message", message });
       if (message?.media) onMedia(m, message.media);
       const status = ownStatus(m);
@@ -103,18 +109,28 @@ export function mediaInfoOf(m: WAMessage): MediaInfo | null {
   return media ? mediaInfo(media.part) : null;
 }
 
+/** A member's jid as the API names it: a phone number where known, else the jid. */
+export type NameOf = (jid: string) => string;
+
+const plainName: NameOf = (jid) => userPhone(jid) ?? jid;
+
 /** A text or media message as the channel carries it; null for kinds not carried yet (reactions…). */
-export function toIncoming(m: WAMessage): IncomingMessage | null {
+export function toIncoming(m: WAMessage, nameOf: NameOf = plainName): IncomingMessage | null {
   const id = m.key.id;
   const chatId = m.key.remoteJid;
   const content = m.message;
   if (!id || !chatId || !content) return null;
-  const base = {
+  const base: Pick<IncomingMessage, "id" | "chatId" | "fromMe" | "timestamp" | "author" | "mentions"> = {
     id,
     chatId,
     fromMe: !!m.key.fromMe,
     timestamp: m.messageTimestamp ? toNumber(m.messageTimestamp) : Math.floor(Date.now() / 1000),
   };
+  // In a group, the member who wrote: WhatsApp gives its LID and, beside it, its phone number.
+  const author = chatId.endsWith("@g.us") && !m.key.fromMe ? (m.key.participantAlt ?? m.key.participant) : undefined;
+  if (author) base.author = nameOf(author);
+  const mentioned = contextOf(content)?.mentionedJid?.filter((j): j is string => typeof j === "string" && /^[\x21-\x7e]{1,256}$/.test(j));
+  if (mentioned?.length) base.mentions = mentioned.slice(0, MAX_MENTIONS).map(nameOf);
   const media = mediaOf(content);
   if (media) {
     const info = mediaInfo(media.part);
@@ -128,7 +144,15 @@ export function toIncoming(m: WAMessage): IncomingMessage | null {
 }
 
 function contextOf(content: proto.IMessage): proto.IContextInfo | null | undefined {
-  return content.imageMessage?.contextInfo ?? content.videoMessage?.contextInfo ?? content.audioMessage?.contextInfo ?? content.documentMessage?.contextInfo ?? content.stickerMessage?.contextInfo;
+  const doc = content.documentWithCaptionMessage?.message?.documentMessage ?? content.documentMessage;
+  return (
+    content.extendedTextMessage?.contextInfo ??
+    content.imageMessage?.contextInfo ??
+    content.videoMessage?.contextInfo ??
+    content.audioMessage?.contextInfo ??
+    doc?.contextInfo ??
+    content.stickerMessage?.contextInfo
+  );
 }
 
 const statusOf: Partial<Record<number, "sent" | "delivered" | "read" | "failed">> = {

@@ -64,7 +64,8 @@ async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, f
   if (already !== undefined) return { timestamp: already };
   if (m.to.endsWith("@s.whatsapp.net") && !(await onWhatsApp(sock, m.to))) throw coded("NOT_ON_WHATSAPP", "the number is not on WhatsApp");
   // A file comes down from the API before anything is marked sent: a failure here leaves it pending.
-  const content = m.media ? await mediaContent(m, m.media, await fileToSend(files, m.id)) : { text: m.text ?? "" };
+  const mentions = m.mentions?.length ? { mentions: m.mentions } : {};
+  const content = { ...(m.media ? await mediaContent(m, m.media, await fileToSend(files, m.id)) : { text: m.text ?? "" }), ...mentions } as AnyMessageContent;
   const acked = serverAck(sock, m.id);
   // Marked before it leaves: a crash after this line may lose the message, never send it twice.
   ledger.add(m.id, Math.floor(Date.now() / 1000));

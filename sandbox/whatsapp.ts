@@ -7,6 +7,7 @@ import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { userPhone } from "./jid";
 import { deliverIncomingFile, withDeadline, type ApiFiles, type DownloadContext } from "./media-files";
 import { MediaKeys } from "./media-keys";
+import { GroupDirectory } from "./groups";
 import { mediaInfoOf, reportIncoming } from "./messages-recv";
 import { sendOnce, sendReadReceipts, SentLedger } from "./messages-send";
 import { enforceSignatureChecks } from "./verify-signatures";
@@ -55,8 +56,11 @@ export class WhatsAppSession {
   private readonly mediaKeys: MediaKeys;
   /** One for the session's life: a reconnect finds the keys the last socket used. */
   private readonly keyCache = new SignalKeyCache();
+  /** The account's groups, kept across reconnects and synced at each. */
+  private readonly groups: GroupDirectory;
 
   constructor(private readonly opts: WhatsAppOptions) {
+    this.groups = new GroupDirectory((r) => opts.report(r), opts.log);
     this.ledger = new SentLedger(opts.sentLedgerFile);
     this.mediaKeys = new MediaKeys(opts.mediaKeysFile);
     enforceSignatureChecks();
@@ -78,11 +82,14 @@ export class WhatsAppSession {
       // Messages the account's phone sends still arrive as upserts from the server.
       emitOwnEvents: false,
       qrTimeout: this.opts.qrTimeoutMs,
+      // Sends to a group read its members from here, kept current by notifications: no query per message.
+      cachedGroupMetadata: this.groups.cached,
       ...(this.opts.wsUrl ? { waWebSocketUrl: new URL(this.opts.wsUrl) } : {}),
     });
     this.sock = sock;
     this.open = false;
     sock.ev.on("creds.update", () => void saveCreds());
+    this.groups.attach(sock);
     sock.ev.on("connection.update", (u) => {
       if (this.sock !== sock) return;
       if (u.qr) this.opts.report({ type: "qr", qr: u.qr });
@@ -92,12 +99,14 @@ export class WhatsAppSession {
         this.backoffMs = 1000;
         const phoneNumber = userPhone(sock.user?.id) ?? sock.user?.id ?? "";
         this.opts.report({ type: "ready", phoneNumber, pushName: sock.user?.name ?? null });
+        void this.groups.sync(sock);
       }
       if (u.connection === "close") void this.onClose(u.lastDisconnect?.error);
     });
     reportIncoming(
       sock.ev,
       (r) => this.opts.report(r),
+      (jid) => this.groups.nameOf(jid),
       (m, info) => {
         this.mediaKeys.add(m);
         if (this.opts.mediaAutoDownload && info.size <= this.opts.mediaMaxBytes) void this.deliver(sock, m, info);
@@ -125,11 +134,22 @@ export class WhatsAppSession {
         return {};
       case "send":
         if (!this.open) throw notConnected();
-        return sendOnce(sock, this.ledger, req.message, this.opts.files);
+        return sendOnce(sock, this.ledger, req.message, this.opts.files).catch((err: Error & { code?: string }) => {
+          this.opts.log.warn("message not sent", { messageId: req.message.id, code: err.code, error: err.message });
+          throw err;
+        });
       case "read":
         if (!this.open) throw notConnected();
         await sendReadReceipts(sock, req.chatId, req.ids);
         return {};
+      case "group-create":
+      case "group-update":
+      case "group-participants":
+      case "group-invite":
+      case "group-join":
+      case "group-leave":
+        if (!this.open) throw notConnected();
+        return this.groups.handle(req);
       case "download": {
         if (!this.open) throw notConnected();
         const m = this.mediaKeys.get(req.id);
