@@ -24,6 +24,7 @@ import type { SessionRuntime } from "./runtime/types";
 import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/container-env";
 import { DeliveryRepository } from "./db/delivery-repository";
+import { GroupRepository } from "./db/group-repository";
 import { MessageRepository } from "./db/message-repository";
 import { FileMediaStore } from "./media/store";
 import { loadKey } from "./key-file";
@@ -168,6 +169,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     repo,
     deliveries,
     messages: new MessageRepository(database.db),
+    groups: new GroupRepository(database.db),
     mediaStore: new FileMediaStore(join(config.dataDir, "media")),
     secrets,
     runtime,

@@ -13,6 +13,8 @@ import {
   type NewSessionRow,
   type SessionEventRow,
   type SessionRow,
+  groups,
+  lidMappings,
 } from "./schema";
 import type { SessionState } from "../model/session-states";
 
@@ -50,6 +52,8 @@ function recordEvent(tx: Pick<Db, "insert">, sessionId: string, from: SessionSta
 async function clearSyncedIn(tx: Pick<Db, "delete">, sessionId: string): Promise<void> {
   await tx.delete(contacts).where(eq(contacts.sessionId, sessionId));
   await tx.delete(chats).where(eq(chats.sessionId, sessionId));
+  await tx.delete(groups).where(eq(groups.sessionId, sessionId));
+  await tx.delete(lidMappings).where(eq(lidMappings.sessionId, sessionId));
 }
 
 /** How long a session row read from the database is served from memory. */

@@ -44,6 +44,10 @@ const statusOf: Record<SessionErrorCode, number> = {
   MEDIA_TYPE_MISMATCH: 422,
   MEDIA_FETCH_FAILED: 422,
   MEDIA_CONVERSION_UNAVAILABLE: 422,
+  GROUP_NOT_FOUND: 404,
+  NOT_GROUP_ADMIN: 403,
+  INVITE_NOT_FOUND: 404,
+  NOT_ALLOWED_TO_SEND: 403,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

@@ -2,7 +2,18 @@
 // delivery.
 
 /** Events a webhook can receive (subscriptions name these). */
-export const webhookEvents = ["session.state", "session.qr", "session.contacts", "session.chats", "message.received", "message.status"] as const;
+export const webhookEvents = [
+  "session.state",
+  "session.qr",
+  "session.contacts",
+  "session.chats",
+  "message.received",
+  "message.status",
+  "group.joined",
+  "group.update",
+  "group.participants",
+  "group.left",
+] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
 export function isWebhookEvent(name: string): name is WebhookEvent {

@@ -25,7 +25,11 @@ export type SessionErrorCode =
   | "MEDIA_TOO_LARGE"
   | "MEDIA_TYPE_MISMATCH"
   | "MEDIA_FETCH_FAILED"
-  | "MEDIA_CONVERSION_UNAVAILABLE";
+  | "MEDIA_CONVERSION_UNAVAILABLE"
+  | "GROUP_NOT_FOUND"
+  | "NOT_GROUP_ADMIN"
+  | "INVITE_NOT_FOUND"
+  | "NOT_ALLOWED_TO_SEND";
 
 export class SessionError extends Error {
   constructor(
@@ -45,6 +49,8 @@ export const sessionErrors = {
     new SessionError("INVALID_SESSION_STATE", `Cannot ${action} while the session is "${state}"`, { state, allowedStates: allowed }),
   /** A field the route's schema let through that the domain refuses. */
   invalidField: (field: string, why: string) => new SessionError("VALIDATION_ERROR", `Invalid field "${field}": ${why}`, { field }),
+  groupNotFound: (id: string) => new SessionError("GROUP_NOT_FOUND", `The account is not in a group "${excerpt(id)}"`, { groupId: excerpt(id) }),
+  notGroupAdmin: (what: string) => new SessionError("NOT_GROUP_ADMIN", `Only the group's admins may ${what}, and the account is not one`),
   messageNotFound: (id: string) => new SessionError("MESSAGE_NOT_FOUND", `No message with id "${excerpt(id)}" in this session`),
   invalidPhone: (field: string) =>
     new SessionError("INVALID_PHONE_NUMBER", `${field} must be 7 to 15 digits with country code, optionally after a +`, { field }),

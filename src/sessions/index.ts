@@ -2,6 +2,7 @@
 // session, one transition engine, and the parts the HTTP layer and the channel call.
 import type { SandboxLink } from "../channel/link";
 import type { DeliveryRepository } from "../db/delivery-repository";
+import type { GroupRepository } from "../db/group-repository";
 import type { MessageRepository } from "../db/message-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
@@ -21,12 +22,14 @@ import { MediaFiles } from "./media";
 import { MediaSources } from "./media-sources";
 import { ffmpegTools } from "../media/ffmpeg";
 import { MediaPreparer } from "../media/prepare";
+import { Groups } from "./groups";
 import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
   repo: SessionRepository;
   deliveries: DeliveryRepository;
   messages: MessageRepository;
+  groups: GroupRepository;
   secrets: WebhookSecrets;
   runtime: SessionRuntime;
   link: SandboxLink;
@@ -58,6 +61,7 @@ export interface Sessions {
   runtimeSync: RuntimeSync;
   webhooks: WebhookSettings;
   messaging: Messaging;
+  groups: Groups;
   media: MediaFiles;
   /** MEDIA_MAX_BYTES. */
   mediaMaxBytes: number;
@@ -92,7 +96,16 @@ export function createSessions(deps: SessionsDeps): Sessions {
     sessionOf: (id) => repo.byId(id).then((r) => r ?? null),
     onWritten: (id) => deps.listener?.written?.(id),
   });
+  const groups = new Groups({
+    groups: deps.groups,
+    link,
+    log,
+    requestTimeoutMs: deps.config.requestTimeoutMs,
+    channelWaitMs: deps.config.channelWaitMs,
+    onWritten: (id) => deps.listener?.written?.(id),
+  });
   const messaging = new Messaging({
+    groups,
     media,
     sources: new MediaSources({
       allowPrivate: deps.config.allowPrivateAddresses,
@@ -132,10 +145,11 @@ export function createSessions(deps: SessionsDeps): Sessions {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, queues, transitions, messaging, media, log, listener: deps.listener }),
+    reports: new ReportIngest({ repo, queues, transitions, messaging, groups, media, log, listener: deps.listener }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, queues, transitions, launch, log }),
     webhooks,
     messaging,
+    groups,
     media,
     mediaMaxBytes: deps.config.mediaMaxBytes,
     uploadDir: deps.mediaStore.uploadDir,

@@ -15,6 +15,7 @@ import type { MediaInput, MediaSources } from "./media-sources";
 import { messageView } from "./message-view";
 import { askSandbox } from "./sandbox-calls";
 import type { SessionState } from "../model/session-states";
+import type { Groups } from "./groups";
 
 /** A message to send (the send route's body, checked there): a text, or a file of a media type. */
 export interface SendInput {
@@ -27,10 +28,14 @@ export interface SendInput {
   fileName?: string;
   mimetype?: string;
   replyTo?: string;
+  /** Members a text or caption mentions: phone numbers or jids. */
+  mentions?: string[];
 }
 
 export interface MessagingDeps {
   messages: MessageRepository;
+  /** Sends to a group are judged on the stored group (member, announce). */
+  groups: Pick<Groups, "checkSend">;
   link: SandboxLink;
   log: Logger;
   sendPerMinute: number;
@@ -74,6 +79,15 @@ function checkShape(input: SendInput): "text" | MediaType {
   if (input.caption !== undefined && !["image", "video", "document"].includes(type)) throw invalid("caption", `a ${type} message has no caption`);
   if (input.fileName !== undefined && type !== "document") throw invalid("fileName", "only a document has a file name");
   return type;
+}
+
+/** The jids a text or caption mentions (null for none); only a text or a captioned file mentions. */
+function mentionsOf(input: SendInput): string[] | null {
+  if (!input.mentions?.length) return null;
+  if ((input.type ?? "text") !== "text" && input.caption === undefined) throw invalid("mentions", "only a text or a caption mentions members");
+  const jids = input.mentions.map((m, i) => chatJid(m, `mentions[${i}]`));
+  if (jids.some((j) => j.endsWith("@g.us"))) throw invalid("mentions", "mentions name members, not groups");
+  return [...new Set(jids)];
 }
 
 /** WhatsApp's own message ids look like this; ours are made so they cannot collide. */
@@ -120,6 +134,7 @@ export class Messaging {
   async send(session: SessionRow, input: SendInput, idempotencyKey: string | null): Promise<MessageRow> {
     const to = chatJid(input.to);
     const type = checkShape(input);
+    const mentions = mentionsOf(input);
     // A URL the guard refuses is the client's mistake whatever the session's state: no request is made.
     if (input.media) await this.d.sources.check(input.media);
     // A key used before answers as the first send did, whatever the session's state is now.
@@ -128,6 +143,7 @@ export class Messaging {
       if (earlier) return answerOf(earlier);
     }
     if (!sendable.includes(session.state)) throw sessionErrors.wrongState("send a message", session.state, sendable);
+    if (to.endsWith("@g.us")) await this.d.groups.checkSend(session, to);
     if (!this.sendLimiter.take(session.id)) {
       throw new SessionError("RATE_LIMITED", `At most ${this.d.sendPerMinute} messages a minute per session`);
     }
@@ -142,6 +158,7 @@ export class Messaging {
       fromMe: true,
       ...content,
       replyTo: input.replyTo ?? null,
+      ...(mentions ? { mentions } : {}),
       status: "pending",
       timestamp: Math.floor(Date.now() / 1000),
       idempotencyKey,
@@ -235,6 +252,9 @@ export class Messaging {
       caption: m.caption ?? null,
       media,
       replyTo: m.replyTo,
+      // Only where there is one: the statement's shape follows the fields given.
+      ...(m.author ? { author: m.author } : {}),
+      ...(m.mentions?.length ? { mentions: m.mentions } : {}),
       status: m.fromMe ? "sent" : "delivered",
       timestamp: m.timestamp,
     } as const;
@@ -281,6 +301,7 @@ export class Messaging {
     // Stored outgoing messages are of the kinds a send takes (content() checks it).
     const message: OutgoingMessage = { id: m.id, to: m.chatId, type: m.type as OutgoingMessage["type"], text: m.text, replyTo: m.replyTo };
     if (m.caption !== null) message.caption = m.caption;
+    if (m.mentions?.length) message.mentions = m.mentions;
     if (m.media) {
       const { state: _state, reason: _reason, thumbnail, ...info } = m.media;
       message.media = info;

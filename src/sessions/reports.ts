@@ -9,6 +9,7 @@ import type { Logger } from "../log";
 import type { SessionQueues } from "./session-queue";
 import { isLive } from "../model/session-states";
 import type { MediaFiles } from "./media";
+import type { Groups } from "./groups";
 import type { Messaging } from "./messaging";
 import type { SessionListener, Transitions } from "./transitions";
 
@@ -17,6 +18,7 @@ export interface ReportDeps {
   queues: SessionQueues;
   transitions: Transitions;
   messaging: Messaging;
+  groups: Groups;
   media: MediaFiles;
   listener?: SessionListener;
   log: Logger;
@@ -109,6 +111,18 @@ export class ReportIngest implements ReportSink {
         return true;
       case "media_failed":
         await this.d.media.failed(session, report.id, report.reason);
+        return true;
+      case "group":
+      case "groups_synced":
+      case "group_changes":
+      case "group_participants":
+      case "group_left":
+      case "lid_mappings":
+        if (!isLive(session.state)) {
+          log.warn("group report refused in this state", { sessionId, type: report.type, state: session.state });
+          return false;
+        }
+        await this.d.groups.reported(session, report);
         return true;
       case "contacts":
       case "chats": {

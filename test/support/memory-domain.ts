@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { openDatabase, type Database } from "../../src/db/client";
 import { FileMediaStore } from "../../src/media/store";
 import { DeliveryRepository } from "../../src/db/delivery-repository";
+import { GroupRepository } from "../../src/db/group-repository";
 import { MessageRepository } from "../../src/db/message-repository";
 import { SessionRepository } from "../../src/db/session-repository";
 import { silentLogger } from "../../src/log";
@@ -38,6 +39,7 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     repo,
     deliveries: new DeliveryRepository(db.db),
     messages,
+    groups: new GroupRepository(db.db),
     secrets: new WebhookSecrets(new Uint8Array(32)),
     runtime,
     link,

@@ -3,6 +3,7 @@
 import { Elysia } from "elysia";
 import { chatsRoutes } from "./chats";
 import { contactsRoutes } from "./contacts";
+import { groupsRoutes } from "./groups";
 import { lifecycleRoutes } from "./lifecycle";
 import { messagesRoutes } from "./messages";
 import type { SessionsRoutesOptions } from "./resource";
@@ -16,5 +17,6 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
     .use(contactsRoutes(opts))
     .use(chatsRoutes(opts))
     .use(messagesRoutes(opts))
+    .use(groupsRoutes(opts))
     .use(settingsRoutes(opts));
 }

@@ -1,7 +1,16 @@
 // TypeBox schemas of the sessions routes, requests and responses side by side: they validate
 // requests, type handlers and document the OpenAPI at /swagger from one definition.
 import { t } from "elysia";
-import { ChatReportSchema, ContactReportSchema, MAX_FILE_NAME_LENGTH, MAX_TEXT_LENGTH, NO_NUL } from "../../channel/frames";
+import {
+  ChatReportSchema,
+  ContactReportSchema,
+  MAX_FILE_NAME_LENGTH,
+  MAX_GROUP_CHANGE,
+  MAX_MENTIONS,
+  MAX_TEXT_LENGTH,
+  NO_NUL,
+} from "../../channel/frames";
+import { groupRoles, participantActions } from "../../model/groups";
 import { mediaStates } from "../../model/messages";
 import { messageStatuses } from "../../model/messages";
 import { deliveryStatuses } from "../../model/webhook-events";
@@ -182,6 +191,9 @@ export const SendBody = t.Object(
     fileName: t.Optional(t.String({ minLength: 1, maxLength: MAX_FILE_NAME_LENGTH, pattern: "^[^\\u0000/\\\\]+$", description: "A document's file name (default `file`)" })),
     mimetype: t.Optional(t.String({ minLength: 3, maxLength: 255, pattern: "^[\\x21-\\x7e][\\x20-\\x7e]*$", description: "Taken from the bytes when left out; one they contradict is 422 MEDIA_TYPE_MISMATCH" })),
     replyTo: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$", description: "Id of the message this replies to" })),
+    mentions: t.Optional(
+      t.Array(t.String({ maxLength: 64 }), { maxItems: MAX_MENTIONS, description: "Members a text or caption mentions: phone numbers or jids (put @<number> in the text where WhatsApp shows it)" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -210,6 +222,8 @@ export const Message = t.Object({
   replyTo: t.Nullable(t.String()),
   status: t.UnionEnum([...messageStatuses]),
   timestamp: t.Integer({ description: "Seconds since the epoch" }),
+  author: t.Optional(t.String({ description: "In a group, who wrote it: a phone number where known, else the member's jid (absent for the account's own)" })),
+  mentions: t.Optional(t.Array(t.String(), { description: "Members the text or caption mentions: phone numbers where known, else jids" })),
   caption: t.Optional(t.Nullable(t.String({ description: "A media message's caption" }))),
   media: t.Optional(
     t.Object(
@@ -242,3 +256,73 @@ export const MessagesQuery = t.Object({
 export const MessageParams = t.Object({ id: SessionId, messageId: t.String({ maxLength: 128, pattern: NO_NUL, description: "WhatsApp's id of the message" }) }, { additionalProperties: true });
 export const ChatParams = t.Object({ id: SessionId, chatId: t.String({ maxLength: 128, description: "Phone number with country code, or the chat's jid" }) }, { additionalProperties: true });
 export const ReadResponse = t.Object({ success: t.Literal(true), read: t.Integer({ description: "Incoming messages marked read" }) });
+
+// ---- groups ---------------------------------------------------------------------------------
+
+export const GroupParams = t.Object(
+  { id: SessionId, groupId: t.String({ maxLength: 128, description: "The group's jid, `<digits>@g.us` or `<digits>-<digits>@g.us` (percent-encoded or not)" }) },
+  { additionalProperties: true },
+);
+const Member = t.String({ maxLength: 64, description: "A phone number with country code, or a user's jid" });
+const Subject = t.String({ minLength: 1, maxLength: 100, pattern: NO_NUL, description: "The group's name (1 to 100 characters)" });
+const Description = t.String({ maxLength: 2048, pattern: NO_NUL, description: "The group's description (at most 2,048 characters; \"\" removes it)" });
+export const GroupCreateBody = t.Object(
+  {
+    subject: Subject,
+    participants: t.Array(Member, { minItems: 1, maxItems: MAX_GROUP_CHANGE, description: "The members besides the account" }),
+    description: t.Optional(Description),
+  },
+  { additionalProperties: false },
+);
+export const GroupPatchBody = t.Object(
+  {
+    subject: t.Optional(Subject),
+    description: t.Optional(Description),
+    announce: t.Optional(t.Boolean({ description: "Only admins send" })),
+    locked: t.Optional(t.Boolean({ description: "Only admins edit the group's info" })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export const ParticipantsBody = t.Object(
+  {
+    action: t.UnionEnum([...participantActions]),
+    participants: t.Array(Member, { minItems: 1, maxItems: MAX_GROUP_CHANGE }),
+  },
+  { additionalProperties: false },
+);
+export const JoinBody = t.Object({ code: t.String({ minLength: 1, maxLength: 128, description: "The invite code, or the whole https://chat.whatsapp.com/<code> link" }) }, { additionalProperties: false });
+
+const GroupFields = {
+  id: t.String({ description: "The group's jid" }),
+  subject: t.String(),
+  description: t.Nullable(t.String()),
+  owner: t.Nullable(t.String({ description: "The creator: a phone number where known, else its jid" })),
+  createdAt: t.Nullable(IsoDate),
+  size: t.Integer({ description: "How many members" }),
+  announce: t.Boolean({ description: "Only admins send" }),
+  locked: t.Boolean({ description: "Only admins edit the group's info" }),
+  isAdmin: t.Boolean({ description: "Whether the account is an admin (or the superadmin)" }),
+};
+export const GroupSummary = t.Object(GroupFields);
+export const Group = t.Object({
+  ...GroupFields,
+  participants: t.Array(
+    t.Object({
+      id: t.String({ description: "The member's jid: `<lid>@lid` or `<phone>@s.whatsapp.net`" }),
+      phoneNumber: t.Nullable(t.String({ description: "Where known" })),
+      role: t.UnionEnum([...groupRoles]),
+    }),
+  ),
+});
+export const GroupsResponse = t.Object({ success: t.Literal(true), groups: t.Array(GroupSummary) });
+export const GroupResponse = t.Object({ success: t.Literal(true), group: Group });
+const ParticipantResults = t.Array(
+  t.Object({
+    participant: t.String({ description: "As the request named it" }),
+    status: t.String({ description: "`ok`, or WhatsApp's reason: not_on_whatsapp, privacy_restricted, already_a_member, not_a_member, recently_left, group_full, not_added, …" }),
+  }),
+);
+export const GroupCreatedResponse = t.Object({ success: t.Literal(true), group: Group, results: ParticipantResults });
+export const ParticipantsResponse = t.Object({ success: t.Literal(true), results: ParticipantResults });
+export const InviteResponse = t.Object({ success: t.Literal(true), code: t.String(), url: t.String({ description: "https://chat.whatsapp.com/<code>" }) });
+export const LeaveResponse = t.Object({ success: t.Literal(true) });

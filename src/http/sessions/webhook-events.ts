@@ -4,7 +4,11 @@
 import { t, type TSchema } from "elysia";
 import { ChatReportSchema, ContactReportSchema } from "../../channel/frames";
 import type { WebhookEvent } from "../../model/webhook-events";
+import { participantActions } from "../../model/groups";
 import { messageStatuses } from "../../model/messages";
+
+/** Who did it: a phone number where known, else the member's jid; null when WhatsApp did not say. */
+const Actor = t.Nullable(t.String({ description: "A phone number where known, else the member's jid" }));
 import { Message, State } from "./models";
 
 /** What each event's `data` holds. */
@@ -27,6 +31,33 @@ const eventData: Record<WebhookEvent, { summary: string; data: TSchema }> = {
     summary: "An outgoing message's status moved on",
     data: t.Object({ id: t.String(), chatId: t.String(), status: t.UnionEnum([...messageStatuses]) }),
   },
+  "group.joined": {
+    summary: "The account was added to a group, created one or joined one by link",
+    data: t.Object({ groupId: t.String(), subject: t.String(), by: Actor }),
+  },
+  "group.update": {
+    summary: "A group's settings changed",
+    data: t.Object({
+      groupId: t.String(),
+      changes: t.Object({
+        subject: t.Optional(t.String()),
+        description: t.Optional(t.Nullable(t.String())),
+        announce: t.Optional(t.Boolean()),
+        locked: t.Optional(t.Boolean()),
+      }, { description: "Only what changed" }),
+      by: Actor,
+    }),
+  },
+  "group.participants": {
+    summary: "Members were added, removed, promoted or demoted",
+    data: t.Object({
+      groupId: t.String(),
+      action: t.UnionEnum([...participantActions]),
+      participants: t.Array(t.String(), { description: "Phone numbers where known, else the members' jids" }),
+      by: Actor,
+    }),
+  },
+  "group.left": { summary: "The account left a group or was removed from it", data: t.Object({ groupId: t.String(), by: Actor }) },
 };
 
 const header = (name: string, description: string) => ({ name, in: "header" as const, required: true, description, schema: { type: "string" as const } });
