@@ -57,7 +57,16 @@ describe("OpenAPI document", () => {
   test("request and response bodies are application/json (a send also takes multipart/form-data; the event stream's 200 is text/event-stream)", () => {
     const bodies = operations(doc).filter(({ op }) => op.requestBody);
     expect(bodies.map(({ method, path }) => `${method} ${path}`).sort()).toEqual(
-      ["patch /sessions/{id}", "post /sessions/create", "post /sessions/{id}/messages", "post /sessions/{id}/pairing-code"].sort(),
+      [
+        "patch /sessions/{id}",
+        "post /sessions/create",
+        "post /sessions/{id}/messages",
+        "post /sessions/{id}/pairing-code",
+        "post /sessions/{id}/groups",
+        "post /sessions/{id}/groups/join",
+        "patch /sessions/{id}/groups/{groupId}",
+        "post /sessions/{id}/groups/{groupId}/participants",
+      ].sort(),
     );
     for (const { method, path, op } of bodies) {
       // Sending a message also takes a form with the file as its `file` part.
@@ -101,7 +110,18 @@ describe("OpenAPI document", () => {
   });
 
   test("every webhook event is a callback of create and PATCH, with its body and the Standard Webhooks headers", () => {
-    const events = ["session.state", "session.qr", "session.contacts", "session.chats", "message.received", "message.status"];
+    const events = [
+      "session.state",
+      "session.qr",
+      "session.contacts",
+      "session.chats",
+      "message.received",
+      "message.status",
+      "group.joined",
+      "group.update",
+      "group.participants",
+      "group.left",
+    ];
     for (const op of [doc.paths["/sessions/create"].post, doc.paths["/sessions/{id}"].patch]) {
       expect(Object.keys(op.callbacks).sort()).toEqual([...events].sort());
       for (const event of events) {
@@ -114,7 +134,7 @@ describe("OpenAPI document", () => {
     }
     const received = doc.paths["/sessions/create"].post.callbacks["message.received"]["{$request.body#/webhookUrl}"].post;
     expect(Object.keys(received.requestBody.content["application/json"].schema.properties.data.properties).sort()).toEqual(
-      ["caption", "chatId", "fromMe", "id", "media", "replyTo", "status", "text", "timestamp", "type"],
+      ["author", "caption", "chatId", "fromMe", "id", "media", "mentions", "replyTo", "status", "text", "timestamp", "type"],
     );
   });
 
