@@ -82,6 +82,13 @@ export class GroupDirectory {
       if (this.sock !== sock) return;
       for (const u of list) this.changed(u as Partial<GroupMetadata> & { id?: string; author?: string; authorPn?: string });
     });
+    // Mappings Baileys learns elsewhere (a message's envelope, app state) name members too.
+    sock.ev.on("lid-mapping.update", (m) => {
+      if (this.sock !== sock) return;
+      const lid = jidDecode(m.lid)?.user;
+      const phone = jidDecode(m.pn)?.user;
+      if (lid && phone && /^[0-9]+$/.test(lid) && /^[0-9]+$/.test(phone)) this.learn([{ lid, phone }]);
+    });
     sock.ev.on("group-participants.update", (u) => {
       if (this.sock !== sock) return;
       void this.membersChanged(sock, u as ParticipantsUpdate).catch((err) => this.log.warn("group membership change not applied", { groupId: u.id, error: String(err) }));
