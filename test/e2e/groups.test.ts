@@ -216,6 +216,19 @@ describe("groups", () => {
     expect([read.status, read.body.code]).toEqual([404, "GROUP_NOT_FOUND"]);
   });
 
+  test("what changed while the session was stopped is there after it starts: the sync at connect and the notifications kept for it", async () => {
+    expect((await call(a, "POST", "/stop")).status).toBe(200);
+    const made = await control("POST", "/control/groups", { creator: C4, subject: "While away", participants: [C1, PHONE] });
+    expect((await control("POST", `/control/groups/${theirs}/participants`, { by: C1, action: "remove", participants: [PHONE] })).status).toBe(200);
+    expect((await call(a, "POST", "/start")).status).toBe(200);
+    await waitFor(async () => (await call(a, "GET", "/status")).body.session.state === "ready", 60_000, "ready again");
+    const ids = async () => ((await call(a, "GET", "/groups")).body.groups as { id: string }[]).map((g) => g.id);
+    await waitFor(async () => (await ids()).includes(made.body.id) && !(await ids()).includes(theirs), 15_000, "the groups as WhatsApp has them");
+    expect(await ids()).toContain(ours);
+    await waitFor(() => hooks(a, "group.left").some((d) => d.groupId === theirs), 10_000, "group.left for the group it was removed from");
+    expect(hooks(a, "group.left").filter((d) => d.groupId === theirs)).toHaveLength(1);
+  });
+
   test("group ids: percent-encoded or not, malformed is 400, and another session's key is refused", async () => {
     expect((await call(a, "GET", `/groups/${encodeURIComponent(ours)}`)).body.group.id).toBe(ours);
     for (const bad of ["12345", "abc@g.us", "4915112370011@s.whatsapp.net", "1-2@g.us"]) {
