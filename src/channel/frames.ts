@@ -72,7 +72,7 @@ export type ChatReport = Static<typeof ChatReportSchema>;
 
 /** WhatsApp's message ids (ours are made by the API, theirs come from other devices). */
 const MessageId = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.:-]+$" });
-/** Message kinds the channel carries: text and media; reactions and more extend this union. */
+/** Message kinds the channel carries: text, media, and the rest of a conversation. */
 export const MessageTypeSchema = Type.Union([
   Type.Literal("text"),
   Type.Literal("image"),
@@ -81,7 +81,44 @@ export const MessageTypeSchema = Type.Union([
   Type.Literal("voice"),
   Type.Literal("document"),
   Type.Literal("sticker"),
+  Type.Literal("location"),
+  Type.Literal("contact"),
+  Type.Literal("poll"),
 ]);
+
+/** Most cards in one contact message, options in one poll, characters of an option, a vCard, an emoji. */
+export const MAX_CONTACT_CARDS = 64;
+export const MAX_POLL_OPTIONS = 12;
+export const MAX_OPTION_LENGTH = 256;
+export const MAX_VCARD_LENGTH = 16 * 1024;
+export const MAX_EMOJI_LENGTH = 32;
+
+export const LocationSchema = Type.Object(
+  {
+    latitude: Type.Number({ minimum: -90, maximum: 90 }),
+    longitude: Type.Number({ minimum: -180, maximum: 180 }),
+    name: Type.Optional(text(MAX_NAME_LENGTH)),
+    address: Type.Optional(text(MAX_NAME_LENGTH)),
+  },
+  closed,
+);
+export type Location = Static<typeof LocationSchema>;
+
+export const ContactCardSchema = Type.Object(
+  { name: text(MAX_NAME_LENGTH), phoneNumber: Type.Union([Type.String({ pattern: "^[0-9]{1,20}$" }), Type.Null()]) },
+  closed,
+);
+export type ContactCard = Static<typeof ContactCardSchema>;
+
+export const PollSchema = Type.Object(
+  {
+    question: text(MAX_NAME_LENGTH),
+    options: Type.Array(text(MAX_OPTION_LENGTH), { minItems: 1, maxItems: MAX_POLL_OPTIONS }),
+    multiple: Type.Boolean(),
+  },
+  closed,
+);
+export type Poll = Static<typeof PollSchema>;
 
 /** Most characters of a media file's name. */
 export const MAX_FILE_NAME_LENGTH = 255;
@@ -118,6 +155,9 @@ export const IncomingMessageSchema = Type.Object(
     /** Seconds since the epoch. */
     timestamp: Timestamp,
     replyTo: Type.Union([MessageId, Type.Null()]),
+    location: Type.Optional(LocationSchema),
+    contacts: Type.Optional(Type.Array(ContactCardSchema, { maxItems: MAX_CONTACT_CARDS })),
+    poll: Type.Optional(PollSchema),
     /** In a group: who wrote it, a phone number where known, else the member's jid. */
     author: Type.Optional(Jid),
     /** Members a text or caption mentions (phone numbers where known, else jids). */
@@ -150,6 +190,10 @@ export const OutgoingMessageSchema = Type.Object(
     quoted: Type.Optional(Type.Object({ fromMe: Type.Boolean(), text: Type.Union([text(MAX_QUOTE_LENGTH), Type.Null()]) }, closed)),
     /** Jids a text or caption mentions. */
     mentions: Type.Optional(Type.Array(Jid, { maxItems: MAX_MENTIONS })),
+    location: Type.Optional(LocationSchema),
+    /** Contact cards as vCards (made by the API from names and numbers, or given raw). */
+    vcards: Type.Optional(Type.Array(Type.Object({ name: text(MAX_NAME_LENGTH), vcard: text(MAX_VCARD_LENGTH) }, closed), { minItems: 1, maxItems: MAX_CONTACT_CARDS })),
+    poll: Type.Optional(PollSchema),
   },
   closed,
 );
@@ -236,6 +280,32 @@ const reportMembers = {
     },
     closed,
   ),
+  /** A reaction to a stored message (`id`); `emoji` "" removes it; `from` "me" for the account's own (from its phone). */
+  reaction: Type.Object(
+    { type: Type.Literal("reaction"), id: MessageId, chatId: Jid, from: Jid, emoji: text(MAX_EMOJI_LENGTH), timestamp: Timestamp },
+    closed,
+  ),
+  /** A message (`id`) edited by its sender: its new text (or caption). */
+  edited: Type.Object({ type: Type.Literal("edited"), id: MessageId, chatId: Jid, text: text(MAX_TEXT_LENGTH), timestamp: Timestamp }, closed),
+  /** A message (`id`) deleted for everyone by its sender (or a group admin). */
+  revoked: Type.Object({ type: Type.Literal("revoked"), id: MessageId, chatId: Jid, by: Actor }, closed),
+  /** A vote on a stored poll (`id`), decrypted with the poll's secret: the voter's whole choice now. */
+  poll_vote: Type.Object(
+    { type: Type.Literal("poll_vote"), id: MessageId, chatId: Jid, voter: Jid, options: Type.Array(text(MAX_OPTION_LENGTH), { maxItems: MAX_POLL_OPTIONS }), timestamp: Timestamp },
+    closed,
+  ),
+  /** A contact's presence or typing in a chat the session subscribed to. */
+  presence: Type.Object(
+    {
+      type: Type.Literal("presence"),
+      chatId: Jid,
+      /** In a group: who; else the chat's contact. */
+      from: Actor,
+      state: Type.Union([Type.Literal("available"), Type.Literal("unavailable"), Type.Literal("composing"), Type.Literal("recording"), Type.Literal("paused")]),
+      lastSeen: Type.Union([Timestamp, Type.Null()]),
+    },
+    closed,
+  ),
   /** The account is no longer in the group (it left, or was removed). */
   group_left: Type.Object({ type: Type.Literal("group_left"), groupId: GroupJid, by: Actor }, closed),
   /** LID to phone number pairs the client learned (the LID's user part). */
@@ -267,8 +337,15 @@ export const ReportSchema = Type.Union([
   reportMembers.group_participants,
   reportMembers.group_left,
   reportMembers.lid_mappings,
+  reportMembers.reaction,
+  reportMembers.edited,
+  reportMembers.revoked,
+  reportMembers.poll_vote,
+  reportMembers.presence,
 ]);
 export type Report = Static<typeof ReportSchema>;
+
+const TargetKey = { chatId: Jid, id: MessageId, fromMe: Type.Boolean(), participant: Type.Optional(Jid) };
 
 const requestMembers = {
   "check-number": Type.Object(
@@ -299,6 +376,20 @@ const requestMembers = {
   "group-invite": Type.Object({ type: Type.Literal("group-invite"), groupId: GroupJid, revoke: Type.Boolean() }, closed),
   "group-join": Type.Object({ type: Type.Literal("group-join"), code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }, closed),
   "group-leave": Type.Object({ type: Type.Literal("group-leave"), groupId: GroupJid }, closed),
+  /** A stored message, as WhatsApp keys it: its chat, id, whether the account sent it, and in a group its author's jid. */
+  react: Type.Object({ type: Type.Literal("react"), target: Type.Object(TargetKey, closed), emoji: text(MAX_EMOJI_LENGTH) }, closed),
+  edit: Type.Object({ type: Type.Literal("edit"), target: Type.Object(TargetKey, closed), text: text(MAX_TEXT_LENGTH), caption: Type.Boolean() }, closed),
+  revoke: Type.Object({ type: Type.Literal("revoke"), target: Type.Object(TargetKey, closed) }, closed),
+  /** Typing in a chat (composing, recording, paused), or the account's availability (no chat). */
+  presence: Type.Object(
+    {
+      type: Type.Literal("presence"),
+      chatId: Type.Optional(Jid),
+      state: Type.Union([Type.Literal("available"), Type.Literal("unavailable"), Type.Literal("composing"), Type.Literal("recording"), Type.Literal("paused")]),
+    },
+    closed,
+  ),
+  "presence-subscribe": Type.Object({ type: Type.Literal("presence-subscribe"), chatId: Jid }, closed),
 };
 export const SandboxRequestSchema = Type.Union([
   requestMembers["check-number"],
@@ -313,6 +404,11 @@ export const SandboxRequestSchema = Type.Union([
   requestMembers["group-invite"],
   requestMembers["group-join"],
   requestMembers["group-leave"],
+  requestMembers.react,
+  requestMembers.edit,
+  requestMembers.revoke,
+  requestMembers.presence,
+  requestMembers["presence-subscribe"],
 ]);
 export type SandboxRequest = Static<typeof SandboxRequestSchema>;
 
@@ -341,6 +437,11 @@ export const ResultSchemas = {
   "group-invite": Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }, closed),
   "group-join": Type.Object({ group: GroupReportSchema }, closed),
   "group-leave": Type.Object({}, closed),
+  react: Type.Object({}, closed),
+  edit: Type.Object({}, closed),
+  revoke: Type.Object({}, closed),
+  presence: Type.Object({}, closed),
+  "presence-subscribe": Type.Object({}, closed),
 };
 export type SandboxResponse<R extends SandboxRequest> = Static<(typeof ResultSchemas)[R["type"]]>;
 

@@ -17,7 +17,7 @@ import {
   uuid,
 } from "drizzle-orm/pg-core";
 import type { GroupParticipant } from "../model/groups";
-import type { MessageStatus, MessageType, StoredMedia } from "../model/messages";
+import type { ContactCard, Location, MessageStatus, MessageType, Reaction, StoredMedia, StoredPoll } from "../model/messages";
 import type { SessionState } from "../model/session-states";
 import type { DeliveryStatus } from "../model/webhook-events";
 
@@ -159,6 +159,16 @@ export const messages = pgTable(
     author: text("author"),
     /** Members a text or caption mentions (phone numbers where known, else jids). */
     mentions: text("mentions").array(),
+    /** One reaction per sender, the latest: `from` a phone number (or jid), or "me". */
+    reactions: jsonb("reactions").$type<Reaction[]>(),
+    /** When its text (or caption) was last edited. */
+    editedAt: timestamp("edited_at", { withTimezone: true, mode: "date" }),
+    /** Deleted for everyone: its text, caption, file and content are gone, its id stays. */
+    revoked: boolean("revoked").notNull().default(false),
+    location: jsonb("location").$type<Location>(),
+    contacts: jsonb("contacts").$type<ContactCard[]>(),
+    /** A poll's question and options, and each voter's current choice (voter -> options). */
+    poll: jsonb("poll").$type<StoredPoll>(),
     status: text("status").$type<MessageStatus>().notNull(),
     /** Seconds since the epoch: when it was sent or received. */
     timestamp: bigint("timestamp", { mode: "number" }).notNull(),

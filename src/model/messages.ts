@@ -52,3 +52,36 @@ export interface StoredMedia {
    */
   requested?: string;
 }
+
+/** One sender's reaction to a message: `from` a phone number (or jid), or "me". */
+export interface Reaction {
+  from: string;
+  emoji: string;
+  /** Seconds since the epoch. */
+  timestamp: number;
+}
+
+export interface Location {
+  latitude: number;
+  longitude: number;
+  name?: string;
+  address?: string;
+}
+
+export interface ContactCard {
+  name: string;
+  phoneNumber: string | null;
+  /** The vCard a client gave raw, sent as it is; never shown. */
+  vcard?: string;
+}
+
+/** A poll as stored: each voter's current choice, by voter (a phone number, a jid, or "me"). */
+export interface StoredPoll {
+  question: string;
+  options: string[];
+  multiple: boolean;
+  votes: Record<string, string[]>;
+}
+
+/** WhatsApp lets a sender edit a message for 15 minutes. */
+export const EDIT_WINDOW_SECONDS = 15 * 60;

@@ -13,6 +13,11 @@ export const webhookEvents = [
   "group.update",
   "group.participants",
   "group.left",
+  "message.reaction",
+  "message.edited",
+  "message.revoked",
+  "poll.vote",
+  "presence.update",
 ] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
@@ -28,10 +33,13 @@ export interface WebhookSubscription {
   webhookEvents: string[] | null;
 }
 
+/** Events so chatty that only a webhook naming them gets them: "every event" (null) leaves them out. */
+export const optInEvents: readonly WebhookEvent[] = ["presence.update"];
+
 /** Whether the session's webhook takes this event now. */
 export function wants(session: WebhookSubscription, event: WebhookEvent): boolean {
   if (!session.webhookUrl || session.webhookDisabledReason) return false;
-  return session.webhookEvents === null || session.webhookEvents.includes(event);
+  return session.webhookEvents === null ? !optInEvents.includes(event) : session.webhookEvents.includes(event);
 }
 
 /** A delivery: waiting, delivered, failed (retried later) or dead (given up, or its receiver gone). */
