@@ -55,6 +55,7 @@ whatsapp = new WhatsAppSession({
   mediaMaxBytes: Number(process.env.WA_MEDIA_MAX_BYTES) || 64 * 1024 * 1024,
   sentLedgerFile: join(dataDir, "sent-messages"),
   mediaKeysFile: join(dataDir, "media-keys"),
+  pollSecretsFile: join(dataDir, "poll-secrets"),
   mediaAutoDownload: process.env.WA_MEDIA_AUTO_DOWNLOAD !== "false",
   wsUrl: process.env.WA_WS_URL || undefined,
   trustRoot: process.env.WA_TRUST_ROOT || undefined,

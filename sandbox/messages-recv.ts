@@ -5,7 +5,11 @@ import { proto, toNumber, type Chat, type Contact, type WAMessage, type WAMessag
 import {
   clip,
   MAX_FILE_NAME_LENGTH,
+  MAX_CONTACT_CARDS,
   MAX_MENTIONS,
+  MAX_NAME_LENGTH,
+  MAX_OPTION_LENGTH,
+  MAX_POLL_OPTIONS,
   MAX_SYNC_BATCH,
   MAX_TEXT_LENGTH,
   type ChatReport,
@@ -14,6 +18,7 @@ import {
   type MediaInfo,
   type Report,
 } from "../src/channel/frames";
+import { readVcard } from "../src/model/vcard";
 import { isPerson, userPhone } from "./jid";
 
 /**
@@ -138,15 +143,50 @@ export function toIncoming(m: WAMessage, nameOf: NameOf = plainName): IncomingMe
     const caption = media.part.caption ? clip(media.part.caption.replace(/\u0000/g, ""), MAX_TEXT_LENGTH) : undefined;
     return { ...base, type: media.type, text: null, ...(caption ? { caption } : {}), media: info, replyTo: contextOf(content)?.stanzaId ?? null };
   }
+  const other = otherKind(content);
+  if (other) return { ...base, text: null, replyTo: contextOf(content)?.stanzaId ?? null, ...other };
   const text = content.conversation ?? content.extendedTextMessage?.text;
   if (typeof text !== "string") return null;
   return { ...base, type: "text", text, replyTo: content.extendedTextMessage?.contextInfo?.stanzaId ?? null };
+}
+
+const str = (v: unknown, max: number) => (typeof v === "string" && v ? clip(v.replace(/\u0000/g, ""), max) : undefined);
+const coordinate = (v: unknown, max: number) => (typeof v === "number" && Number.isFinite(v) && Math.abs(v) <= max ? v : null);
+
+/** A location (a live one as its last position), contact cards or a poll, as the channel carries them. */
+function otherKind(c: proto.IMessage): Pick<IncomingMessage, "type" | "location" | "contacts" | "poll"> | null {
+  const loc = c.locationMessage ?? c.liveLocationMessage;
+  if (loc) {
+    const latitude = coordinate(loc.degreesLatitude, 90);
+    const longitude = coordinate(loc.degreesLongitude, 180);
+    if (latitude === null || longitude === null) return null;
+    const name = str((loc as proto.Message.ILocationMessage).name, MAX_NAME_LENGTH);
+    const address = str((loc as proto.Message.ILocationMessage).address, MAX_NAME_LENGTH);
+    return { type: "location", location: { latitude, longitude, ...(name ? { name } : {}), ...(address ? { address } : {}) } };
+  }
+  const cards = c.contactMessage ? [c.contactMessage] : (c.contactsArrayMessage?.contacts ?? null);
+  if (cards) return { type: "contact", contacts: cards.slice(0, MAX_CONTACT_CARDS).map((card) => contactCard(card.displayName, card.vcard)) };
+  const poll = c.pollCreationMessage ?? c.pollCreationMessageV2 ?? c.pollCreationMessageV3;
+  if (poll) {
+    const options = (poll.options ?? []).slice(0, MAX_POLL_OPTIONS).map((o) => str(o.optionName, MAX_OPTION_LENGTH) ?? "");
+    if (options.length === 0) return null;
+    return { type: "poll", poll: { question: str(poll.name, MAX_NAME_LENGTH) ?? "", options, multiple: (poll.selectableOptionsCount ?? 0) !== 1 } };
+  }
+  return null;
+}
+
+/** A contact card's name and number: its display name, else the vCard's, and the vCard's number. */
+export function contactCard(displayName: string | null | undefined, vcard: string | null | undefined): { name: string; phoneNumber: string | null } {
+  const read = typeof vcard === "string" ? readVcard(vcard) : { name: null, phoneNumber: null };
+  return { name: str(displayName, MAX_NAME_LENGTH) ?? str(read.name, MAX_NAME_LENGTH) ?? "", phoneNumber: read.phoneNumber };
 }
 
 function contextOf(content: proto.IMessage): proto.IContextInfo | null | undefined {
   const doc = content.documentWithCaptionMessage?.message?.documentMessage ?? content.documentMessage;
   return (
     content.extendedTextMessage?.contextInfo ??
+    content.locationMessage?.contextInfo ??
+    content.contactMessage?.contextInfo ??
     content.imageMessage?.contextInfo ??
     content.videoMessage?.contextInfo ??
     content.audioMessage?.contextInfo ??

@@ -1,7 +1,7 @@
 // What goes out to WhatsApp: the API's `send` requests go out under the API's own id, at most
 // once, confirmed by the server's ack; and the read receipts the API asks us to send.
 import { appendFileSync, readFileSync } from "node:fs";
-import type { AnyMessageContent, WASocket } from "@whiskeysockets/baileys";
+import type { AnyMessageContent, WAMessage, WASocket } from "@whiskeysockets/baileys";
 import type { Readable } from "node:stream";
 import type { MediaInfo, OutgoingMessage } from "../src/channel/frames";
 import { fileToSend, type ApiFiles } from "./media-files";
@@ -50,28 +50,29 @@ function coded(code: string, message: string): Error {
 const sending = new Map<string, Promise<{ timestamp: number }>>();
 
 /** Sends one message under its id, once; resolves with the server's timestamp when it acked. */
-export function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, files: ApiFiles): Promise<{ timestamp: number }> {
+export function sendOnce(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, files: ApiFiles, onSent?: (sent: WAMessage | undefined) => void): Promise<{ timestamp: number }> {
   let send = sending.get(m.id);
   if (!send) {
-    send = sendNow(sock, ledger, m, files).finally(() => sending.delete(m.id));
+    send = sendNow(sock, ledger, m, files, onSent).finally(() => sending.delete(m.id));
     sending.set(m.id, send);
   }
   return send;
 }
 
-async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, files: ApiFiles): Promise<{ timestamp: number }> {
+async function sendNow(sock: WASocket, ledger: SentLedger, m: OutgoingMessage, files: ApiFiles, onSent?: (sent: WAMessage | undefined) => void): Promise<{ timestamp: number }> {
   const already = ledger.get(m.id);
   if (already !== undefined) return { timestamp: already };
   if (m.to.endsWith("@s.whatsapp.net") && !(await onWhatsApp(sock, m.to))) throw coded("NOT_ON_WHATSAPP", "the number is not on WhatsApp");
   // A file comes down from the API before anything is marked sent: a failure here leaves it pending.
   const mentions = m.mentions?.length ? { mentions: m.mentions } : {};
-  const content = { ...(m.media ? await mediaContent(m, m.media, await fileToSend(files, m.id)) : { text: m.text ?? "" }), ...mentions } as AnyMessageContent;
+  const content = { ...(m.media ? await mediaContent(m, m.media, await fileToSend(files, m.id)) : (otherContent(m) ?? { text: m.text ?? "" })), ...mentions } as AnyMessageContent;
   const acked = serverAck(sock, m.id);
   // Marked before it leaves: a crash after this line may lose the message, never send it twice.
   ledger.add(m.id, Math.floor(Date.now() / 1000));
   const quoted = m.replyTo ? { key: { remoteJid: m.to, id: m.replyTo, fromMe: m.quoted?.fromMe ?? false }, message: { conversation: m.quoted?.text ?? "" } } : undefined;
   try {
-    await sock.sendMessage(m.to, content, { messageId: m.id, ...(quoted ? { quoted } : {}) });
+    const sent = await sock.sendMessage(m.to, content, { messageId: m.id, ...(quoted ? { quoted } : {}) });
+    onSent?.(sent);
   } catch (err) {
     acked.cancel();
     throw coded("SEND_FAILED", err instanceof Error ? err.message : String(err));
@@ -115,6 +116,19 @@ function serverAck(sock: WASocket, id: string): { done: Promise<number>; cancel(
     }, ACK_TIMEOUT_MS);
   });
   return { done, cancel: stop };
+}
+
+/** Baileys' content for a location, contact cards or a poll; null for other kinds. */
+function otherContent(m: OutgoingMessage): AnyMessageContent | null {
+  if (m.type === "location" && m.location) {
+    const { latitude, longitude, name, address } = m.location;
+    return { location: { degreesLatitude: latitude, degreesLongitude: longitude, ...(name ? { name } : {}), ...(address ? { address } : {}) } };
+  }
+  if (m.type === "contact" && m.vcards) {
+    return { contacts: { displayName: m.vcards.length === 1 ? m.vcards[0]!.name : `${m.vcards.length} contacts`, contacts: m.vcards.map((c) => ({ displayName: c.name, vcard: c.vcard })) } };
+  }
+  if (m.type === "poll" && m.poll) return { poll: { name: m.poll.question, values: m.poll.options, selectableCount: m.poll.multiple ? 0 : 1 } };
+  return null;
 }
 
 /**

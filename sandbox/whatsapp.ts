@@ -7,7 +7,9 @@ import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
 import { userPhone } from "./jid";
 import { deliverIncomingFile, withDeadline, type ApiFiles, type DownloadContext } from "./media-files";
 import { MediaKeys } from "./media-keys";
+import { Conversation } from "./conversation";
 import { GroupDirectory } from "./groups";
+import { PollSecrets } from "./poll-secrets";
 import { mediaInfoOf, reportIncoming } from "./messages-recv";
 import { sendOnce, sendReadReceipts, SentLedger } from "./messages-send";
 import { enforceSignatureChecks } from "./verify-signatures";
@@ -34,6 +36,8 @@ export interface WhatsAppOptions {
   mediaAutoDownload: boolean;
   /** Where the keys of incoming files are kept for a later download (on the volume). */
   mediaKeysFile: string;
+  /** Where the secrets of polls are kept, to decrypt their votes (on the volume). */
+  pollSecretsFile: string;
   report: (r: Report) => void;
   /** Called when the session ends for good (logged out, QR never scanned). */
   onFinished: (reason: string) => void;
@@ -58,9 +62,11 @@ export class WhatsAppSession {
   private readonly keyCache = new SignalKeyCache();
   /** The account's groups, kept across reconnects and synced at each. */
   private readonly groups: GroupDirectory;
+  private readonly conversation: Conversation;
 
   constructor(private readonly opts: WhatsAppOptions) {
     this.groups = new GroupDirectory((r) => opts.report(r), opts.log);
+    this.conversation = new Conversation((r) => opts.report(r), new PollSecrets(opts.pollSecretsFile), (jid) => this.groups.nameOf(jid), opts.log);
     this.ledger = new SentLedger(opts.sentLedgerFile);
     this.mediaKeys = new MediaKeys(opts.mediaKeysFile);
     enforceSignatureChecks();
@@ -90,6 +96,7 @@ export class WhatsAppSession {
     this.open = false;
     sock.ev.on("creds.update", () => void saveCreds());
     this.groups.attach(sock);
+    this.conversation.attach(sock);
     sock.ev.on("connection.update", (u) => {
       if (this.sock !== sock) return;
       if (u.qr) this.opts.report({ type: "qr", qr: u.qr });
@@ -134,7 +141,7 @@ export class WhatsAppSession {
         return {};
       case "send":
         if (!this.open) throw notConnected();
-        return sendOnce(sock, this.ledger, req.message, this.opts.files).catch((err: Error & { code?: string }) => {
+        return sendOnce(sock, this.ledger, req.message, this.opts.files, (sent) => this.conversation.pollSent(sock, sent)).catch((err: Error & { code?: string }) => {
           this.opts.log.warn("message not sent", { messageId: req.message.id, code: err.code, error: err.message });
           throw err;
         });
@@ -150,6 +157,13 @@ export class WhatsAppSession {
       case "group-leave":
         if (!this.open) throw notConnected();
         return this.groups.handle(req);
+      case "react":
+      case "edit":
+      case "revoke":
+      case "presence":
+      case "presence-subscribe":
+        if (!this.open) throw notConnected();
+        return this.conversation.handle(sock, req);
       case "download": {
         if (!this.open) throw notConnected();
         const m = this.mediaKeys.get(req.id);
