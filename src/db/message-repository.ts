@@ -19,6 +19,11 @@ export class MessageRepository {
 
   constructor(private readonly db: Db) {}
 
+  /** The database this repository writes to (for the message changes that share its rows). */
+  get database(): Db {
+    return this.db;
+  }
+
   /** A message to send, stored before anything leaves; null when its idempotency key is taken. */
   async insertOutgoing(session: SessionRow, m: NewMessage): Promise<MessageRow | null> {
     const [row] = await this.db
@@ -106,6 +111,11 @@ export class MessageRepository {
     });
     const rows = await statement.execute({ ...m, sessionId: session.id, ...outboxValues(session.id, events) });
     return rows.length > 0;
+  }
+
+  /** Events that change no row (presence): written alone; true when the webhook takes any. */
+  async raise(session: SessionRow, events: OutboxEvent[]): Promise<boolean> {
+    return (await this.db.transaction((tx) => enqueueIn(tx, session, events))) > 0;
   }
 
   /** A chat's messages, newest first (in one second, the last stored first), before the cursor. */

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { sql, type WithSubquery } from "drizzle-orm";
 import type { Db } from "./client";
-import { wants, type WebhookEvent } from "../model/webhook-events";
+import { optInEvents, wants, type WebhookEvent } from "../model/webhook-events";
 import { sessions, webhookDeliveries, type SessionRow } from "./schema";
 
 export interface OutboxEvent {
@@ -61,14 +61,14 @@ export function outboxWith(db: Db, changed: WithSubquery, count: number): WithSu
     join ${sessions} s on s.id = ${p("outboxSession")}::uuid
     where exists (select 1 from ${changed})
       and s.webhook_url is not null and s.webhook_disabled_reason is null
-      and (s.webhook_events is null or v.event = any(s.webhook_events))`);
+      and (case when s.webhook_events is null then v.event <> all(${p("optIn")}::text[]) else v.event = any(s.webhook_events) end)`);
   return [outbox];
 }
 
 /** The values of `outboxWith`'s placeholders for these events. */
-export function outboxValues(sessionId: string, events: OutboxEvent[]): Record<string, string> {
+export function outboxValues(sessionId: string, events: OutboxEvent[]): Record<string, string | string[]> {
   const at = new Date().toISOString();
-  const values: Record<string, string> = { outboxAt: at, outboxSession: sessionId };
+  const values: Record<string, string | string[]> = { outboxAt: at, outboxSession: sessionId, optIn: [...optInEvents] };
   events.forEach((e, i) => {
     const { id, head, tail } = bodyParts(sessionId, e, at);
     Object.assign(values, { [`e${i}Id`]: id, [`e${i}Event`]: e.event, [`e${i}Head`]: head, [`e${i}Tail`]: tail });

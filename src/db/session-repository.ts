@@ -1,5 +1,5 @@
 // Rows in, rows out: every SQL statement about sessions lives here, none in the routes.
-import { and, asc, count, desc, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, isNull, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { enqueueIn, outboxValues, outboxWith, type OutboxEvent, type OutboxEvents } from "./outbox";
 import { givenKeys, placeholders, PreparedShapes } from "./prepared-shapes";
@@ -15,7 +15,20 @@ import {
   type SessionRow,
   groups,
   lidMappings,
+  messages,
 } from "./schema";
+
+/** A chat's last message as the chat list shows it: a preview of its text, never the whole. */
+export interface LastMessage {
+  id: string;
+  type: string;
+  fromMe: boolean;
+  timestamp: number;
+  revoked: boolean;
+  /** The text, caption, poll question, place or card name, cut to PREVIEW_LENGTH characters. */
+  text: string | null;
+}
+const PREVIEW_LENGTH = 100;
 import type { SessionState } from "../model/session-states";
 
 /** The advisory lock creates take while they count the sessions ("wask" in ASCII). */
@@ -290,9 +303,13 @@ export class SessionRepository {
     return this.db.select().from(contacts).where(eq(contacts.sessionId, sessionId)).orderBy(asc(contacts.id));
   }
 
-  async chats(sessionId: string): Promise<ChatRow[]> {
+  /** The chats, each with its last stored message (the chat index serves it, one row a chat). */
+  async chats(sessionId: string): Promise<(ChatRow & { lastMessage: LastMessage | null })[]> {
+    const last = sql<LastMessage | null>`(select json_build_object('id', m.id, 'type', m.type, 'fromMe', m.from_me, 'timestamp', m.timestamp, 'revoked', m.revoked,
+        'text', left(coalesce(m.text, m.caption, m.poll->>'question', m.location->>'name', m.contacts->0->>'name'), ${PREVIEW_LENGTH}))
+      from ${messages} m where m.session_id = ${chats.sessionId} and m.chat_id = ${chats.id} order by m.timestamp desc, m.seq desc limit 1)`;
     return this.db
-      .select()
+      .select({ ...getTableColumns(chats), lastMessage: last })
       .from(chats)
       .where(eq(chats.sessionId, sessionId))
       .orderBy(sql`${chats.timestamp} desc nulls last`, asc(chats.id));

@@ -48,6 +48,8 @@ const statusOf: Record<SessionErrorCode, number> = {
   NOT_GROUP_ADMIN: 403,
   INVITE_NOT_FOUND: 404,
   NOT_ALLOWED_TO_SEND: 403,
+  MESSAGE_NOT_EDITABLE: 409,
+  MESSAGE_NOT_REVOCABLE: 409,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

@@ -29,7 +29,9 @@ export type SessionErrorCode =
   | "GROUP_NOT_FOUND"
   | "NOT_GROUP_ADMIN"
   | "INVITE_NOT_FOUND"
-  | "NOT_ALLOWED_TO_SEND";
+  | "NOT_ALLOWED_TO_SEND"
+  | "MESSAGE_NOT_EDITABLE"
+  | "MESSAGE_NOT_REVOCABLE";
 
 export class SessionError extends Error {
   constructor(

@@ -137,6 +137,11 @@ export class Groups {
     if (await this.d.groups.remove(session, groupId, [{ event: "group.left", data: { groupId, by: session.phoneNumber } }])) this.d.onWritten?.(session.id);
   }
 
+  /** Whether the account is an admin of the stored group. */
+  async isAdmin(session: SessionRow, groupId: string): Promise<boolean> {
+    return !!(await this.d.groups.byId(session.id, groupId))?.isAdmin;
+  }
+
   /** A group the account is in, for a send: 404 when it is not in it, 403 when only admins may send. */
   async checkSend(session: SessionRow, groupId: string): Promise<void> {
     const g = await this.d.groups.byId(session.id, groupId);

@@ -22,7 +22,9 @@ import { MediaFiles } from "./media";
 import { MediaSources } from "./media-sources";
 import { ffmpegTools } from "../media/ffmpeg";
 import { MediaPreparer } from "../media/prepare";
+import { Conversations } from "./conversation";
 import { Groups } from "./groups";
+import { MessageChanges } from "../db/message-changes";
 import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
@@ -62,6 +64,7 @@ export interface Sessions {
   webhooks: WebhookSettings;
   messaging: Messaging;
   groups: Groups;
+  conversations: Conversations;
   media: MediaFiles;
   /** MEDIA_MAX_BYTES. */
   mediaMaxBytes: number;
@@ -122,6 +125,17 @@ export function createSessions(deps: SessionsDeps): Sessions {
     channelWaitMs: deps.config.channelWaitMs,
     onWritten: (id) => deps.listener?.written?.(id),
   });
+  const conversations = new Conversations({
+    messages: deps.messages,
+    changes: new MessageChanges(deps.messages.database),
+    groups,
+    media,
+    link,
+    log,
+    requestTimeoutMs: deps.config.requestTimeoutMs,
+    channelWaitMs: deps.config.channelWaitMs,
+    onWritten: (id) => deps.listener?.written?.(id),
+  });
   const operations = new SessionOperations({
     repo,
     runtime,
@@ -145,11 +159,12 @@ export function createSessions(deps: SessionsDeps): Sessions {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, queues, transitions, messaging, groups, media, log, listener: deps.listener }),
+    reports: new ReportIngest({ repo, queues, transitions, messaging, groups, conversations, media, log, listener: deps.listener }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, queues, transitions, launch, log }),
     webhooks,
     messaging,
     groups,
+    conversations,
     media,
     mediaMaxBytes: deps.config.mediaMaxBytes,
     uploadDir: deps.mediaStore.uploadDir,

@@ -16,6 +16,8 @@ import { messageView } from "./message-view";
 import { askSandbox } from "./sandbox-calls";
 import type { SessionState } from "../model/session-states";
 import type { Groups } from "./groups";
+import type { Location } from "../model/messages";
+import { makeVcard, readVcard } from "../model/vcard";
 
 /** A message to send (the send route's body, checked there): a text, or a file of a media type. */
 export interface SendInput {
@@ -30,6 +32,12 @@ export interface SendInput {
   replyTo?: string;
   /** Members a text or caption mentions: phone numbers or jids. */
   mentions?: string[];
+  location?: Location;
+  /** Contact cards by name and number (the API makes their vCards). */
+  contacts?: { name: string; phoneNumber: string }[];
+  /** One contact card given as a raw vCard. */
+  vcard?: string;
+  poll?: { question: string; options: string[]; multiple?: boolean };
 }
 
 export interface MessagingDeps {
@@ -64,9 +72,27 @@ export { messageView };
 
 const invalid = sessionErrors.invalidField;
 
+/** The fields only one kind takes. */
+const kindFields = { location: "location", contact: "contacts", poll: "poll" } as const;
+type OtherKind = keyof typeof kindFields;
+
 /** The send's kind, once its fields fit it: a text has its text and nothing of a file; a file has no text. */
-function checkShape(input: SendInput): "text" | MediaType {
+function checkShape(input: SendInput): "text" | MediaType | OtherKind {
   const type = input.type ?? "text";
+  for (const [kind, field] of Object.entries(kindFields)) {
+    if (type !== kind && input[field] !== undefined) throw invalid(field, `only a ${kind} message takes it`);
+  }
+  if (type !== "contact" && input.vcard !== undefined) throw invalid("vcard", "only a contact message takes it");
+  if (type === "location" || type === "contact" || type === "poll") {
+    for (const field of ["text", "media", "caption", "fileName", "mimetype"] as const) if (input[field] !== undefined) throw invalid(field, `a ${type} message does not take it`);
+    if (type === "location" && !input.location) throw invalid("location", "a location message needs its location");
+    if (type === "contact" && !input.contacts === !input.vcard) throw invalid("contacts", "a contact message takes `contacts` or a raw `vcard`, one of them");
+    if (type === "poll") {
+      if (!input.poll) throw invalid("poll", "a poll message needs its poll");
+      if (new Set(input.poll.options).size !== input.poll.options.length) throw invalid("poll.options", "options must differ");
+    }
+    return type;
+  }
   if (type === "text") {
     if (input.text === undefined) throw invalid("text", "a text message needs its text");
     for (const field of ["media", "caption", "fileName", "mimetype"] as const) if (input[field] !== undefined) throw invalid(field, "only a media message takes it");
@@ -88,6 +114,12 @@ function mentionsOf(input: SendInput): string[] | null {
   const jids = input.mentions.map((m, i) => chatJid(m, `mentions[${i}]`));
   if (jids.some((j) => j.endsWith("@g.us"))) throw invalid("mentions", "mentions name members, not groups");
   return [...new Set(jids)];
+}
+
+/** A contact card's number: digits with country code (an optional + before). */
+function phoneDigitsOf(value: string, field: string): string {
+  if (!phone.test(value)) throw sessionErrors.invalidPhone(field);
+  return value.replace(/^\+/, "");
 }
 
 /** WhatsApp's own message ids look like this; ours are made so they cannot collide. */
@@ -169,9 +201,19 @@ export class Messaging {
     return answerOf(await this.handOver(session, row));
   }
 
-  /** What a send of this kind (checkShape) stores: its text, or its file (stored first) and caption. */
-  private async content(input: SendInput, type: "text" | MediaType): Promise<Pick<MessageRow, "type" | "text" | "caption" | "media">> {
+  /** What a send of this kind (checkShape) stores: its text, its file (stored first) and caption, or its location, cards or poll. */
+  private async content(input: SendInput, type: "text" | MediaType | OtherKind): Promise<Pick<MessageRow, "type" | "text" | "caption" | "media"> & Partial<Pick<MessageRow, "location" | "contacts" | "poll">>> {
+    const none = { text: null, caption: null, media: null };
     if (type === "text") return { type, text: input.text!, caption: null, media: null };
+    if (type === "location") return { type, ...none, location: input.location! };
+    if (type === "contact") {
+      if (input.vcard) {
+        const read = readVcard(input.vcard);
+        return { type, ...none, contacts: [{ name: read.name ?? "", phoneNumber: read.phoneNumber, vcard: input.vcard }] };
+      }
+      return { type, ...none, contacts: input.contacts!.map((c, i) => ({ name: c.name, phoneNumber: phoneDigitsOf(c.phoneNumber, `contacts[${i}].phoneNumber`) })) };
+    }
+    if (type === "poll") return { type, ...none, poll: { question: input.poll!.question, options: input.poll!.options, multiple: input.poll!.multiple ?? false, votes: {} } };
     const source = await this.d.sources.open(input.media!);
     try {
       const fileName = type === "document" ? (input.fileName ?? source.fileName ?? "file") : undefined;
@@ -255,6 +297,9 @@ export class Messaging {
       // Only where there is one: the statement's shape follows the fields given.
       ...(m.author ? { author: m.author } : {}),
       ...(m.mentions?.length ? { mentions: m.mentions } : {}),
+      ...(m.location ? { location: m.location } : {}),
+      ...(m.contacts ? { contacts: m.contacts } : {}),
+      ...(m.poll ? { poll: { ...m.poll, votes: {} } } : {}),
       status: m.fromMe ? "sent" : "delivered",
       timestamp: m.timestamp,
     } as const;
@@ -302,6 +347,9 @@ export class Messaging {
     const message: OutgoingMessage = { id: m.id, to: m.chatId, type: m.type as OutgoingMessage["type"], text: m.text, replyTo: m.replyTo };
     if (m.caption !== null) message.caption = m.caption;
     if (m.mentions?.length) message.mentions = m.mentions;
+    if (m.location) message.location = m.location;
+    if (m.contacts) message.vcards = m.contacts.map((c) => ({ name: c.name, vcard: c.vcard ?? makeVcard(c.name, c.phoneNumber ?? "") }));
+    if (m.poll) message.poll = { question: m.poll.question, options: m.poll.options, multiple: m.poll.multiple };
     if (m.media) {
       const { state: _state, reason: _reason, thumbnail, ...info } = m.media;
       message.media = info;

@@ -9,6 +9,7 @@ import type { Logger } from "../log";
 import type { SessionQueues } from "./session-queue";
 import { isLive } from "../model/session-states";
 import type { MediaFiles } from "./media";
+import type { Conversations } from "./conversation";
 import type { Groups } from "./groups";
 import type { Messaging } from "./messaging";
 import type { SessionListener, Transitions } from "./transitions";
@@ -19,6 +20,7 @@ export interface ReportDeps {
   transitions: Transitions;
   messaging: Messaging;
   groups: Groups;
+  conversations: Conversations;
   media: MediaFiles;
   listener?: SessionListener;
   log: Logger;
@@ -123,6 +125,17 @@ export class ReportIngest implements ReportSink {
           return false;
         }
         await this.d.groups.reported(session, report);
+        return true;
+      case "reaction":
+      case "edited":
+      case "revoked":
+      case "poll_vote":
+      case "presence":
+        if (!isLive(session.state)) {
+          log.warn("message report refused in this state", { sessionId, type: report.type, state: session.state });
+          return false;
+        }
+        await this.d.conversations.reported(session, report);
         return true;
       case "contacts":
       case "chats": {

@@ -66,6 +66,10 @@ describe("OpenAPI document", () => {
         "post /sessions/{id}/groups/join",
         "patch /sessions/{id}/groups/{groupId}",
         "post /sessions/{id}/groups/{groupId}/participants",
+        "post /sessions/{id}/messages/{messageId}/reactions",
+        "patch /sessions/{id}/messages/{messageId}",
+        "post /sessions/{id}/chats/{chatId}/presence",
+        "post /sessions/{id}/presence",
       ].sort(),
     );
     for (const { method, path, op } of bodies) {
@@ -121,6 +125,11 @@ describe("OpenAPI document", () => {
       "group.update",
       "group.participants",
       "group.left",
+      "message.reaction",
+      "message.edited",
+      "message.revoked",
+      "poll.vote",
+      "presence.update",
     ];
     for (const op of [doc.paths["/sessions/create"].post, doc.paths["/sessions/{id}"].patch]) {
       expect(Object.keys(op.callbacks).sort()).toEqual([...events].sort());
@@ -134,7 +143,7 @@ describe("OpenAPI document", () => {
     }
     const received = doc.paths["/sessions/create"].post.callbacks["message.received"]["{$request.body#/webhookUrl}"].post;
     expect(Object.keys(received.requestBody.content["application/json"].schema.properties.data.properties).sort()).toEqual(
-      ["author", "caption", "chatId", "fromMe", "id", "media", "mentions", "replyTo", "status", "text", "timestamp", "type"],
+      ["author", "caption", "chatId", "contacts", "editedAt", "fromMe", "id", "location", "media", "mentions", "poll", "reactions", "replyTo", "revoked", "status", "text", "timestamp", "type"],
     );
   });
 

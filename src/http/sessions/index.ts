@@ -4,6 +4,7 @@ import { Elysia } from "elysia";
 import { chatsRoutes } from "./chats";
 import { contactsRoutes } from "./contacts";
 import { groupsRoutes } from "./groups";
+import { presenceRoutes } from "./presence";
 import { lifecycleRoutes } from "./lifecycle";
 import { messagesRoutes } from "./messages";
 import type { SessionsRoutesOptions } from "./resource";
@@ -18,5 +19,6 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
     .use(chatsRoutes(opts))
     .use(messagesRoutes(opts))
     .use(groupsRoutes(opts))
+    .use(presenceRoutes(opts))
     .use(settingsRoutes(opts));
 }

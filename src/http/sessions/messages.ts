@@ -2,7 +2,9 @@
 // status, and stream a message's file (with Range).
 import { t } from "elysia";
 import { errors } from "../errors";
-import { authErrors, ErrorResponse, MessageParams, MessageResultResponse, SendBody, SendForm } from "./models";
+import { authErrors, EditBody, ErrorResponse, MessageParams, MessageResultResponse, ReactionBody, SendBody, SendForm, SuccessResponse } from "./models";
+
+const sandboxErrors = { 502: ErrorResponse, 504: ErrorResponse };
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 import { formFileOf, removeFormFile } from "../form-body";
 import { mediaResponse } from "./media-response";
@@ -41,6 +43,54 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
           "x-form": SendForm,
           description:
             "A text, or a file (image, video, audio, voice, document, sticker) as base64 (`media.data`), as a URL the API fetches (`media.url`), or as the `file` part of a multipart/form-data body with the other fields beside it. Stored as pending before the sandbox sends it; answers once WhatsApp's server took it (sent), or after SANDBOX_REQUEST_TIMEOUT_MS with the status it has then. In `disconnected` it is queued until the reconnect. An `Idempotency-Key` header answers the first message again for 24 hours. At most SEND_PER_MINUTE a minute. Files: 413 MEDIA_TOO_LARGE past MEDIA_MAX_BYTES, 422 MEDIA_TYPE_MISMATCH, MEDIA_FETCH_FAILED, MEDIA_CONVERSION_UNAVAILABLE.",
+        },
+      },
+    )
+    .post(
+      "/:id/messages/:messageId/reactions",
+      async ({ session, params, body }) => {
+        await sessions.conversations.react(session, params.messageId, body.emoji);
+        return { success: true as const };
+      },
+      {
+        session: { body: true },
+        params: MessageParams,
+        body: ReactionBody,
+        response: { 200: SuccessResponse, ...sandboxErrors, ...authErrors },
+        detail: {
+          summary: "React to a message",
+          description: 'One emoji; `""` removes the account\'s reaction. The message shows it in `reactions` (from `"me"`). 400 for anything but one emoji.',
+        },
+      },
+    )
+    .patch(
+      "/:id/messages/:messageId",
+      async ({ session, params, body }) => ({ success: true as const, message: messageView(session.id, await sessions.conversations.edit(session, params.messageId, body.text)) }),
+      {
+        session: { body: true },
+        params: MessageParams,
+        body: EditBody,
+        response: { 200: MessageResultResponse, ...sandboxErrors, ...authErrors },
+        detail: {
+          summary: "Edit a message",
+          description: "A text (or a caption) the account sent, within WhatsApp's 15 minutes: the message shows the new text and `editedAt`. 409 MESSAGE_NOT_EDITABLE otherwise (not ours, too old, not text).",
+        },
+      },
+    )
+    .delete(
+      "/:id/messages/:messageId",
+      async ({ session, params }) => {
+        await sessions.conversations.revoke(session, params.messageId);
+        return { success: true as const };
+      },
+      {
+        session: { body: false },
+        params: MessageParams,
+        response: { 200: SuccessResponse, ...sandboxErrors, ...authErrors },
+        detail: {
+          summary: "Delete a message for everyone",
+          description:
+            "A message the account sent, or, as a group's admin, anyone's in the group. The stored message keeps its id and shows `revoked: true` with its text, caption and file gone (the file deleted). 409 MESSAGE_NOT_REVOCABLE for another's message in a direct chat; 403 NOT_GROUP_ADMIN for another's in a group the account does not administer.",
         },
       },
     )

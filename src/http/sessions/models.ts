@@ -6,8 +6,11 @@ import {
   ContactReportSchema,
   MAX_FILE_NAME_LENGTH,
   MAX_GROUP_CHANGE,
+  MAX_CONTACT_CARDS,
   MAX_MENTIONS,
+  MAX_POLL_OPTIONS,
   MAX_TEXT_LENGTH,
+  MAX_VCARD_LENGTH,
   NO_NUL,
 } from "../../channel/frames";
 import { groupRoles, participantActions } from "../../model/groups";
@@ -129,7 +132,26 @@ export const ContactsResponse = t.Object({ success: t.Literal(true), contacts: t
 /** A stored chat always has a count (a report may leave it unknown). */
 export const ChatsResponse = t.Object({
   success: t.Literal(true),
-  chats: t.Array(t.Composite([t.Omit(ChatReportSchema, ["unreadCount"]), t.Object({ unreadCount: t.Integer() })])),
+  chats: t.Array(
+    t.Composite([
+      t.Omit(ChatReportSchema, ["unreadCount"]),
+      t.Object({
+        unreadCount: t.Integer(),
+        lastMessage: t.Nullable(
+          t.Object(
+            {
+              id: t.String(),
+              type: t.String(),
+              text: t.Nullable(t.String({ description: "A preview (100 characters) of its text, caption, poll question, place or card name" })),
+              fromMe: t.Boolean(),
+              timestamp: t.Integer(),
+            },
+            { description: "The chat's last stored message" },
+          ),
+        ),
+      }),
+    ]),
+  ),
 });
 
 export const EventsResponse = t.Object({
@@ -164,10 +186,20 @@ export const authErrors = {
   503: ErrorResponse,
 } as const;
 
+const LocationBody = t.Object(
+  {
+    latitude: t.Number({ minimum: -90, maximum: 90 }),
+    longitude: t.Number({ minimum: -180, maximum: 180 }),
+    name: t.Optional(t.String({ maxLength: 256, pattern: NO_NUL })),
+    address: t.Optional(t.String({ maxLength: 1024, pattern: NO_NUL })),
+  },
+  { additionalProperties: false },
+);
+
 export const SendBody = t.Object(
   {
     to: t.String({ minLength: 1, maxLength: 128, description: "Phone number with country code, or a jid" }),
-    type: t.Optional(t.UnionEnum(["text", "image", "video", "audio", "voice", "document", "sticker"], { description: "The message's kind; `text` when left out" })),
+    type: t.Optional(t.UnionEnum(["text", "image", "video", "audio", "voice", "document", "sticker", "location", "contact", "poll"], { description: "The message's kind; `text` when left out" })),
     text: t.Optional(t.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL, description: "A text message's text: 1 to 65,536 characters" })),
     media: t.Optional(
       t.Union(
@@ -194,6 +226,27 @@ export const SendBody = t.Object(
     mentions: t.Optional(
       t.Array(t.String({ maxLength: 64 }), { maxItems: MAX_MENTIONS, description: "Members a text or caption mentions: phone numbers or jids (put @<number> in the text where WhatsApp shows it)" }),
     ),
+    location: t.Optional(LocationBody),
+    contacts: t.Optional(
+      t.Array(
+        t.Object(
+          { name: t.String({ minLength: 1, maxLength: 256, pattern: NO_NUL }), phoneNumber: t.String({ maxLength: 32, description: "With country code" }) },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: MAX_CONTACT_CARDS, description: "Contact cards: the API makes each one's vCard" },
+      ),
+    ),
+    vcard: t.Optional(t.String({ minLength: 1, maxLength: MAX_VCARD_LENGTH, pattern: "^BEGIN:VCARD[\\s\\S]*END:VCARD\\s*$", description: "One contact card as a raw vCard, sent as it is (instead of `contacts`)" })),
+    poll: t.Optional(
+      t.Object(
+        {
+          question: t.String({ minLength: 1, maxLength: 255, pattern: NO_NUL }),
+          options: t.Array(t.String({ minLength: 1, maxLength: 100, pattern: NO_NUL }), { minItems: 2, maxItems: MAX_POLL_OPTIONS, description: "2 to 12, all different" }),
+          multiple: t.Optional(t.Boolean({ description: "Whether a voter may choose several (default false)" })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -217,13 +270,32 @@ export const Message = t.Object({
   id: t.String({ description: "WhatsApp's id of the message" }),
   chatId: t.String({ description: "The chat's jid" }),
   fromMe: t.Boolean(),
-  type: t.String({ description: "text, image, video, audio, voice, document or sticker" }),
+  type: t.String({ description: "text, image, video, audio, voice, document, sticker, location, contact or poll" }),
   text: t.Nullable(t.String({ description: "A text message's text; null for media" })),
   replyTo: t.Nullable(t.String()),
   status: t.UnionEnum([...messageStatuses]),
   timestamp: t.Integer({ description: "Seconds since the epoch" }),
   author: t.Optional(t.String({ description: "In a group, who wrote it: a phone number where known, else the member's jid (absent for the account's own)" })),
   mentions: t.Optional(t.Array(t.String(), { description: "Members the text or caption mentions: phone numbers where known, else jids" })),
+  location: t.Optional(LocationBody),
+  contacts: t.Optional(t.Array(t.Object({ name: t.String(), phoneNumber: t.Nullable(t.String()) }), { description: "A contact message's cards (read from their vCards)" })),
+  poll: t.Optional(
+    t.Object({
+      question: t.String(),
+      options: t.Array(t.String()),
+      multiple: t.Boolean(),
+      votes: t.Array(t.Object({ option: t.String(), voters: t.Array(t.String({ description: 'A phone number where known, else a jid; "me" for the account' })) }), {
+        description: "Every option in order, with its voters now",
+      }),
+    }),
+  ),
+  reactions: t.Optional(
+    t.Array(t.Object({ from: t.String({ description: 'A phone number where known, else a jid; "me" for the account' }), emoji: t.String(), timestamp: t.Integer() }), {
+      description: "One per sender, the latest",
+    }),
+  ),
+  editedAt: t.Optional(IsoDate),
+  revoked: t.Optional(t.Literal(true, { description: "Deleted for everyone: text, caption and file are gone" })),
   caption: t.Optional(t.Nullable(t.String({ description: "A media message's caption" }))),
   media: t.Optional(
     t.Object(
@@ -326,3 +398,11 @@ export const GroupCreatedResponse = t.Object({ success: t.Literal(true), group: 
 export const ParticipantsResponse = t.Object({ success: t.Literal(true), results: ParticipantResults });
 export const InviteResponse = t.Object({ success: t.Literal(true), code: t.String(), url: t.String({ description: "https://chat.whatsapp.com/<code>" }) });
 export const LeaveResponse = t.Object({ success: t.Literal(true) });
+
+// ---- the rest of a conversation -------------------------------------------------------------
+
+export const ReactionBody = t.Object({ emoji: t.String({ maxLength: 32, description: 'One emoji; "" removes the account\'s reaction' }) }, { additionalProperties: false });
+export const EditBody = t.Object({ text: t.String({ minLength: 1, maxLength: MAX_TEXT_LENGTH, pattern: NO_NUL }) }, { additionalProperties: false });
+export const ChatPresenceBody = t.Object({ state: t.String({ maxLength: 32, description: "composing, recording or paused" }) }, { additionalProperties: false });
+export const PresenceBody = t.Object({ state: t.String({ maxLength: 32, description: "available or unavailable" }) }, { additionalProperties: false });
+export const SuccessResponse = t.Object({ success: t.Literal(true) });

@@ -1,5 +1,6 @@
 // Rows to the contract's shapes: one mapper per view, so each field is named once here.
 import type { ChatRow, ContactRow, DeliveryRow, SessionEventRow, SessionRow } from "../../db/schema";
+import type { LastMessage } from "../../db/session-repository";
 
 export function createdView(s: SessionRow) {
   return { id: s.id, name: s.name, state: s.state, createdAt: s.createdAt.toISOString() };
@@ -30,8 +31,17 @@ export function contactView(c: ContactRow) {
   return { id: c.id, name: c.name, notify: c.notify, verifiedName: c.verifiedName, phone: c.phone };
 }
 
-export function chatView(c: ChatRow) {
-  return { id: c.id, name: c.name, isGroup: c.isGroup, unreadCount: c.unreadCount, timestamp: c.timestamp };
+export function chatView(c: ChatRow & { lastMessage?: LastMessage | null }) {
+  const last = c.lastMessage;
+  return {
+    id: c.id,
+    name: c.name,
+    isGroup: c.isGroup,
+    unreadCount: c.unreadCount,
+    timestamp: c.timestamp,
+    // A deleted message shows no text.
+    lastMessage: last ? { id: last.id, type: last.type, text: last.revoked ? null : last.text, fromMe: last.fromMe, timestamp: Number(last.timestamp) } : null,
+  };
 }
 
 export function eventView(e: SessionEventRow) {

@@ -58,6 +58,41 @@ const eventData: Record<WebhookEvent, { summary: string; data: TSchema }> = {
     }),
   },
   "group.left": { summary: "The account left a group or was removed from it", data: t.Object({ groupId: t.String(), by: Actor }) },
+  "message.reaction": {
+    summary: "Someone reacted to a stored message (or took the reaction back)",
+    data: t.Object({
+      id: t.String({ description: "The message reacted to" }),
+      chatId: t.String(),
+      from: t.String({ description: "A phone number where known, else the member's jid; \"me\" for the account's own phone" }),
+      emoji: t.String({ description: "\"\" when the reaction was removed" }),
+    }),
+  },
+  "message.edited": {
+    summary: "A stored message's text (or caption) was edited by its sender",
+    data: t.Object({ id: t.String(), chatId: t.String(), text: t.String(), editedAt: t.String({ format: "date-time" }) }),
+  },
+  "message.revoked": {
+    summary: "A stored message was deleted for everyone: its content and file are gone",
+    data: t.Object({ id: t.String(), chatId: t.String(), by: Actor }),
+  },
+  "poll.vote": {
+    summary: "A vote on a stored poll: the voter's whole choice now",
+    data: t.Object({
+      id: t.String({ description: "The poll's message id" }),
+      chatId: t.String(),
+      voter: t.String({ description: "A phone number where known, else the member's jid; \"me\" for the account's own phone" }),
+      options: t.Array(t.String(), { description: "Empty when the vote was taken back" }),
+    }),
+  },
+  "presence.update": {
+    summary: "A contact's presence or typing in a chat the session subscribed to (only to webhooks that list this event)",
+    data: t.Object({
+      chatId: t.String(),
+      from: Actor,
+      state: t.UnionEnum(["available", "unavailable", "composing", "recording", "paused"]),
+      lastSeen: t.Optional(t.Integer({ description: "Seconds since the epoch, when WhatsApp says" })),
+    }),
+  },
 };
 
 const header = (name: string, description: string) => ({ name, in: "header" as const, required: true, description, schema: { type: "string" as const } });
