@@ -4,13 +4,19 @@
 // One JSON line a file, appended; looked up by reading the file (a download asked for later is
 // rare, and nothing is held in memory); past MAX_BYTES the older half is dropped.
 import { proto, type WAMessage } from "@whiskeysockets/baileys";
-import { appendFileSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { KeyedLines } from "./keyed-lines";
 
 /** About 8,000 files' keys (a line is about 500 bytes without the thumbnail). */
 const MAX_BYTES = 4 * 1024 * 1024;
 
+type Entry = { key: WAMessage["key"]; message: object };
+
 export class MediaKeys {
-  constructor(private readonly file: string) {}
+  private readonly lines: KeyedLines<Entry>;
+
+  constructor(file: string) {
+    this.lines = new KeyedLines<Entry>(file, MAX_BYTES, (e) => e.key?.id ?? undefined);
+  }
 
   /** Keeps what downloading `m`'s file needs (its key and content, without the preview). */
   add(m: WAMessage): void {
@@ -24,37 +30,12 @@ export class MediaKeys {
       }
     }
     // toJSON writes bytes as base64, which fromObject reads back.
-    appendFileSync(this.file, JSON.stringify({ key: m.key, message: content.toJSON() }) + "\n");
-    this.compact();
+    this.lines.add({ key: m.key, message: content.toJSON() });
   }
 
-  /** The message as Baileys downloads it, or null when its keys are not here. */
+  /** The message as Baileys downloads it, or null when its keys are not here (the newest line for the id wins). */
   get(id: string): WAMessage | null {
-    let text = "";
-    try {
-      text = readFileSync(this.file, "utf8");
-    } catch {
-      return null;
-    }
-    // The newest line for the id wins (a message edited or seen twice).
-    for (const line of text.split("\n").reverse()) {
-      if (!line.includes(JSON.stringify(id))) continue;
-      try {
-        const entry = JSON.parse(line) as { key: WAMessage["key"]; message: object };
-        if (entry.key.id === id) return { key: entry.key, message: proto.Message.fromObject(entry.message) };
-      } catch {}
-    }
-    return null;
-  }
-
-  private compact(): void {
-    let size = 0;
-    try {
-      size = statSync(this.file).size;
-    } catch {}
-    if (size <= MAX_BYTES) return;
-    const lines = readFileSync(this.file, "utf8").split("\n").filter(Boolean);
-    writeFileSync(`${this.file}.tmp`, lines.slice(Math.floor(lines.length / 2)).join("\n") + "\n");
-    renameSync(`${this.file}.tmp`, this.file);
+    const entry = this.lines.get(id);
+    return entry ? { key: entry.key, message: proto.Message.fromObject(entry.message) } : null;
   }
 }
