@@ -12,6 +12,7 @@ import { frame, FrameReader, NoiseResponder, type KeyPair, type Transport } from
 import { newId, node, S_WHATSAPP_NET, type BinaryNode } from "./nodes";
 import { pairSuccess, verifyPairReply, type PairOffer } from "./pairing";
 import { phoneHello, readCompanionFinish, readCompanionHello, type CodeLinkRequest, type PhoneHello } from "./pairing-code";
+import { onDeviceChatState, onDevicePresence } from "./presence";
 import { deviceJid, type Device, type EmulatorState, type Phone } from "./state";
 
 export interface Socket {
@@ -179,7 +180,7 @@ export class Connection {
       log.info("device logged in", { device: deviceJid(device) });
       this.sendNode(
         node("success", {
-          t: String(Math.floor(Date.now() / 1000)),
+          t: String(state.now()),
           props: "1",
           abprops: "1",
           location: "emulator",
@@ -258,8 +259,12 @@ export class Connection {
         return;
       case "ack":
         return onDeviceAck(this.opts.state, this.device, n);
+      case "presence":
+        return onDevicePresence(this.opts.state, log, this.device, this, n);
+      case "chatstate":
+        return onDeviceChatState(this.opts.state, log, this.device, n);
       default:
-        return; // presence, chat states and the like need no answer
+        return;
     }
   }
 

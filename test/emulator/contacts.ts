@@ -22,7 +22,8 @@ import {
 import pino from "pino";
 import type { ReceivedMedia } from "./media";
 import { node, type BinaryNode } from "./nodes";
-import { deviceJid, type Device, type EmulatorState } from "./state";
+import type { ReceivedConversational } from "./received";
+import { deviceJid, type Device, type EmulatorState, type PresenceRecord } from "./state";
 
 const silent = pino({ level: "silent" });
 
@@ -71,7 +72,8 @@ export interface ReceivedText {
 /** A media message a party received: the file downloaded from the media server, checked and decrypted (media.ts). */
 export type ReceivedMediaMessage = { id: string; from: string; groupId?: string } & ReceivedMedia & { timestamp: number };
 
-export type ReceivedMessage = ReceivedText | ReceivedMediaMessage;
+/** Everything a party got from linked devices: texts, media, the conversation kinds (received.ts) and chat states (presence.ts). */
+export type ReceivedMessage = ReceivedText | ReceivedMediaMessage | ReceivedConversational | PresenceRecord;
 
 export class SignalParty {
   private readonly creds: AuthenticationCreds = initAuthCreds();

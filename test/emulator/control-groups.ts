@@ -2,6 +2,7 @@
 // write to them, as their phones would; linked devices hear of it as from WhatsApp. Refusals map
 // WhatsApp's group errors to control errors: 404 UNKNOWN_GROUP, 403 NOT_GROUP_MEMBER, 403 NOT_GROUP_ADMIN.
 import type { proto } from "@whiskeysockets/baileys";
+import { isConversational, sendConversational } from "./control-conversation";
 import { body, ControlError, fail, mediaInput, phoneNumber } from "./control-input";
 import { sendToGroup } from "./group-messages";
 import {
@@ -127,6 +128,7 @@ export async function routeGroups(req: Request, path: string, state: EmulatorSta
       throw asControlError(err);
     }
     if (g.announce && !isAdmin(role)) fail(403, "NOT_GROUP_ADMIN", "only admins may write to this announcement group");
+    if (isConversational(b.type)) return sendConversational(state, log, b, { from, group: g });
     let message: proto.IMessage;
     if (b.media !== undefined || (b.type !== undefined && b.type !== "text")) {
       const media = mediaInput(b);

@@ -2,6 +2,7 @@
 // answers 4xx with {error, code}; nothing here answers 5xx to a caller's mistake.
 import type { Connection } from "./connection";
 import { party } from "./contacts";
+import { isConversational, sendConversational } from "./control-conversation";
 import { account, body, contact, ControlError, fail, mediaInput, numbers, phoneNumber } from "./control-input";
 import { routeGroups } from "./control-groups";
 import type { EmulatorLog } from "./log";
@@ -52,7 +53,7 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
   const url = new URL(req.url);
   const path = url.pathname;
   const { state } = ctx;
-  const m = /^\/control\/phones\/([^/]+)\/(history|unlink|received)$/.exec(path);
+  const m = /^\/control\/phones\/([^/]+)\/(history|unlink|received|presence)$/.exec(path);
 
   if (path.startsWith("/control/groups")) {
     const answer = await routeGroups(req, path, state, ctx.log);
@@ -136,6 +137,7 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
     const b = await body(req);
     const from = contact(state, b.from, "from");
     const to = account(state, b.to, "to");
+    if (isConversational(b.type)) return sendConversational(state, ctx.log, b, { from, to });
     if (b.media !== undefined || (b.type !== undefined && b.type !== "text")) {
       const m = mediaInput(b);
       const message = await contactMediaMessage(state.media!, m.kind, m.file, m.caption);
@@ -167,6 +169,25 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
     const number = phoneNumber(decodeURIComponent(m[1]!), "phone");
     if (!state.isRegistered(number)) fail(404, "NOT_ON_WHATSAPP", `${number} is not a number on WhatsApp (add it with /control/numbers)`);
     return { messages: party(state, number).received.map((r) => ({ ...r })) };
+  }
+  if (m && req.method === "GET" && m[2] === "presence") {
+    // A number's presence as the server holds it, and the availability its linked devices announced.
+    const number = phoneNumber(decodeURIComponent(m[1]!), "phone");
+    if (!state.isRegistered(number)) fail(404, "NOT_ON_WHATSAPP", `${number} is not a number on WhatsApp (add it with /control/numbers)`);
+    const p = state.presences.get(number);
+    return {
+      state: p?.state ?? null,
+      lastSeen: p?.last ?? null,
+      subscribers: [...(state.presenceSubscribers.get(number) ?? [])].filter(([d, sub]) => !sub.conn.closed && state.online.get(d) === sub.conn).map(([d]) => d),
+      updates: (state.presenceLog.get(number) ?? []).map((r) => ({ ...r })),
+    };
+  }
+  if (req.method === "POST" && path === "/control/clock") {
+    const b = await body(req);
+    const offset = b.offsetSeconds;
+    if (typeof offset !== "number" || !Number.isInteger(offset) || Math.abs(offset) > 10 * 365 * 86400) fail(400, "INVALID_FIELD", "offsetSeconds must be a whole number of seconds (at most ten years either way)");
+    state.clockOffset = offset as number;
+    return { success: true, offsetSeconds: state.clockOffset, now: state.now() };
   }
   if (req.method === "POST" && path === "/control/drop") {
     const b = req.headers.get("content-length") === "0" || !req.body ? {} : await body(req);

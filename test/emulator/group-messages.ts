@@ -3,15 +3,15 @@
 // (SKDM) inside a pairwise Signal message (`pkmsg`/`msg`); members keep the key and decrypt every
 // later skmsg with it. Both ends are Baileys' own Signal repository.
 import type { proto } from "@whiskeysockets/baileys";
-import { messageText, party, type ReceivedMessage, type SignalParty } from "./contacts";
+import { party, type SignalParty } from "./contacts";
+import { loggable } from "./conversation";
 import { devicesOf, isAdmin, numberOfJid, type Group } from "./groups";
 import type { EmulatorLog } from "./log";
-import { receiveMedia } from "./media";
-import { deliver, enqueue, messageId, stanzaMediaType } from "./messages";
+import { deliver, enqueue, messageId, stanzaKind } from "./messages";
 import { bytes, child, children, node, type BinaryNode } from "./nodes";
+import { recordFromDevice } from "./received";
 import { deviceJid, type Device, type EmulatorState, type Online } from "./state";
 
-const now = () => Math.floor(Date.now() / 1000);
 /** The "group|device" pairs each party has already given its sender key to. */
 const distributed = new WeakMap<SignalParty, Set<string>>();
 
@@ -25,16 +25,18 @@ export async function sendToGroup(state: EmulatorState, log: EmulatorLog, g: Gro
   const id = messageId();
   const sender = party(state, from);
   const { ciphertext, skdm } = await sender.encryptGroup(g.jid, message);
-  const mediatype = stanzaMediaType(message);
-  const extra: Record<string, string> = mediatype ? { mediatype } : {};
+  const logged = loggable(message);
+  if (logged) state.chats.remember(g.jid, { id, author: from, ...logged });
+  const kind = stanzaKind(message);
+  const extra = kind.enc;
   const attrs: Record<string, string> = {
     id,
     from: g.jid,
     participant: `${sender.lid}@lid`,
     participant_pn: `${from}@s.whatsapp.net`,
     addressing_mode: "lid",
-    type: mediatype ? "media" : "text",
-    t: String(now()),
+    ...kind.message,
+    t: String(state.now()),
   };
   const pushName = state.phones.get(from)?.pushName;
   if (pushName) attrs.notify = pushName;
@@ -62,7 +64,7 @@ export async function sendToGroup(state: EmulatorState, log: EmulatorLog, g: Gro
     });
   }
   await Promise.all(devices.map((d) => deliver(state, d, log)));
-  log.info("member wrote to a group", { group: g.jid, from, id, devices: devices.length, media: mediatype });
+  log.info("member wrote to a group", { group: g.jid, from, id, devices: devices.length, ...kind.message });
   return id;
 }
 
@@ -80,7 +82,7 @@ const fanouts = new WeakMap<Group, Promise<void>>();
 export function onDeviceGroupMessage(state: EmulatorState, log: EmulatorLog, device: Device, conn: Online, n: BinaryNode): void {
   const id = n.attrs.id ?? "";
   const to = n.attrs.to ?? "";
-  const t = now();
+  const t = state.now();
   const g = state.groups.get(to);
   const role = g?.members.get(device.phone);
   const refusal = !g ? "404" : !role ? "403" : g.announce && !isAdmin(role) ? "403" : undefined;
@@ -92,6 +94,7 @@ export function onDeviceGroupMessage(state: EmulatorState, log: EmulatorLog, dev
   conn.sendNode(node("ack", { id, class: "message", from: g.jid, t: String(t) }));
   const run = (fanouts.get(g) ?? Promise.resolve()).then(() => fanOut(state, log, device, conn, n, g, t));
   fanouts.set(g, run.catch((err) => log.warn("group fan-out failed", { group: g.jid, id, error: String(err) })));
+  state.chats.track(g.jid, id, run);
 }
 
 async function fanOut(state: EmulatorState, log: EmulatorLog, device: Device, conn: Online, n: BinaryNode, g: Group, t: number): Promise<void> {
@@ -120,7 +123,8 @@ async function fanOut(state: EmulatorState, log: EmulatorLog, device: Device, co
         const sk = children(n, "enc").find((e) => e.attrs.type === "skmsg");
         if (!sk) throw new Error("no skmsg in the stanza");
         const message = await recipient.decryptGroup(g.jid, author, bytes(sk));
-        await record(state, log, recipient, { id, from: device.phone, groupId: g.jid, timestamp: t }, message);
+        const senderIsAdmin = isAdmin(g.members.get(device.phone));
+        await recordFromDevice(state, log, recipient, { id, from: device.phone, groupId: g.jid, timestamp: t }, message, { chat: g.jid, addressing: "lid", senderIsAdmin });
       } catch (err) {
         log.warn("member could not decrypt a group message", { device: deviceJid(device), group: g.jid, member: number, id, error: String(err) });
         return;
@@ -128,20 +132,4 @@ async function fanOut(state: EmulatorState, log: EmulatorLog, device: Device, co
       conn.sendNode(node("receipt", { id, from: g.jid, participant: `${recipient.lid}@lid`, t: String(t) }));
     }),
   );
-}
-
-/** Keeps what a party decrypted (text, or the media file it downloads and checks), once per id. */
-async function record(state: EmulatorState, log: EmulatorLog, p: SignalParty, base: { id: string; from: string; groupId: string; timestamp: number }, m: proto.Message): Promise<void> {
-  const known = () => p.received.some((r) => r.id === base.id && r.groupId === base.groupId);
-  if (known()) return;
-  const text = messageText(m);
-  let entry: ReceivedMessage | undefined;
-  if (text !== undefined) {
-    const mentions = m.extendedTextMessage?.contextInfo?.mentionedJid;
-    entry = { id: base.id, from: base.from, groupId: base.groupId, text, ...(mentions?.length ? { mentions: [...mentions] } : {}), timestamp: base.timestamp };
-  } else {
-    const media = await receiveMedia(state.media, m, log);
-    if (media) entry = { id: base.id, from: base.from, groupId: base.groupId, ...media, timestamp: base.timestamp };
-  }
-  if (entry && !known()) p.received.push(entry);
 }

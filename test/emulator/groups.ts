@@ -44,7 +44,6 @@ export class GroupError extends Error {
 
 export const MAX_SUBJECT = 100;
 export const MAX_DESCRIPTION = 2048;
-const now = () => Math.floor(Date.now() / 1000);
 export const isAdmin = (role: Role | undefined) => role === "admin" || role === "superadmin";
 const lidJid = (state: EmulatorState, number: string) => `${state.lid(number)}@lid`;
 const pnJid = (number: string) => `${number}@s.whatsapp.net`;
@@ -138,7 +137,7 @@ let notificationSeq = Math.floor(Math.random() * 1_000_000);
 
 /** Owes a `w:gp2` notification about `g` from `actor` (none when the server itself acts) to the devices of `to` (default: the members now). */
 function notify(ctx: GroupCtx, g: Group, actor: string | undefined, child: BinaryNode, to: Iterable<string> = g.members.keys()): void {
-  const attrs: Record<string, string> = { from: g.jid, type: "w:gp2", id: String(++notificationSeq), t: String(now()), addressing_mode: "lid" };
+  const attrs: Record<string, string> = { from: g.jid, type: "w:gp2", id: String(++notificationSeq), t: String(ctx.state.now()), addressing_mode: "lid" };
   if (actor) Object.assign(attrs, { participant: lidJid(ctx.state, actor), participant_pn: pnJid(actor) });
   ctx.owed.push({ stanza: node("notification", attrs, [child]), devices: devicesOf(ctx.state, to) });
 }
@@ -174,7 +173,7 @@ function checkSubject(subject: string): string {
  * `key` (which lets the creating device match it to its request).
  */
 export function createGroup(ctx: GroupCtx, creator: string, subject: string, others: string[], key?: string): Group {
-  const t = now();
+  const t = ctx.state.now();
   const g: Group = {
     jid: newGroupJid(ctx.state),
     subject: checkSubject(subject),
@@ -274,7 +273,7 @@ export function changeSettings(ctx: GroupCtx, g: Group, by: string, s: Settings,
   const subject = s.subject === undefined ? undefined : checkSubject(s.subject);
   if (s.description !== undefined && [...s.description].length > MAX_DESCRIPTION) throw new GroupError(406, "not-acceptable");
   if (s.description !== undefined && s.descriptionPrev && s.descriptionPrev !== g.description?.id) throw new GroupError(409, "conflict");
-  const t = now();
+  const t = ctx.state.now();
   const changes: BinaryNode[] = [];
   if (subject !== undefined && subject !== g.subject) {
     Object.assign(g, { subject, subjectBy: by, subjectAt: t });

@@ -1,11 +1,14 @@
 // 1:1 messages between linked devices and the directory's contacts, and their receipts. The
 // server keeps what it owes each device in an outbox until the device acknowledges it, and
 // delivers it on the device's connection now or when it next logs in (offline delivery).
-import type { proto } from "@whiskeysockets/baileys";
-import { messageText, party, type SignalParty } from "./contacts";
+import { normalizeMessageContent, proto } from "@whiskeysockets/baileys";
+import { directChat } from "./chat-log";
+import { party, type SignalParty } from "./contacts";
+import { loggable } from "./conversation";
 import type { EmulatorLog } from "./log";
-import { mediaContent, receiveMedia } from "./media";
+import { mediaContent } from "./media";
 import { bytes, child, children, node, S_WHATSAPP_NET, type BinaryNode } from "./nodes";
+import { recordFromDevice } from "./received";
 import { deviceJid, type Device, type EmulatorState, type Online } from "./state";
 
 export interface OutboxEntry {
@@ -26,7 +29,6 @@ export interface OutboxEntry {
 
 /** Resends per message after retry receipts, as a phone gives up after a few. */
 const MAX_RETRIES = 3;
-const now = () => Math.floor(Date.now() / 1000);
 const chains = new WeakMap<Device, Promise<unknown>>();
 /** What senders remember having sent each device, by id, to answer its retry receipts after the outbox let go. */
 const sent = new WeakMap<Device, Map<string, OutboxEntry>>();
@@ -128,29 +130,49 @@ export function enqueueMessage(
   device: Device,
   m: { id: string; sender: SignalParty; message: proto.IMessage; attrs?: Record<string, string> },
 ): void {
-  const t = String(now());
+  const t = String(state.now());
+  const kind = stanzaKind(m.message);
   enqueue(state, device, {
     id: m.id,
     kind: "message",
     needsPreKeys: true,
     async build(fresh) {
       const enc = await m.sender.encryptFor(device, m.message, { fresh });
-      // As WhatsApp marks them: a media message is type "media", its enc names the media type.
-      const mediatype = stanzaMediaType(m.message);
-      return node("message", { id: m.id, from: m.sender.jid, type: mediatype ? "media" : "text", t, ...m.attrs }, [
-        node("enc", { v: "2", type: enc.type, ...(mediatype ? { mediatype } : {}) }, enc.ciphertext),
-      ]);
+      return node("message", { id: m.id, from: m.sender.jid, ...kind.message, t, ...m.attrs }, [node("enc", { v: "2", type: enc.type, ...kind.enc }, enc.ciphertext)]);
     },
   });
 }
 
-/** The `mediatype` of a message's enc node, as Baileys names it when it sends (image, video, ptt, audio, document, sticker). */
+/** The `mediatype` of a message's enc node, as Baileys names it when it sends (image, video, ptt, audio, document, sticker, vcard, contact_array). */
 export function stanzaMediaType(message: proto.IMessage): string | undefined {
   const found = mediaContent(message);
-  if (!found) return undefined;
-  if (found.kind === "voice") return "ptt";
-  if (found.kind === "video" && found.content.gifPlayback) return "gif";
-  return found.kind;
+  if (found?.kind === "voice") return "ptt";
+  if (found?.kind === "video" && found.content.gifPlayback) return "gif";
+  if (found) return found.kind;
+  const m = normalizeMessageContent(message);
+  if (m?.contactMessage) return "vcard";
+  if (m?.contactsArrayMessage) return "contact_array";
+  return undefined;
+}
+
+/**
+ * The attributes WhatsApp puts on a message stanza and its `enc` for this content (whatsmeow's
+ * getTypeFromMessage, getEditAttribute): `type` reaction, poll (creations and votes), media or
+ * text; `edit` 1 for an edit, 7 for the sender's revoke (and a reaction taken back), 8 for an
+ * admin's revoke of another member's message; `decrypt-fail="hide"` on edits, revokes, reactions
+ * and votes, which a receiver that cannot decrypt them need not show.
+ */
+export function stanzaKind(message: proto.IMessage): { message: Record<string, string>; enc: Record<string, string> } {
+  const m = normalizeMessageContent(message) ?? message;
+  const hide = { "decrypt-fail": "hide" };
+  if (m.reactionMessage) return { message: { type: "reaction", ...(m.reactionMessage.text ? {} : { edit: "7" }) }, enc: hide };
+  if (m.pollUpdateMessage) return { message: { type: "poll" }, enc: hide };
+  if (m.pollCreationMessage || m.pollCreationMessageV2 || m.pollCreationMessageV3) return { message: { type: "poll" }, enc: {} };
+  const p = m.protocolMessage;
+  if (p?.type === proto.Message.ProtocolMessage.Type.REVOKE && p.key) return { message: { type: "text", edit: p.key.fromMe ? "7" : "8" }, enc: hide };
+  if (p?.type === proto.Message.ProtocolMessage.Type.MESSAGE_EDIT && p.editedMessage) return { message: { type: "text", edit: "1" }, enc: hide };
+  const mediatype = stanzaMediaType(message);
+  return mediatype ? { message: { type: "media" }, enc: { mediatype } } : { message: { type: "text" }, enc: {} };
 }
 
 /**
@@ -162,9 +184,11 @@ export async function sendFromContact(state: EmulatorState, log: EmulatorLog, co
   const sender = party(state, contact);
   const devices = state.linkedDevices(phone);
   const message = typeof content === "string" ? { conversation: content } : content;
+  const logged = loggable(message);
+  if (logged) state.chats.remember(directChat(contact, phone), { id, author: contact, ...logged });
   for (const device of devices) enqueueMessage(state, device, { id, sender, message });
   await Promise.all(devices.map((d) => deliver(state, d, log)));
-  log.info("contact sent a message", { from: contact, to: phone, id, devices: devices.length, media: stanzaMediaType(message) });
+  log.info("contact sent a message", { from: contact, to: phone, id, devices: devices.length, ...stanzaKind(message).message });
   return id;
 }
 
@@ -179,7 +203,7 @@ export async function sendRead(state: EmulatorState, log: EmulatorLog, contact: 
   const [first, ...rest] = ids;
   const stanza = node(
     "receipt",
-    { id: first!, from: `${contact}@s.whatsapp.net`, type: "read", t: String(now()) },
+    { id: first!, from: `${contact}@s.whatsapp.net`, type: "read", t: String(state.now()) },
     rest.length ? [node("list", {}, rest.map((id) => node("item", { id })))] : undefined,
   );
   const devices = state.linkedDevices(phone);
@@ -190,14 +214,14 @@ export async function sendRead(state: EmulatorState, log: EmulatorLog, contact: 
 /**
  * A `message` a device sent. The server acks it (from the chat, as WhatsApp does), or refuses it
  * with error 479 when the chat is not a number on WhatsApp. The chat's primary device decrypts its
- * copy, keeps the text (or downloads and decrypts the media file) and answers a delivery receipt at once. Copies for the sender's own phone
+ * copy, keeps what it says (received.ts; a media file downloaded and decrypted first) and answers a delivery receipt at once. Copies for the sender's own phone
  * (the sent-message sync) are accepted and not read.
  */
 export async function onDeviceMessage(state: EmulatorState, log: EmulatorLog, device: Device, conn: Online, n: BinaryNode): Promise<void> {
   const id = n.attrs.id ?? "";
   const to = n.attrs.to ?? "";
   const number = state.numberOf(to);
-  const t = String(now());
+  const t = String(state.now());
   if (!number || !state.isRegistered(number)) {
     log.info("message to a number not on WhatsApp refused", { device: deviceJid(device), to, id });
     conn.sendNode(node("ack", { id, class: "message", from: to || S_WHATSAPP_NET, t, error: "479" }));
@@ -205,7 +229,15 @@ export async function onDeviceMessage(state: EmulatorState, log: EmulatorLog, de
   }
   conn.sendNode(node("ack", { id, class: "message", from: to, t }));
   if (number === device.phone) return;
+  const reading = readDeviceMessage(state, log, device, conn, n, number, t);
+  state.chats.track(directChat(device.phone, number), id, reading);
+  return reading;
+}
 
+/** The chat's primary device decrypts its copy, keeps what it says and answers a delivery receipt. */
+async function readDeviceMessage(state: EmulatorState, log: EmulatorLog, device: Device, conn: Online, n: BinaryNode, number: string, t: string): Promise<void> {
+  const id = n.attrs.id ?? "";
+  const to = n.attrs.to ?? "";
   // Fan-out stanzas carry one `enc` per device under `participants`; a resend to one device carries it directly.
   const encs = [
     ...children(child(n, "participants"), "to")
@@ -226,16 +258,8 @@ export async function onDeviceMessage(state: EmulatorState, log: EmulatorLog, de
     log.warn("contact could not decrypt a message", { device: deviceJid(device), to, id, type: enc.attrs.type, error: String(err) });
     return;
   }
-  const text = messageText(message);
-  const known = () => recipient.received.some((m) => m.id === id);
-  if (text !== undefined && !known()) {
-    recipient.received.push({ id, from: device.phone, text, timestamp: Number(t) });
-  } else if (text === undefined && !known()) {
-    // A media message: the contact fetches the file from the media server before it answers, as a phone auto-downloads.
-    const media = await receiveMedia(state.media, message, log);
-    if (media && !known()) recipient.received.push({ id, from: device.phone, ...media, timestamp: Number(t) });
-  }
-  conn.sendNode(node("receipt", { id, from: to, t }));
+  await recordFromDevice(state, log, recipient, { id, from: device.phone, timestamp: Number(t) }, message, { chat: directChat(device.phone, number), addressing: "pn" });
+  conn.sendNode(node("receipt", { id, from: to, t: String(state.now()) }));
 }
 
 /**

@@ -1,6 +1,7 @@
 // Everything the emulator knows, in memory: phones (the accounts), the devices linked to them,
 // the directory of numbers on WhatsApp, and live connections. One instance per emulator.
 import { Curve } from "@whiskeysockets/baileys";
+import { ChatLog } from "./chat-log";
 import type { SignalParty } from "./contacts";
 import type { Group } from "./groups";
 import type { MediaServer } from "./media-server";
@@ -63,6 +64,21 @@ export interface Device {
   bundle?: PreKeyBundle;
 }
 
+/** A number's presence as the server holds it; `last` (seconds) when it went unavailable. */
+export interface Presence {
+  state: "available" | "unavailable";
+  last?: number;
+}
+
+/** A presence or chat state a linked device sent, as the control API shows it. */
+export interface PresenceRecord {
+  type: "presence";
+  from: string;
+  groupId?: string;
+  state: "available" | "unavailable" | "composing" | "recording" | "paused";
+  timestamp: number;
+}
+
 /** What the server can send a logged-in device on its current connection. */
 export interface Online {
   readonly closed: boolean;
@@ -103,6 +119,24 @@ export class EmulatorState {
   readonly invites = new Map<string, { group: string; revoked: boolean }>();
   /** How many iqs each account's devices sent, by phone and then by "xmlns child" (see countIq). */
   readonly iqCounts = new Map<string, Map<string, number>>();
+  /** Seconds added to every time the server states (`t` of messages, acks, receipts, notifications): `/control/clock`. */
+  clockOffset = 0;
+  /** The messages of each chat that a later reaction, edit, revoke or vote may name, with poll secrets (chat-log.ts). */
+  readonly chats = new ChatLog();
+  /** Each number's last stated presence (presence.ts): a contact's from the control API, an account's from its devices. */
+  readonly presences = new Map<string, Presence>();
+  /**
+   * Devices subscribed to each number's presence (`<presence type="subscribe" to=…>`), by number
+   * and device JID: the JID they asked by, and the connection the subscription lasts for.
+   */
+  readonly presenceSubscribers = new Map<string, Map<string, { jid: string; conn: Online }>>();
+  /** What each account's linked devices announced (available/unavailable), by phone. */
+  readonly presenceLog = new Map<string, PresenceRecord[]>();
+
+  /** The server's clock in seconds, shifted by `clockOffset`. */
+  now(): number {
+    return Math.floor(Date.now() / 1000) + this.clockOffset;
+  }
 
   phone(number: string, pushName?: string): Phone {
     let phone = this.phones.get(number);

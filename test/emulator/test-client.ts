@@ -30,6 +30,10 @@ export interface TestClient {
   updates: WAMessageUpdate[];
   /** Every entry of every `message-receipt.update` (per-member receipts of group messages), in order. */
   receipts: MessageUserReceiptUpdate[];
+  /** Every entry of every `messages.reaction`, in order. */
+  reactions: BaileysEventMap["messages.reaction"];
+  /** Every `presence.update` (presence and chat states), in order. */
+  presences: BaileysEventMap["presence.update"][];
   /** Every group of every `groups.upsert`, every entry of every `groups.update`, every `group-participants.update`. */
   groups: {
     upserts: BaileysEventMap["groups.upsert"];
@@ -107,6 +111,8 @@ export async function connectClient(
     messages: [],
     updates: [],
     receipts: [],
+    reactions: [],
+    presences: [],
     groups: { upserts: [], updates: [], participants: [] },
     async sendText(to, text) {
       const jid = to.includes("@") ? to : `${to}@s.whatsapp.net`;
@@ -130,6 +136,8 @@ export async function connectClient(
   sock.ev.on("messages.upsert", ({ messages }) => client.messages.push(...messages));
   sock.ev.on("messages.update", (updates) => client.updates.push(...updates));
   sock.ev.on("message-receipt.update", (receipts) => client.receipts.push(...receipts));
+  sock.ev.on("messages.reaction", (reactions) => client.reactions.push(...reactions));
+  sock.ev.on("presence.update", (update) => client.presences.push(update));
   sock.ev.on("groups.upsert", (groups) => client.groups.upserts.push(...groups));
   sock.ev.on("groups.update", (updates) => client.groups.updates.push(...updates));
   sock.ev.on("group-participants.update", (update) => client.groups.participants.push(update));
