@@ -41,7 +41,8 @@ export class Conversation {
       for (const { key, reaction } of list) {
         if (!key.id || !key.remoteJid || !MESSAGE_ID.test(key.id)) continue;
         const by = reaction.key;
-        const from = by?.fromMe ? "me" : this.nameOf(by?.participant ?? by?.remoteJid ?? key.remoteJid);
+        // Baileys writes an absent participant as "": the chat names the sender then.
+        const from = by?.fromMe ? "me" : this.nameOf(by?.participant || by?.remoteJid || key.remoteJid);
         const ms = reaction.senderTimestampMs ? toNumber(reaction.senderTimestampMs as number) : 0;
         this.report({ type: "reaction", id: key.id, chatId: key.remoteJid, from, emoji: clip(reaction.text ?? "", MAX_EMOJI_LENGTH), timestamp: ms ? Math.floor(ms / 1000) : now() });
       }
@@ -56,7 +57,7 @@ export class Conversation {
           if (text !== null) this.report({ type: "edited", id: key.id, chatId: key.remoteJid, text, timestamp: ts });
         } else if (update.message === null && update.messageStubType === proto.WebMessageInfo.StubType.REVOKE) {
           const by = (update.key as WAMessageKey | undefined) ?? key;
-          this.report({ type: "revoked", id: key.id, chatId: key.remoteJid, by: by.fromMe ? null : this.nameOf(by.participant ?? by.remoteJid ?? key.remoteJid) });
+          this.report({ type: "revoked", id: key.id, chatId: key.remoteJid, by: by.fromMe ? null : this.nameOf(by.participant || by.remoteJid || key.remoteJid) });
         }
       }
     });
@@ -112,7 +113,7 @@ export class Conversation {
     const poll = c?.pollCreationMessage ?? c?.pollCreationMessageV2 ?? c?.pollCreationMessageV3;
     const secret = c?.messageContextInfo?.messageSecret;
     if (!poll || !secret || !m.key.id || !m.key.remoteJid) return;
-    const creator = m.key.fromMe ? jidNormalizedUser(sock.user?.id) : jidNormalizedUser(m.key.participant ?? m.key.remoteJid);
+    const creator = m.key.fromMe ? jidNormalizedUser(sock.user?.id) : jidNormalizedUser(m.key.participant || m.key.remoteJid || "");
     this.polls.add({ id: m.key.id, secret: Buffer.from(secret).toString("base64"), creator, options: (poll.options ?? []).map((o) => o.optionName ?? "") });
   }
 

@@ -303,11 +303,15 @@ export class SessionRepository {
     return this.db.select().from(contacts).where(eq(contacts.sessionId, sessionId)).orderBy(asc(contacts.id));
   }
 
-  /** The chats, each with its last stored message (the chat index serves it, one row a chat). */
+  /**
+   * The chats, each with its last stored message (the chat index serves it, one row a chat). The
+   * outer columns are named by hand: Drizzle writes a column of the one table selected without
+   * its table, which inside the subquery would name the message's own.
+   */
   async chats(sessionId: string): Promise<(ChatRow & { lastMessage: LastMessage | null })[]> {
     const last = sql<LastMessage | null>`(select json_build_object('id', m.id, 'type', m.type, 'fromMe', m.from_me, 'timestamp', m.timestamp, 'revoked', m.revoked,
         'text', left(coalesce(m.text, m.caption, m.poll->>'question', m.location->>'name', m.contacts->0->>'name'), ${PREVIEW_LENGTH}))
-      from ${messages} m where m.session_id = ${chats.sessionId} and m.chat_id = ${chats.id} order by m.timestamp desc, m.seq desc limit 1)`;
+      from ${messages} m where m.session_id = "chats"."session_id" and m.chat_id = "chats"."id" order by m.timestamp desc, m.seq desc limit 1)`;
     return this.db
       .select({ ...getTableColumns(chats), lastMessage: last })
       .from(chats)
