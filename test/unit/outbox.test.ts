@@ -102,3 +102,12 @@ test("a message change that changes nothing writes no event: a status step back,
   expect((await deliveries.openOfMany([id], 10)).map((d) => d.event)).toEqual(["message.status", "message.received"]);
   expect((await repo.chats(id)).find((c) => c.id === "492@s.whatsapp.net")).toMatchObject({ unreadCount: 1, timestamp: 5, isGroup: false });
 });
+
+test("presence.update reaches only a webhook that lists it: every event (null) leaves it out", async () => {
+  const every = await session({ webhookEvents: null });
+  const listing = await session({ webhookEvents: ["presence.update"] });
+  const presence = { event: "presence.update" as const, data: { chatId: "4915112345678@s.whatsapp.net", state: "composing" } };
+  for (const id of [every, listing]) await repo.update(id, { stateReason: "x" }, [event, presence]);
+  expect((await deliveries.openOfMany([every], 10)).map((d) => d.event)).toEqual(["session.state"]);
+  expect((await deliveries.openOfMany([listing], 10)).map((d) => d.event)).toEqual(["presence.update"]);
+});
