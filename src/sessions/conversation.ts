@@ -72,15 +72,18 @@ export class Conversations {
     await this.applyRevoke(session, m.id, null, session.phoneNumber);
   }
 
+  /** The input is judged before the session's state: a wrong state word is 400 whatever the session is doing. */
   async presence(session: SessionRow, chatId: string | null, state: string): Promise<void> {
-    ready(session, "send presence");
     if (chatId === null) {
       if (!(accountPresences as readonly string[]).includes(state)) throw sessionErrors.invalidField("state", "available or unavailable");
+      ready(session, "send presence");
       await askSandbox(this.d, session.id, { type: "presence", state: state as (typeof accountPresences)[number] });
       return;
     }
     if (!(chatPresences as readonly string[]).includes(state)) throw sessionErrors.invalidField("state", "composing, recording or paused");
-    await askSandbox(this.d, session.id, { type: "presence", chatId: chatJid(chatId, "chatId"), state: state as (typeof chatPresences)[number] });
+    const jid = chatJid(chatId, "chatId");
+    ready(session, "send presence");
+    await askSandbox(this.d, session.id, { type: "presence", chatId: jid, state: state as (typeof chatPresences)[number] });
   }
 
   async subscribe(session: SessionRow, chatId: string): Promise<void> {
