@@ -57,7 +57,7 @@ export class Conversation {
           if (text !== null) this.report({ type: "edited", id: key.id, chatId: key.remoteJid, text, timestamp: ts });
         } else if (update.message === null && update.messageStubType === proto.WebMessageInfo.StubType.REVOKE) {
           const by = (update.key as WAMessageKey | undefined) ?? key;
-          this.report({ type: "revoked", id: key.id, chatId: key.remoteJid, by: by.fromMe ? null : this.nameOf(by.participant || by.remoteJid || key.remoteJid) });
+          this.report({ type: "revoked", id: key.id, chatId: key.remoteJid, by: by.fromMe ? "me" : this.nameOf(by.participant || by.remoteJid || key.remoteJid) });
         }
       }
     });

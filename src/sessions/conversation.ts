@@ -35,7 +35,8 @@ type Reported = Extract<Report, { type: "reaction" | "edited" | "revoked" | "pol
 export function isOneEmoji(value: string): boolean {
   if (value === "") return true;
   const graphemes = [...new Intl.Segmenter("en", { granularity: "grapheme" }).segment(value)];
-  return graphemes.length === 1 && /\p{Extended_Pictographic}|\p{Regional_Indicator}/u.test(value);
+  // Keycaps (1️⃣, #️⃣) are a digit or sign with the enclosing keycap mark.
+  return graphemes.length === 1 && /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20E3/u.test(value);
 }
 
 export class Conversations {
@@ -52,7 +53,8 @@ export class Conversations {
 
   async edit(session: SessionRow, id: string, text: string): Promise<MessageRow> {
     const m = await this.stored(session, id, "edit a message");
-    const editable = m.fromMe && !m.revoked && (m.type === "text" || (m.media !== null && m.caption !== null));
+    // WhatsApp must have it: a message still pending, or failed, has nothing there to edit.
+    const editable = m.fromMe && !m.revoked && m.status !== "pending" && m.status !== "failed" && (m.type === "text" || (m.media !== null && m.caption !== null));
     if (!editable) throw new SessionError("MESSAGE_NOT_EDITABLE", "Only a text (or a caption) the account sent can be edited");
     if (Date.now() / 1000 - m.timestamp > EDIT_WINDOW_SECONDS) {
       throw new SessionError("MESSAGE_NOT_EDITABLE", `WhatsApp allows edits for ${EDIT_WINDOW_SECONDS / 60} minutes after a message was sent`);
@@ -69,7 +71,8 @@ export class Conversations {
       if (!(await this.d.groups.isAdmin(session, m.chatId))) throw sessionErrors.notGroupAdmin("delete another member's message");
     }
     await askSandbox(this.d, session.id, { type: "revoke", target: await this.target(session, m) });
-    await this.applyRevoke(session, m.id, null, session.phoneNumber);
+    // The client asked for it: stored without a webhook, as the API's reactions and edits are.
+    await this.applyRevoke(session, m.id, null, null, false);
   }
 
   /** The input is judged before the session's state: a wrong state word is 400 whatever the session is doing. */
@@ -108,7 +111,7 @@ export class Conversations {
         break;
       }
       case "revoked":
-        wrote = await this.applyRevoke(session, r.id, r.chatId, r.by);
+        wrote = await this.applyRevoke(session, r.id, r.chatId, r.by, true);
         break;
       case "poll_vote":
         wrote = !!(await changes.vote(session, r.id, r.chatId, r.voter, r.options, [{ event: "poll.vote", data: { id: r.id, chatId: r.chatId, voter: r.voter, options: r.options } }]));
@@ -123,9 +126,10 @@ export class Conversations {
     if (wrote) this.d.onWritten?.(session.id);
   }
 
-  private async applyRevoke(session: SessionRow, id: string, chatId: string | null, by: string | null): Promise<boolean> {
+  private async applyRevoke(session: SessionRow, id: string, chatId: string | null, by: string | null, announce: boolean): Promise<boolean> {
     const before = await this.d.messages.byId(session.id, id);
-    const row = await this.d.changes.revoke(session, id, chatId, [{ event: "message.revoked", data: { id, chatId: chatId ?? before?.chatId ?? "", by } }]);
+    const events = announce ? [{ event: "message.revoked" as const, data: { id, chatId: chatId ?? before?.chatId ?? "", by } }] : [];
+    const row = await this.d.changes.revoke(session, id, chatId, events);
     if (!row) return false;
     if (before?.media) await this.d.media.removeUnused([before.media.sha256]);
     return true;

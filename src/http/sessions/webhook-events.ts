@@ -72,8 +72,8 @@ const eventData: Record<WebhookEvent, { summary: string; data: TSchema }> = {
     data: t.Object({ id: t.String(), chatId: t.String(), text: t.String(), editedAt: t.String({ format: "date-time" }) }),
   },
   "message.revoked": {
-    summary: "A stored message was deleted for everyone: its content and file are gone",
-    data: t.Object({ id: t.String(), chatId: t.String(), by: Actor }),
+    summary: "A stored message was deleted for everyone at WhatsApp (not through this API): its content and file are gone",
+    data: t.Object({ id: t.String(), chatId: t.String(), by: t.Nullable(t.String({ description: 'A phone number where known, else the member\'s jid; "me" for the account\'s own phone' })) }),
   },
   "poll.vote": {
     summary: "A vote on a stored poll: the voter's whole choice now",
