@@ -137,7 +137,7 @@ export const ChatsResponse = t.Object({
       t.Omit(ChatReportSchema, ["unreadCount"]),
       t.Object({
         unreadCount: t.Integer(),
-        lastMessage: t.Nullable(
+        lastMessage: t.Optional(
           t.Object(
             {
               id: t.String(),
@@ -146,7 +146,7 @@ export const ChatsResponse = t.Object({
               fromMe: t.Boolean(),
               timestamp: t.Integer(),
             },
-            { description: "The chat's last stored message" },
+            { description: "The chat's last stored message (absent while none is stored)" },
           ),
         ),
       }),

@@ -39,8 +39,9 @@ export function chatView(c: ChatRow & { lastMessage?: LastMessage | null }) {
     isGroup: c.isGroup,
     unreadCount: c.unreadCount,
     timestamp: c.timestamp,
-    // A deleted message shows no text.
-    lastMessage: last ? { id: last.id, type: last.type, text: last.revoked ? null : last.text, fromMe: last.fromMe, timestamp: Number(last.timestamp) } : null,
+    // Only a chat with a stored message has one (a chat from the history sync keeps the contract's
+    // shape); a deleted message shows no text.
+    ...(last ? { lastMessage: { id: last.id, type: last.type, text: last.revoked ? null : last.text, fromMe: last.fromMe, timestamp: Number(last.timestamp) } } : {}),
   };
 }
 
