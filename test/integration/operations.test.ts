@@ -16,7 +16,7 @@ describe("startup configuration", () => {
 
 describe("without Podman", () => {
   test("the API starts, logs how to enable the socket, and answers create with 503 RUNTIME_UNAVAILABLE naming no host path", async () => {
-    const t = await startTestApi("pglite", { PODMAN_SOCKET: "/tmp/no-podman-here/podman.sock", LOG_LEVEL: "info" }, { process: true, captureStdout: true });
+    const t = await startTestApi("postgres", { PODMAN_SOCKET: "/tmp/no-podman-here/podman.sock", LOG_LEVEL: "info" }, { process: true, captureStdout: true });
     try {
       expect((await t.call("GET", "/health", { key: null })).status).toBe(200);
       const res = await t.call("POST", "/sessions/create", { body: { name: "no-engine" } });
@@ -38,7 +38,7 @@ describe("without Podman", () => {
 
 describe("logs", () => {
   test("one JSON object per line, with request id, method, path, status and duration, and never a key", async () => {
-    const t = await startTestApi("pglite", { LOG_LEVEL: "info" }, { process: true, captureStdout: true });
+    const t = await startTestApi("postgres", { LOG_LEVEL: "info" }, { process: true, captureStdout: true });
     try {
       const s = await t.createSession("log-check");
       const echoed = await t.call("GET", `/sessions/${s.id}/status`, { key: s.apiKey, headers: { "x-request-id": "req-abc" } });
@@ -72,7 +72,7 @@ describe("self-service create", () => {
   });
 
   test("OPEN_SESSION_CREATE lets a caller without a key create, rate-limited per address; MAX_SESSIONS caps the total", async () => {
-    t = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2", MAX_SESSIONS: "3" });
+    t = await startTestApi("postgres", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2", MAX_SESSIONS: "3" });
     const anon = (name: string) => t.call("POST", "/sessions/create", { key: null, body: { name } });
     expect((await anon("open-1")).status).toBe(201);
     expect((await anon("open-2")).status).toBe(201);
@@ -103,8 +103,8 @@ describe("self-service create", () => {
   }
 
   test("each client address has its own allowance; a create that fails costs none; X-Forwarded-For counts only with TRUST_PROXY", async () => {
-    const open = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2" });
-    const proxied = await startTestApi("pglite", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "1", TRUST_PROXY: "true" });
+    const open = await startTestApi("postgres", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "2" });
+    const proxied = await startTestApi("postgres", { OPEN_SESSION_CREATE: "true", CREATE_RATE_LIMIT_PER_MINUTE: "1", TRUST_PROXY: "true" });
     // curl binds its side to another loopback address (fetch cannot choose one).
     const create = async (t: TestApi, address: string, name: string, forwardedFor?: string) => {
       const args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--interface", address, "-H", "content-type: application/json"];
@@ -133,7 +133,7 @@ describe("self-service create", () => {
   });
 
   test("without OPEN_SESSION_CREATE, create needs the admin key", async () => {
-    const closed = await startTestApi("pglite");
+    const closed = await startTestApi("postgres");
     try {
       expect((await closed.call("POST", "/sessions/create", { key: null, body: { name: "x" } })).status).toBe(401);
     } finally {

@@ -119,7 +119,7 @@ describe("every event, signed the Standard Webhooks way", () => {
 describe("delivery that survives receivers and restarts", () => {
   test("a receiver down for a while gets every event once it is back, in order", async () => {
     const receiver = new WebhookReceiver().start();
-    const t = await startTestApi("pglite", { WEBHOOK_BACKOFF_MS: "100" });
+    const t = await startTestApi("postgres", { WEBHOOK_BACKOFF_MS: "100" });
     try {
       receiver.stop(); // the port is closed: connections are refused
       const s = await t.createSession(undefined, { webhookUrl: receiver.url });
@@ -145,7 +145,7 @@ describe("delivery that survives receivers and restarts", () => {
     const receiver = new WebhookReceiver().start();
     let hang = true;
     receiver.answer = () => (hang ? "hang" : 200);
-    const t = await startTestApi("pglite", { WEBHOOK_BACKOFF_MS: "100", WEBHOOK_TIMEOUT_MS: "60000" }, { process: true });
+    const t = await startTestApi("postgres", { WEBHOOK_BACKOFF_MS: "100", WEBHOOK_TIMEOUT_MS: "60000" }, { process: true });
     try {
       const s = await t.createSession(undefined, { webhookUrl: receiver.url });
       await t.call("POST", `/sessions/${s.id}/stop`);
@@ -167,7 +167,7 @@ describe("delivery that survives receivers and restarts", () => {
   test("410 Gone disables the webhook and says why; setting the URL again re-enables it", async () => {
     const receiver = new WebhookReceiver().start();
     receiver.answer = () => 410;
-    const t = await startTestApi("pglite");
+    const t = await startTestApi("postgres");
     try {
       const s = await t.createSession(undefined, { webhookUrl: receiver.url });
       const reason = await waitFor(async () => (await t.call("PATCH", `/sessions/${s.id}`, { body: {} })).body.session.webhookDisabledReason, 10_000, "disabled");
@@ -194,7 +194,7 @@ describe("delivery that survives receivers and restarts", () => {
     const slow = new WebhookReceiver().start();
     slow.answer = () => "hang";
     const fast = new WebhookReceiver().start();
-    const t = await startTestApi("pglite", { WEBHOOK_TIMEOUT_MS: "300", WEBHOOK_BACKOFF_MS: "100" });
+    const t = await startTestApi("postgres", { WEBHOOK_TIMEOUT_MS: "300", WEBHOOK_BACKOFF_MS: "100" });
     try {
       const a = await t.createSession(undefined, { webhookUrl: slow.url });
       const b = await t.createSession(undefined, { webhookUrl: fast.url });
@@ -215,7 +215,7 @@ describe("delivery that survives receivers and restarts", () => {
     const receiver = new WebhookReceiver().start();
     receiver.answer = () => 500;
     // 0.0005 h = 1.8 s of retries.
-    const t = await startTestApi("pglite", { WEBHOOK_RETRY_HOURS: "0.0005", WEBHOOK_BACKOFF_MS: "100" });
+    const t = await startTestApi("postgres", { WEBHOOK_RETRY_HOURS: "0.0005", WEBHOOK_BACKOFF_MS: "100" });
     try {
       const s = await t.createSession(undefined, { webhookUrl: receiver.url });
       const dead = await waitFor(async () => {
@@ -245,7 +245,7 @@ describe("delivery that survives receivers and restarts", () => {
 
   test("a rotated secret signs what follows; the old one no longer verifies", async () => {
     const receiver = new WebhookReceiver().start();
-    const t = await startTestApi("pglite");
+    const t = await startTestApi("postgres");
     try {
       const s = await t.createSession(undefined, { webhookUrl: receiver.url });
       await waitFor(() => receiver.of(s.id).length >= 2, 10_000, "the first events");
@@ -270,7 +270,7 @@ describe("a webhook that changes", () => {
     broken.answer = () => 500;
     const fixed = new WebhookReceiver().start();
     // Ten minutes of backoff after the first failure: only the new URL can make it go sooner.
-    const t = await startTestApi("pglite", { WEBHOOK_BACKOFF_MS: "600000" });
+    const t = await startTestApi("postgres", { WEBHOOK_BACKOFF_MS: "600000" });
     try {
       const s = await t.createSession(undefined, { webhookUrl: broken.url });
       const failed = await waitFor(async () => {
@@ -290,7 +290,7 @@ describe("a webhook that changes", () => {
 
   test("20 rotations at once: each answers a secret in force when it answered, or 409 CONFLICT; the last one answered signs", async () => {
     const receiver = new WebhookReceiver().start();
-    const t = await startTestApi("pglite");
+    const t = await startTestApi("postgres");
     try {
       const s = await t.createSession(undefined, { webhookUrl: receiver.url });
       await waitFor(() => receiver.of(s.id).length >= 2, 10_000, "the first events");
@@ -322,7 +322,7 @@ describe("the SSRF guard", () => {
   const receiver = new WebhookReceiver();
   beforeAll(async () => {
     receiver.start();
-    t = await startTestApi("pglite", { ALLOW_PRIVATE_ADDRESSES: "false" });
+    t = await startTestApi("postgres", { ALLOW_PRIVATE_ADDRESSES: "false" });
   });
   afterAll(async () => {
     await t?.close();
