@@ -113,6 +113,16 @@ export class MessageRepository {
     return rows.length > 0;
   }
 
+  /** WhatsApp's time of a sent message, when a receipt moved it on before the server's ack was stored. */
+  async setSentAt(sessionId: string, id: string, timestamp: number): Promise<MessageRow | undefined> {
+    const [row] = await this.db
+      .update(messages)
+      .set({ timestamp })
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.id, id)))
+      .returning();
+    return row;
+  }
+
   /** Events that change no row (presence): written alone; true when the webhook takes any. */
   async raise(session: SessionRow, events: OutboxEvent[]): Promise<boolean> {
     return (await this.db.transaction((tx) => enqueueIn(tx, session, events))) > 0;

@@ -367,8 +367,8 @@ export class Messaging {
       this.d.log.warn("message could not be sent", { sessionId: session.id, messageId: m.id, code });
       return (await this.move(session, m, "failed", { error: code })) ?? this.current(session, m);
     }
-    // No step forward: a receipt came first.
-    return (await this.move(session, m, "sent", { timestamp })) ?? this.current(session, m);
+    // No step forward: a receipt came first. The time is still WhatsApp's (edits are judged by it).
+    return (await this.move(session, m, "sent", { timestamp })) ?? (await this.d.messages.setSentAt(session.id, m.id, timestamp)) ?? this.current(session, m);
   }
 
   private async current(session: SessionRow, m: MessageRow): Promise<MessageRow> {

@@ -186,6 +186,23 @@ describe("the rest of a conversation", () => {
     expect((await message(said)).revoked).toBe(true);
   });
 
+  test("in a group too: our edit, reaction, location and contact card reach every member", async () => {
+    const m = await send({ to: group, text: "Lunch at 12:30" });
+    expect((await call("PATCH", `/messages/${m.id}`, { text: "Lunch at 13:00" })).status).toBe(200);
+    expect((await call("POST", `/messages/${m.id}/reactions`, { emoji: "🍕" })).status).toBe(200);
+    const loc = await send({ to: group, type: "location", location: { latitude: 48.137154, longitude: 11.576124, name: "Marienplatz" } });
+    const card = await send({ to: group, type: "contact", vcard: "BEGIN:VCARD\nVERSION:3.0\nFN:Front desk\nTEL;type=CELL;waid=4915112396666:+49 151 12396666\nEND:VCARD" });
+    expect(card.contacts).toEqual([{ name: "Front desk", phoneNumber: "4915112396666" }]);
+    for (const member of [C1, C2, C3]) {
+      expect(await got(member, (r) => r.type === "edit" && r.targetId === m.id, `${member}: the edit`)).toMatchObject({ groupId: group, text: "Lunch at 13:00" });
+      expect(await got(member, (r) => r.type === "reaction" && r.targetId === m.id, `${member}: the reaction`)).toMatchObject({ groupId: group, emoji: "🍕" });
+      expect(await got(member, (r) => r.id === loc.id, `${member}: the location`)).toMatchObject({ groupId: group, location: { latitude: 48.137154, longitude: 11.576124, name: "Marienplatz" } });
+      expect(await got(member, (r) => r.id === card.id, `${member}: the card`)).toMatchObject({ groupId: group, contacts: [{ name: "Front desk", phoneNumber: "4915112396666" }] });
+    }
+    const chat = (await call("GET", "/chats")).body.chats.find((c: any) => c.id === group);
+    expect(chat.lastMessage).toMatchObject({ id: card.id, type: "contact", fromMe: true, text: "Front desk" });
+  });
+
   test("presence: typing goes to the contact; theirs reaches only a webhook that lists presence.update; states outside the list are 400", async () => {
     expect((await call("POST", `/chats/${C1}/presence`, { state: "composing" })).body).toEqual({ success: true });
     expect(await got(C1, (r) => r.type === "presence" && r.state === "composing", "our typing")).toBeTruthy();
