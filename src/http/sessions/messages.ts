@@ -65,15 +65,18 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
     )
     .patch(
       "/:id/messages/:messageId",
-      async ({ session, params, body }) => ({ success: true as const, message: messageView(session.id, await sessions.conversations.edit(session, params.messageId, body.text)) }),
+      async ({ session, params, body }) => {
+        await sessions.conversations.edit(session, params.messageId, body.text);
+        return { success: true as const };
+      },
       {
         session: { body: true },
         params: MessageParams,
         body: EditBody,
-        response: { 200: MessageResultResponse, ...sandboxErrors, ...authErrors },
+        response: { 200: SuccessResponse, ...sandboxErrors, ...authErrors },
         detail: {
           summary: "Edit a message",
-          description: "A text (or a caption) the account sent, within WhatsApp's 15 minutes: the message shows the new text and `editedAt`. 409 MESSAGE_NOT_EDITABLE otherwise (not ours, too old, not text).",
+          description: "A text (or a caption) the account sent, within WhatsApp's 15 minutes: the stored message (GET it) shows the new text and `editedAt`. 409 MESSAGE_NOT_EDITABLE otherwise (not ours, too old, not text).",
         },
       },
     )
