@@ -1,40 +1,21 @@
 // The rest of a conversation against a real Baileys client, both ways: reactions, edits, revokes,
 // locations, contact cards, polls and their encrypted votes, presence and chat states, in a 1:1
 // chat and in a LID group; and the server clock a test can shift.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { decryptPollVote, proto, WA_CERT_DETAILS, WAMessageStubType, type BinaryNode, type WAMessage } from "@whiskeysockets/baileys";
+import { describe, expect, test } from "bun:test";
+import { decryptPollVote, proto, WAMessageStubType, type BinaryNode, type WAMessage } from "@whiskeysockets/baileys";
 import { createHash } from "node:crypto";
-import { emulatorControl } from "../support/emulator";
-import { startEmulator, trustRoot, type RunningEmulator } from ".";
+import { emulatorSuite } from "./suite";
 import { encryptPollVote } from "./poll-crypto";
-import { linkClient, type TestClient } from "./test-client";
+import type { TestClient } from "./test-client";
 
-const realRoot = Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY);
-let emu: RunningEmulator;
-const clients: TestClient[] = [];
-let seq = 0;
-const newNumber = () => `4916${String(Date.now()).slice(-7)}${String(seq++).padStart(3, "0")}`;
-const control = (method: string, path: string, body?: unknown) => emulatorControl(emu)(method, path, body);
+const suite = emulatorSuite("4916");
+const { newNumber, control, linked, contacts, received } = suite;
 const pn = (n: string) => `${n}@s.whatsapp.net`;
-const lid = (n: string) => `${emu.state.lid(n)}@lid`;
+const lid = (n: string) => `${suite.emu.state.lid(n)}@lid`;
 const sha256 = (s: string) => createHash("sha256").update(s).digest();
 
-async function linked(phone: string) {
-  const { second } = await linkClient(emu.wsUrl, (qr) => control("POST", "/control/scan", { qr, phoneNumber: phone }), (c) => clients.push(c));
-  return second;
-}
 
-async function contacts(count: number): Promise<string[]> {
-  const ns = Array.from({ length: count }, newNumber);
-  expect((await control("POST", "/control/numbers", { add: ns })).status).toBe(200);
-  return ns;
-}
 
-async function received(number: string) {
-  const res = await control("GET", `/control/phones/${number}/received`);
-  expect(res.status).toBe(200);
-  return res.body.messages as Record<string, any>[];
-}
 
 /** Waits until the contact has an entry matching `probe`. */
 const receivedBy = (c: TestClient, number: string, probe: (m: Record<string, any>) => boolean, what: string) =>
@@ -65,16 +46,7 @@ function stanzas(c: TestClient): Map<string, { attrs: Record<string, string>; en
   return seen;
 }
 
-beforeAll(async () => {
-  emu = await startEmulator({ logLevel: (process.env.EMULATOR_LOG_LEVEL as "info") || "silent" });
-  trustRoot(emu.trustRoot);
-});
 
-afterAll(async () => {
-  for (const c of clients) c.end();
-  await emu.stop();
-  WA_CERT_DETAILS.PUBLIC_KEY = realRoot;
-});
 
 describe("reactions, edits and revokes in a 1:1 chat", () => {
   test("the device reacts, edits and deletes; the contact reads each under its target", async () => {

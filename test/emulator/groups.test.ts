@@ -2,40 +2,22 @@
 // the w:gp2 notifications it turns into events, and group messages with Signal sender keys both
 // ways (the device's skmsg decrypted by every member contact; a member's skmsg decrypted by the
 // device), invites, announcement groups and a 256-member group.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { downloadMediaMessage, jidNormalizedUser, proto, WA_CERT_DETAILS, type BinaryNode, type GroupMetadata } from "@whiskeysockets/baileys";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { downloadMediaMessage, jidNormalizedUser, proto, type BinaryNode, type GroupMetadata } from "@whiskeysockets/baileys";
 import { createHash } from "node:crypto";
 import { PNG } from "pngjs";
-import { emulatorControl } from "../support/emulator";
-import { startEmulator, trustRoot, type RunningEmulator } from ".";
-import { connectClient, linkClient, trustMediaServer, type TestClient } from "./test-client";
+import { emulatorSuite } from "./suite";
+import { connectClient, trustMediaServer, type TestClient } from "./test-client";
 
 const { Status } = proto.WebMessageInfo;
-const realRoot = Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY);
-let emu: RunningEmulator;
-const clients: TestClient[] = [];
-let seq = 0;
-const newNumber = () => `4915${String(Date.now()).slice(-7)}${String(seq++).padStart(3, "0")}`;
-const control = (method: string, path: string, body?: unknown) => emulatorControl(emu)(method, path, body);
-const lid = (n: string) => `${emu.state.lid(n)}@lid`;
+const suite = emulatorSuite("4915");
+const { clients, newNumber, control, linked, contacts, received } = suite;
+beforeAll(() => trustMediaServer(suite.emu));
+const lid = (n: string) => `${suite.emu.state.lid(n)}@lid`;
 const pn = (n: string) => `${n}@s.whatsapp.net`;
 
-async function linked(phone: string, opts: Parameters<typeof linkClient>[3] = {}) {
-  const { second } = await linkClient(emu.wsUrl, (qr) => control("POST", "/control/scan", { qr, phoneNumber: phone }), (c) => clients.push(c), opts);
-  return second;
-}
 
-async function contacts(count: number): Promise<string[]> {
-  const ns = Array.from({ length: count }, newNumber);
-  expect((await control("POST", "/control/numbers", { add: ns })).status).toBe(200);
-  return ns;
-}
 
-async function received(number: string) {
-  const res = await control("GET", `/control/phones/${number}/received`);
-  expect(res.status).toBe(200);
-  return res.body.messages as Record<string, any>[];
-}
 
 async function createGroup(creator: string, subject: string, participants: string[]): Promise<string> {
   const res = await control("POST", "/control/groups", { creator, subject, participants });
@@ -81,17 +63,7 @@ function png(width: number, height: number): Buffer {
   return PNG.sync.write(img);
 }
 
-beforeAll(async () => {
-  emu = await startEmulator({ logLevel: (process.env.EMULATOR_LOG_LEVEL as "info") || "silent" });
-  trustRoot(emu.trustRoot);
-  trustMediaServer(emu);
-});
 
-afterAll(async () => {
-  for (const c of clients) c.end();
-  await emu.stop();
-  WA_CERT_DETAILS.PUBLIC_KEY = realRoot;
-});
 
 describe("a group a contact makes", () => {
   test("the linked account joins (groups.upsert); its queries show LID participants with phone numbers", async () => {
@@ -196,7 +168,7 @@ describe("a group a contact makes", () => {
     const image = await control("POST", `/control/groups/${id}/messages`, { from: owner, type: "image", media: { data: picture.toString("base64"), mimetype: "image/png" }, caption: "see" });
     expect(image.status).toBe(200);
 
-    const back = await connectClient(emu.wsUrl, { dir: c.dir });
+    const back = await connectClient(suite.emu.wsUrl, { dir: c.dir });
     clients.push(back);
     const m = await back.waitFor(() => back.messages.find((x) => x.key.id === text.body.id && x.message?.conversation), 5000, "the queued group message");
     expect(m.key.participant).toBe(lid(b!));
