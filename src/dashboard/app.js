@@ -820,9 +820,12 @@ async function loadOlder() {
   }
 }
 
+/** What of a message its node shows besides the status: a change to it draws the node again. */
+const shownOf = (m) => JSON.stringify([m.media?.state ?? null, m.text, m.caption, m.revoked, m.editedAt, m.reactions, m.poll?.votes]);
+
 function upsert(page, chat, m) {
   const entry = chat.entries.get(m.id);
-  if (entry && (entry.m.media?.state ?? null) === (m.media?.state ?? null)) {
+  if (entry && shownOf(entry.m) === shownOf(m)) {
     entry.m = m;
     setStatus(entry);
     return;
@@ -857,10 +860,16 @@ function renderMessages(chat) {
 function messageNode(page, chat, entry) {
   const { m } = entry;
   const li = el("li", { className: `msg ${m.fromMe ? "out" : "in"}`, "data-id": m.id, "data-type": m.type });
-  if (m.media) li.append(mediaNode(page, chat, entry));
-  else li.append(el("p", { className: "text", text: m.text ?? `(${m.type})` }));
+  // In a group, who wrote it.
+  if (m.author) li.append(el("p", { className: "author", text: m.author }));
+  if (m.revoked) li.append(el("p", { className: "text revoked", text: "This message was deleted" }));
+  else if (m.media) li.append(mediaNode(page, chat, entry));
+  else li.append(el("p", { className: "text", text: m.text ?? kindText(m) }));
   if (m.media && m.caption) li.append(el("p", { className: "caption", text: m.caption }));
+  if (m.poll) li.append(pollNode(m.poll));
+  if (m.reactions?.length) li.append(el("p", { className: "reactions", text: m.reactions.map((r) => `${r.emoji} ${r.from}`).join("  ") }));
   const meta = el("p", { className: "meta" }, [el("time", { text: formatSeconds(m.timestamp) })]);
+  if (m.editedAt) meta.prepend(el("span", { className: "edited", text: "edited" }));
   if (m.fromMe) {
     entry.status = el("span");
     meta.append(entry.status);
@@ -868,6 +877,26 @@ function messageNode(page, chat, entry) {
   }
   li.append(meta);
   return li;
+}
+
+/** What a location, contact cards or a poll say, where a text would be. */
+function kindText(m) {
+  if (m.location) {
+    const { latitude, longitude, name, address } = m.location;
+    return `📍 ${[name, address].filter(Boolean).join(", ") || "Location"} (${latitude.toFixed(5)}, ${longitude.toFixed(5)})`;
+  }
+  if (m.contacts) return m.contacts.map((c) => `👤 ${c.name}${c.phoneNumber ? ` +${c.phoneNumber}` : ""}`).join("\n");
+  if (m.poll) return `📊 ${m.poll.question}`;
+  return `(${m.type})`;
+}
+
+/** A poll's options in order, each with how many chose it. */
+function pollNode(poll) {
+  return el(
+    "ul",
+    { className: "poll" },
+    poll.votes.map((v) => el("li", { "data-option": v.option, text: `${v.option}: ${v.voters.length}` })),
+  );
 }
 
 /** A sent message's status: pending, sent, delivered, read or failed. */

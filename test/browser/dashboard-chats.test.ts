@@ -175,4 +175,27 @@ describe("the dashboard's chats", () => {
     // The key went in headers only.
     expect(watch.requests.filter((r) => r.includes(key))).toEqual([]);
   });
+
+  test("a location, contact cards, a poll, a reaction, an edit and a delete show in the chat", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const say = async (body: Record<string, unknown>) => (await control("POST", "/control/messages", { from: CONTACT, to: PHONE, ...body })).body.id as string;
+    const first = await say({ text: "See you at noon" });
+    const place = await say({ type: "location", location: { latitude: 52.520008, longitude: 13.404954, name: "Alexanderplatz" } });
+    const card = await say({ type: "contact", contacts: [{ name: "Ana", phoneNumber: "4915112398888" }] });
+    const doomed = await say({ text: "a typo, deleted" });
+    await waitFor(async () => (await t.call("GET", `/sessions/${id}/messages/${doomed}`, { key })).status === 200, 15_000, "the messages stored");
+    await say({ type: "reaction", targetId: first, emoji: "👍" });
+    await say({ type: "edit", targetId: first, text: "See you at one" });
+    await say({ type: "revoke", targetId: doomed });
+
+    await page.click(`#chats [data-chat="${CONTACT_JID}"]`);
+    const node = (mid: string) => page.locator(`#messages li[data-id="${mid}"]`);
+    await node(place).locator(".text", { hasText: "📍 Alexanderplatz (52.52001, 13.40495)" }).waitFor({ timeout: 15_000 });
+    await node(card).locator(".text", { hasText: "👤 Ana +4915112398888" }).waitFor();
+    await node(first).locator(".text", { hasText: "See you at one" }).waitFor({ timeout: 15_000 });
+    await node(first).locator(".edited").waitFor();
+    await node(first).locator(".reactions", { hasText: `👍 ${CONTACT}` }).waitFor({ timeout: 15_000 });
+    await node(doomed).locator(".revoked", { hasText: "This message was deleted" }).waitFor({ timeout: 15_000 });
+    await shot("conversation");
+  });
 });
