@@ -123,7 +123,8 @@ export class GroupDirectory {
     switch (req.type) {
       case "group-create": {
         // Numbers not on WhatsApp are named as such, not sent: WhatsApp would only refuse them.
-        const found = new Set(((await sock.onWhatsApp(...req.participants.filter((p) => p.endsWith("@s.whatsapp.net")))) ?? []).filter((f) => f.exists).map((f) => f.jid));
+        const phones = req.participants.filter((p) => p.endsWith("@s.whatsapp.net"));
+        const found = new Set((phones.length ? ((await sock.onWhatsApp(...phones)) ?? []) : []).filter((f) => f.exists).map((f) => f.jid));
         const invited = req.participants.filter((p) => !p.endsWith("@s.whatsapp.net") || found.has(p));
         let created: GroupMetadata;
         try {
