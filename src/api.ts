@@ -25,6 +25,7 @@ import { createSessions, type Sessions } from "./sessions";
 import { makeLaunch } from "./sessions/container-env";
 import { DeliveryRepository } from "./db/delivery-repository";
 import { GroupRepository } from "./db/group-repository";
+import { MessageChanges } from "./db/message-changes";
 import { MessageRepository } from "./db/message-repository";
 import { FileMediaStore } from "./media/store";
 import { loadKey } from "./key-file";
@@ -170,6 +171,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     deliveries,
     messages: new MessageRepository(database.db),
     groups: new GroupRepository(database.db),
+    messageChanges: new MessageChanges(database.db),
     mediaStore: new FileMediaStore(join(config.dataDir, "media")),
     secrets,
     runtime,

@@ -36,11 +36,18 @@ export class MessageChanges {
     });
   }
 
-  /** Deleted for everyone: the id stays, its content goes (the caller removes an unused file). */
-  revoke(session: SessionRow, id: string, chatId: string | null, events: OutboxEvent[]): Promise<MessageRow | null> {
-    return this.change(session, id, chatId, (row) =>
-      row.revoked ? null : { set: { revoked: true, text: null, caption: null, media: null, location: null, contacts: null, poll: null, mentions: null }, events },
-    );
+  /**
+   * Deleted for everyone: the id stays, its content goes. Answers the file the message carried
+   * (its sha256, for the caller to remove if unused), or null when nothing changed.
+   */
+  async revoke(session: SessionRow, id: string, chatId: string | null, events: OutboxEvent[]): Promise<{ file: string | null } | null> {
+    let file: string | null = null;
+    const row = await this.change(session, id, chatId, (locked) => {
+      if (locked.revoked) return null;
+      file = locked.media?.sha256 ?? null;
+      return { set: { revoked: true, text: null, caption: null, media: null, location: null, contacts: null, poll: null, mentions: null }, events };
+    });
+    return row ? { file } : null;
   }
 
   /** A voter's whole choice now (none: the vote taken back). */

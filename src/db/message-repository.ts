@@ -19,11 +19,6 @@ export class MessageRepository {
 
   constructor(private readonly db: Db) {}
 
-  /** The database this repository writes to (for the message changes that share its rows). */
-  get database(): Db {
-    return this.db;
-  }
-
   /** A message to send, stored before anything leaves; null when its idempotency key is taken. */
   async insertOutgoing(session: SessionRow, m: NewMessage): Promise<MessageRow | null> {
     const [row] = await this.db

@@ -46,7 +46,7 @@ export class Conversations {
     if (!isOneEmoji(emoji)) throw sessionErrors.invalidField("emoji", 'one emoji, or "" to remove the reaction');
     const m = await this.stored(session, id, "react to a message");
     if (m.revoked) throw new SessionError("MESSAGE_NOT_FOUND", "The message was deleted for everyone");
-    await askSandbox(this.d, session.id, { type: "react", target: await this.target(session, m), emoji });
+    await askSandbox(this.d, session.id, { type: "react", target: this.target(m), emoji });
     const now = Math.floor(Date.now() / 1000);
     if (await this.d.changes.react(session, id, null, { from: "me", emoji, timestamp: now }, [])) this.d.onWritten?.(session.id);
   }
@@ -59,7 +59,7 @@ export class Conversations {
     if (Date.now() / 1000 - m.timestamp > EDIT_WINDOW_SECONDS) {
       throw new SessionError("MESSAGE_NOT_EDITABLE", `WhatsApp allows edits for ${EDIT_WINDOW_SECONDS / 60} minutes after a message was sent`);
     }
-    await askSandbox(this.d, session.id, { type: "edit", target: await this.target(session, m), text, caption: m.type !== "text" });
+    await askSandbox(this.d, session.id, { type: "edit", target: this.target(m), text, caption: m.type !== "text" });
     return (await this.d.changes.edit(session, id, null, text, new Date(), () => [])) ?? m;
   }
 
@@ -70,7 +70,7 @@ export class Conversations {
       if (!m.chatId.endsWith("@g.us")) throw new SessionError("MESSAGE_NOT_REVOCABLE", "Only the account's own messages can be deleted for everyone in a direct chat");
       if (!(await this.d.groups.isAdmin(session, m.chatId))) throw sessionErrors.notGroupAdmin("delete another member's message");
     }
-    await askSandbox(this.d, session.id, { type: "revoke", target: await this.target(session, m) });
+    await askSandbox(this.d, session.id, { type: "revoke", target: this.target(m) });
     // The client asked for it: stored without a webhook, as the API's reactions and edits are.
     await this.applyRevoke(session, m.id, null, null, false);
   }
@@ -126,12 +126,12 @@ export class Conversations {
     if (wrote) this.d.onWritten?.(session.id);
   }
 
+  /** `chatId` null: the client asked (no webhook); else the sandbox reported it in that chat. */
   private async applyRevoke(session: SessionRow, id: string, chatId: string | null, by: string | null, announce: boolean): Promise<boolean> {
-    const before = await this.d.messages.byId(session.id, id);
-    const events = announce ? [{ event: "message.revoked" as const, data: { id, chatId: chatId ?? before?.chatId ?? "", by } }] : [];
-    const row = await this.d.changes.revoke(session, id, chatId, events);
-    if (!row) return false;
-    if (before?.media) await this.d.media.removeUnused([before.media.sha256]);
+    const events = announce && chatId !== null ? [{ event: "message.revoked" as const, data: { id, chatId, by } }] : [];
+    const done = await this.d.changes.revoke(session, id, chatId, events);
+    if (!done) return false;
+    if (done.file) await this.d.media.removeUnused([done.file]);
     return true;
   }
 
@@ -143,7 +143,7 @@ export class Conversations {
   }
 
   /** The message's key as WhatsApp names it: in a group, its author by jid. */
-  private async target(session: SessionRow, m: MessageRow) {
+  private target(m: MessageRow) {
     const author = !m.fromMe && m.chatId.endsWith("@g.us") && m.author ? (m.author.includes("@") ? m.author : `${m.author}@s.whatsapp.net`) : undefined;
     return { chatId: m.chatId, id: m.id, fromMe: m.fromMe, ...(author ? { participant: author } : {}) };
   }

@@ -93,7 +93,7 @@ export class Groups {
     const req: SandboxRequest = { type: "group-create", subject: input.subject, participants: jids };
     if (input.description) req.description = input.description;
     const res = await this.ask(session, req);
-    await this.store(session, res.group, true, session.phoneNumber);
+    if (await this.store(session, res.group, true, session.phoneNumber)) this.d.onWritten?.(session.id);
     const given = new Map(jids.map((j, i) => [j, input.participants[i]!]));
     return { group: res.group.id, results: res.results.map((r) => ({ participant: given.get(r.participant) ?? r.participant, status: r.status })) };
   }
@@ -127,7 +127,7 @@ export class Groups {
     const code = inviteCode(link);
     ready(session, "join a group");
     const res = await this.ask(session, { type: "group-join", code });
-    await this.store(session, res.group, true, null);
+    if (await this.store(session, res.group, true, null)) this.d.onWritten?.(session.id);
     return res.group.id;
   }
 
@@ -179,13 +179,10 @@ export class Groups {
     if (wrote) this.d.onWritten?.(session.id);
   }
 
-  /** Stores a group as WhatsApp answered it; `joined` raises group.joined if it is new here. True when new. */
-  private store(session: SessionRow, g: GroupReport, joined: boolean, by: string | null): Promise<boolean> {
+  /** Stores a group as WhatsApp answered it; `joined` raises group.joined if it is new here. True when that event was written. */
+  private async store(session: SessionRow, g: GroupReport, joined: boolean, by: string | null): Promise<boolean> {
     const events: OutboxEvent[] = joined ? [{ event: "group.joined", data: { groupId: g.id, subject: g.subject, by } }] : [];
-    return this.d.groups.upsert(session, g, events).then((isNew) => {
-      if (isNew && joined) this.d.onWritten?.(session.id);
-      return isNew;
-    });
+    return (await this.d.groups.upsert(session, g, events)) && joined;
   }
 
   private async stored(session: SessionRow, groupId: string, what: string) {

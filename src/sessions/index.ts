@@ -3,6 +3,7 @@
 import type { SandboxLink } from "../channel/link";
 import type { DeliveryRepository } from "../db/delivery-repository";
 import type { GroupRepository } from "../db/group-repository";
+import type { MessageChanges } from "../db/message-changes";
 import type { MessageRepository } from "../db/message-repository";
 import type { SessionRepository } from "../db/session-repository";
 import type { Logger } from "../log";
@@ -24,7 +25,6 @@ import { ffmpegTools } from "../media/ffmpeg";
 import { MediaPreparer } from "../media/prepare";
 import { Conversations } from "./conversation";
 import { Groups } from "./groups";
-import { MessageChanges } from "../db/message-changes";
 import { Messaging } from "./messaging";
 
 export interface SessionsDeps {
@@ -32,6 +32,8 @@ export interface SessionsDeps {
   deliveries: DeliveryRepository;
   messages: MessageRepository;
   groups: GroupRepository;
+  /** Reactions, edits, deletes and votes on stored messages. */
+  messageChanges: MessageChanges;
   secrets: WebhookSecrets;
   runtime: SessionRuntime;
   link: SandboxLink;
@@ -127,7 +129,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   });
   const conversations = new Conversations({
     messages: deps.messages,
-    changes: new MessageChanges(deps.messages.database),
+    changes: deps.messageChanges,
     groups,
     media,
     link,

@@ -26,6 +26,9 @@ export interface ReportDeps {
   log: Logger;
 }
 
+/** Reports about the session's link itself, taken in any state its transition allows. */
+const STATE_REPORTS = new Set<Report["type"]>(["qr", "connecting", "ready", "disconnected", "logged_out", "failed"]);
+
 export class ReportIngest implements ReportSink {
   constructor(private readonly d: ReportDeps) {}
 
@@ -78,6 +81,11 @@ export class ReportIngest implements ReportSink {
       log.warn("report from a sandbox that is not the session's current one refused", { sessionId, type: report.type });
       return false;
     }
+    // What happened in WhatsApp counts only from a session that is live (linked, or reconnecting).
+    if (!STATE_REPORTS.has(report.type) && report.type !== "media_failed" && !isLive(session.state)) {
+      log.warn("report refused in this state", { sessionId, type: report.type, state: session.state });
+      return false;
+    }
     switch (report.type) {
       case "qr":
         if (session.state === "qr_ready") await transitions.refreshQr(session, report.qr);
@@ -104,10 +112,6 @@ export class ReportIngest implements ReportSink {
         return true;
       case "message":
       case "message_status":
-        if (!isLive(session.state)) {
-          log.warn("message report refused in this state", { sessionId, type: report.type, state: session.state });
-          return false;
-        }
         if (report.type === "message") await this.d.messaging.received(session, report.message);
         else await this.d.messaging.statusReported(session, report.id, report.chatId, report.status);
         return true;
@@ -120,10 +124,6 @@ export class ReportIngest implements ReportSink {
       case "group_participants":
       case "group_left":
       case "lid_mappings":
-        if (!isLive(session.state)) {
-          log.warn("group report refused in this state", { sessionId, type: report.type, state: session.state });
-          return false;
-        }
         await this.d.groups.reported(session, report);
         return true;
       case "reaction":
@@ -131,18 +131,10 @@ export class ReportIngest implements ReportSink {
       case "revoked":
       case "poll_vote":
       case "presence":
-        if (!isLive(session.state)) {
-          log.warn("message report refused in this state", { sessionId, type: report.type, state: session.state });
-          return false;
-        }
         await this.d.conversations.reported(session, report);
         return true;
       case "contacts":
       case "chats": {
-        if (!isLive(session.state)) {
-          log.warn("sync report refused in this state", { sessionId, type: report.type, state: session.state });
-          return false;
-        }
         // The webhook carries what changed, written in the same transaction as the rows.
         if (report.type === "contacts") {
           await repo.upsertContacts(session, report.contacts, [{ event: "session.contacts", data: { count: report.contacts.length, contacts: report.contacts } }]);

@@ -7,6 +7,7 @@ import { openDatabase, type Database } from "../../src/db/client";
 import { FileMediaStore } from "../../src/media/store";
 import { DeliveryRepository } from "../../src/db/delivery-repository";
 import { GroupRepository } from "../../src/db/group-repository";
+import { MessageChanges } from "../../src/db/message-changes";
 import { MessageRepository } from "../../src/db/message-repository";
 import { SessionRepository } from "../../src/db/session-repository";
 import { silentLogger } from "../../src/log";
@@ -40,6 +41,7 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     deliveries: new DeliveryRepository(db.db),
     messages,
     groups: new GroupRepository(db.db),
+    messageChanges: new MessageChanges(db.db),
     secrets: new WebhookSecrets(new Uint8Array(32)),
     runtime,
     link,
