@@ -137,7 +137,7 @@ export function groupsRoutes(opts: SessionsRoutesOptions) {
         detail: {
           summary: "Change a group's subject, description or settings",
           description:
-            "`announce`: only admins send; `locked`: only admins edit the group's info. Those two need an admin, and so do subject and description once the group is locked: 403 NOT_GROUP_ADMIN otherwise.",
+            "`announce`: only admins send; `locked`: only admins edit the group's info. Those two need an admin, and so do subject and description once the group is locked: 403 NOT_GROUP_ADMIN otherwise. 404 GROUP_NOT_FOUND for a group the account is not in.",
         },
       },
     )
@@ -151,7 +151,7 @@ export function groupsRoutes(opts: SessionsRoutesOptions) {
         response: { 200: ParticipantsResponse, ...groupErrors },
         detail: {
           summary: "Add, remove, promote or demote members",
-          description: "`results` holds each member's outcome: `ok` or WhatsApp's reason. 403 NOT_GROUP_ADMIN unless the account is an admin.",
+          description: "`results` holds each member's outcome: `ok` or WhatsApp's reason. 403 NOT_GROUP_ADMIN unless the account is an admin; 404 GROUP_NOT_FOUND for a group the account is not in.",
         },
       },
     )
@@ -159,13 +159,13 @@ export function groupsRoutes(opts: SessionsRoutesOptions) {
       session: { body: false },
       params: GroupParams,
       response: { 200: InviteResponse, ...groupErrors },
-      detail: { summary: "Get the group's invite link", description: "403 NOT_GROUP_ADMIN unless the account is an admin." },
+      detail: { summary: "Get the group's invite link", description: "403 NOT_GROUP_ADMIN unless the account is an admin; 404 GROUP_NOT_FOUND for a group the account is not in." },
     })
     .delete("/:id/groups/:groupId/invite", async ({ session, params }) => ({ success: true as const, ...(await sessions.groups.invite(session, params.groupId, true)) }), {
       session: { body: false },
       params: GroupParams,
       response: { 200: InviteResponse, ...groupErrors },
-      detail: { summary: "Revoke the group's invite link", description: "The old link stops working; answers the new one." },
+      detail: { summary: "Revoke the group's invite link", description: "The old link stops working; answers the new one. 403 NOT_GROUP_ADMIN unless the account is an admin; 404 GROUP_NOT_FOUND." },
     })
     .post(
       "/:id/groups/:groupId/leave",
@@ -177,7 +177,7 @@ export function groupsRoutes(opts: SessionsRoutesOptions) {
         session: { body: false },
         params: GroupParams,
         response: { 200: LeaveResponse, ...groupErrors },
-        detail: { summary: "Leave the group", description: "The group is gone from the list; its chat and messages stay." },
+        detail: { summary: "Leave the group", description: "The group is gone from the list; its chat and messages stay. 404 GROUP_NOT_FOUND for a group the account is not in." },
       },
     );
 }
