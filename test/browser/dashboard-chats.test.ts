@@ -169,7 +169,7 @@ describe("the dashboard's chats", () => {
     const revoked: string[] = await page.evaluate(() => (window as any).__revoked);
     expect(urls.filter((u) => !revoked.includes(u))).toEqual([]);
     // The refused send, which chromium logs itself; nothing else went wrong.
-    expect(watch.problems).toEqual(["console error: Failed to load resource: the server responded with a status of 400 (Bad Request)"]);
+    expect(watch.problems).toEqual([`console error: Failed to load resource: the server responded with a status of 400 (Bad Request) at /sessions/${id}/messages`]);
     expect(watch.dialogs).toEqual([]);
     expect(watch.offHost()).toEqual([]);
     // The key went in headers only.

@@ -300,7 +300,9 @@ describe("the dashboard", () => {
   });
 
   test("no console errors, no dialogs, nothing requested off this host in the admin's whole session", async () => {
-    expect(watch.problems).toEqual([]);
+    // A QR read that meets the session already moved on is 409, which the page expects and skips
+    // (its state event follows); chromium logs the load anyway. Anything else is a problem.
+    expect(watch.problems.filter((p) => !/status of 409 \(Conflict\) at \/sessions\/[^/]+\/qr$/.test(p))).toEqual([]);
     expect(watch.dialogs).toEqual([]);
     expect(watch.offHost()).toEqual([]);
   });

@@ -65,7 +65,11 @@ export function watchPage(page: Page): PageWatch {
   page.on("request", (request) => watch.requests.push(request.url()));
   page.on("pageerror", (error) => watch.problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error") watch.problems.push(`console error: ${message.text()}`);
+    if (message.type() !== "error") return;
+    // Chromium names no URL in a failed load's text: its path is added, so a test can tell which.
+    const url = message.location().url;
+    const at = /^Failed to load resource/.test(message.text()) && url ? ` at ${new URL(url).pathname}` : "";
+    watch.problems.push(`console error: ${message.text()}${at}`);
   });
   page.on("dialog", (dialog) => {
     watch.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
