@@ -8,6 +8,7 @@ import type { SessionQueries } from "../sessions/queries";
 import { ApiError, errors } from "./errors";
 import { isFormRequest, readFormBody } from "./form-body";
 import { readJsonBody } from "./json-body";
+import { readJsonMediaBody } from "./json-media-body";
 
 /** admin: the admin key; any: admin or a session key; create: the create route's own rule. */
 export type Role = "admin" | "any" | "create";
@@ -86,7 +87,9 @@ export function authPlugin(opts: AuthOptions) {
               await callerOf(request, "any");
               // A form's file goes to a temporary file as it streams (form-body.ts); its text fields are the body.
               if (rule.media && isFormRequest(request)) return (await readFormBody(request, opts.mediaMaxBytes, mediaTooLarge, opts.uploadDir)).fields;
-              return readJsonBody(request, rule.media ? mediaBodyLimit : undefined, rule.media ? mediaTooLarge : undefined);
+              // A JSON body's base64 file goes to a temporary file as it streams (json-media-body.ts).
+              if (rule.media) return readJsonMediaBody(request, { fileLimit: opts.mediaMaxBytes, bodyLimit: mediaBodyLimit, fileTooLarge: mediaTooLarge, dir: opts.uploadDir });
+              return readJsonBody(request);
             },
           }
         : {}),

@@ -1,6 +1,7 @@
 // Reads a multipart/form-data body as it streams (busboy): its text fields, and its one `file`
 // part written to a temporary file as it comes, stopped at the limit (413 without reading on).
-// The part never sits whole in memory; the caller removes the file once the request is done.
+// The part never sits whole in memory; the caller removes the file once the request is done
+// (request-file.ts).
 import busboy from "busboy";
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -8,41 +9,16 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TempFile } from "../media/prepare";
 import { ApiError, errors } from "./errors";
-
-/** A form's file part, on disk for the length of its request. */
-export interface FormFile {
-  path: string;
-  size: number;
-  /** What the part's headers said of it. */
-  contentType: string | null;
-  fileName: string | null;
-  /** Lowercase hex of the part's bytes, hashed as they were written. */
-  sha256: string;
-  remove(): Promise<void>;
-}
+import { keepRequestFile, type RequestFile } from "./request-file";
 
 export interface FormBody {
   fields: Record<string, string>;
-  file: FormFile | null;
+  file: RequestFile | null;
 }
 
 /** A field's longest value (a caption is the longest field a send has). */
 const MAX_FIELD_BYTES = 256 * 1024;
 const MAX_FIELDS = 32;
-
-/** The file part of a request's form, from its parse to the end of its response. */
-const formFiles = new WeakMap<Request, FormFile>();
-
-export function formFileOf(request: Request): FormFile | undefined {
-  return formFiles.get(request);
-}
-
-/** Removes the request's file part (after its answer went, whatever the answer was). */
-export async function removeFormFile(request: Request): Promise<void> {
-  const file = formFiles.get(request);
-  formFiles.delete(request);
-  await file?.remove();
-}
 
 export function isFormRequest(request: Request): boolean {
   return /^multipart\/form-data\s*(;|$)/i.test(request.headers.get("content-type") ?? "");
@@ -66,7 +42,7 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
     throw new ApiError(400, "VALIDATION_ERROR", `The form cannot be read: ${(err as Error).message}`);
   }
   const fields: Record<string, string> = {};
-  let file: FormFile | null = null;
+  let file: RequestFile | null = null;
   let part: Readable | null = null;
   let failure: ApiError | null = null;
   const writes: Promise<void>[] = [];
@@ -84,7 +60,7 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
       stream.resume();
       return fail(errors.validation(name, name === "file" ? "only one file is sent at a time" : "unknown field: the form's file part is `file`"));
     }
-    const kept: FormFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, sha256: "", remove: async () => {} };
+    const kept: RequestFile = { path: "", size: 0, contentType: info.mimeType || null, fileName: info.filename || null, sha256: "", field: "file", remove: async () => {} };
     const hash = createHash("sha256");
     file = kept;
     part = stream;
@@ -124,9 +100,9 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
     if (failure) throw failure;
   } catch (err) {
     await Promise.allSettled(writes); // settled (its part ended or destroyed) before its file goes
-    await (file as FormFile | null)?.remove();
+    await (file as RequestFile | null)?.remove();
     throw err;
   }
-  if (file) formFiles.set(request, file);
+  if (file) keepRequestFile(request, file);
   return { fields, file };
 }

@@ -18,14 +18,23 @@ export const SERVER_MAX_BODY_BYTES = 1024 * 1024 * 1024;
 export const MAX_JSON_DEPTH = 32;
 
 export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES, tooLargeError: (limit: number) => ApiError = tooLarge): Promise<unknown> {
+  checkJsonType(request);
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) throw tooLargeError(limit);
+  return parseJsonBytes(await readLimited(request, limit, tooLargeError));
+}
+
+/** 415 unless the request says its body is JSON. */
+export function checkJsonType(request: Request): void {
   const type = request.headers.get("content-type") ?? "";
   const mediaType = type.split(";")[0]!.trim().toLowerCase();
   if (mediaType !== "application/json" && !/^application\/[\w.+-]+\+json$/.test(mediaType)) {
     throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "The body must be JSON, sent with Content-Type: application/json");
   }
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw tooLargeError(limit);
-  const bytes = await readLimited(request, limit, tooLargeError);
+}
+
+/** A whole body's bytes as JSON, with this module's answers for what is not. */
+export function parseJsonBytes(bytes: Uint8Array): unknown {
   let utf8 = true;
   let text: string;
   try {
@@ -35,9 +44,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES, too
     text = new TextDecoder().decode(bytes);
   }
   if (text.trim() === "") throw new ApiError(400, "INVALID_JSON", "The request body is empty; a JSON object is required");
-  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    throw new ApiError(400, "INVALID_JSON", `The request body is nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`);
-  }
+  if (jsonTextDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw tooDeep();
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -51,6 +58,10 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES, too
   const surrogate = textField(value, (s) => !s.isWellFormed());
   if (surrogate !== null) throw errors.validation(surrogate, "holds a lone surrogate (not valid Unicode text)");
   return value;
+}
+
+export function tooDeep(): ApiError {
+  return new ApiError(400, "INVALID_JSON", `The request body is nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`);
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -99,7 +110,7 @@ async function readLimited(request: Request, limit: number, tooLargeError: (limi
   return Buffer.concat(chunks);
 }
 
-function tooLarge(limit: number): ApiError {
+export function tooLarge(limit: number): ApiError {
   return new ApiError(413, "PAYLOAD_TOO_LARGE", `The request body is larger than ${limit} bytes`);
 }
 

@@ -6,13 +6,15 @@ import { checkOutboundUrl } from "../net/address-guard";
 import { FetchFailed, FetchRefused, fetchPinned } from "../net/fetch-pinned";
 import { SessionError, sessionErrors } from "./errors";
 
-/** A form's file part on disk (the HTTP layer's FormFile). */
+/** A form's file part, or a JSON body's base64 decoded as it came, on disk (the HTTP layer's RequestFile). */
 export interface UploadedFile {
   path: string;
   size: number;
   sha256: string;
   contentType: string | null;
   fileName: string | null;
+  /** The field a refusal names: `file` (a form) or `media.data`. */
+  field: string;
 }
 
 export type MediaInput = { data: string } | { url: string } | { file: UploadedFile };
@@ -58,7 +60,7 @@ export class MediaSources {
           yield* createReadStream(path);
         })(),
         onDisk: { path: media.file.path, sha256: media.file.sha256, size: media.file.size },
-        field: "file",
+        field: media.file.field,
         ...(media.file.contentType ? { servedAs: media.file.contentType } : {}),
         ...(media.file.fileName ? { fileName: media.file.fileName } : {}),
         close() {},

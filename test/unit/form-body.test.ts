@@ -4,7 +4,8 @@
 import { expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { ApiError } from "../../src/http/errors";
-import { readFormBody, removeFormFile } from "../../src/http/form-body";
+import { readFormBody } from "../../src/http/form-body";
+import { removeRequestFile } from "../../src/http/request-file";
 
 const tooLarge = (limit: number) => new ApiError(413, "MEDIA_TOO_LARGE", `over ${limit}`);
 
@@ -23,7 +24,7 @@ test("fields and the file part; a file of exactly the limit passes, one byte mor
   expect(form.fields).toEqual({ to: "4915112345678", type: "document" });
   expect(form.file).toMatchObject({ size: limit, contentType: "application/pdf", fileName: "a.pdf" });
   expect(readFileSync(form.file!.path).equals(Buffer.from(bytes))).toBe(true);
-  await removeFormFile(request);
+  await removeRequestFile(request);
   expect(existsSync(form.file!.path)).toBe(false);
 
   await expect(readFormBody(formRequest({ to: "x" }, new Uint8Array(limit + 1)), limit, tooLarge)).rejects.toMatchObject({ status: 413 });

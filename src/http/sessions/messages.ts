@@ -6,7 +6,7 @@ import { authErrors, EditBody, ErrorResponse, MessageParams, MessageResultRespon
 
 const sandboxErrors = { 502: ErrorResponse, 504: ErrorResponse };
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
-import { formFileOf, removeFormFile } from "../form-body";
+import { removeRequestFile, requestFileOf } from "../request-file";
 import { mediaResponse } from "./media-response";
 import { messageView } from "./views";
 
@@ -18,19 +18,19 @@ export function messagesRoutes(opts: SessionsRoutesOptions) {
       async ({ session, body, request, set }) => {
         const key = request.headers.get("idempotency-key");
         if (key !== null && !/^[\x21-\x7e]{1,255}$/.test(key)) throw errors.validation("Idempotency-Key", "must be 1 to 255 printable characters");
-        const file = formFileOf(request);
-        if (file && body.media) throw errors.validation("media", "a form sends its file as the `file` part");
+        const file = requestFileOf(request);
+        if (file && body.media) throw errors.validation("media", file.field === "file" ? "a form sends its file as the `file` part" : "takes one of data or url");
         try {
           const message = await sessions.messaging.send(session, file ? { ...body, media: { file } } : body, key);
           set.status = 201;
           return { success: true as const, message: messageView(session.id, message) };
         } finally {
-          await removeFormFile(request);
+          await removeRequestFile(request);
         }
       },
       {
-        // A form's file is removed however the request ended (a refused field never reaches the handler).
-        afterResponse: ({ request }) => removeFormFile(request),
+        // A request's file is removed however the request ended (a refused field never reaches the handler).
+        afterResponse: ({ request }) => removeRequestFile(request),
         session: { body: true, media: true },
         body: SendBody,
         headers: t.Object(
