@@ -552,6 +552,6 @@ console.log(`\n${"what".padEnd(w0)}  ${"figure".padEnd(w1)}  goal`);
 for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
 console.log(
   `\nMemory: RSS/PSS from /proc/<pid>/smaps_rollup sampled every 50 ms, and VmHWM (reset before each phase); the sandbox container's processes are its init and the sandbox (State.Pid's tree), conmon not included. ` +
-    `A JSON base64 body is read whole by the API (${((Math.ceil((bigMiB * MiB) / 3) * 4) / MiB).toFixed(1)} MiB of text for ${bigMiB} MiB), parsed and decoded: it cannot stream.`,
+    `A JSON base64 body (${((Math.ceil((bigMiB * MiB) / 3) * 4) / MiB).toFixed(1)} MiB of text for ${bigMiB} MiB) is decoded by the API as it streams (json-media-body.ts).`,
 );
 process.exit(0);

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { CollectHint } from "../media/gc-hint";
 import { TempFile } from "../media/prepare";
 import { ApiError, errors } from "./errors";
 import { keepRequestFile, type RequestFile } from "./request-file";
@@ -76,7 +77,9 @@ export async function readFormBody(request: Request, fileLimit: number, tooLarge
         const tmp = await TempFile.make("upload", dir);
         kept.path = tmp.path;
         kept.remove = () => tmp.remove();
+        const collector = new CollectHint();
         stream.on("data", (chunk: Buffer) => {
+          collector.count(chunk.length);
           kept.size += chunk.length;
           hash.update(chunk);
         });

@@ -8,6 +8,7 @@ import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { runtime } from "../platform/runtime";
+import { CollectHint } from "./gc-hint";
 
 export class MediaTooLarge extends Error {
   constructor(readonly limit: number) {
@@ -57,9 +58,11 @@ export class FileMediaStore implements MediaStore {
     const out = createWriteStream(tmpPath, { mode: 0o600 });
     const hash = createHash("sha256");
     let size = 0;
+    const collector = new CollectHint();
     try {
       for await (const chunk of bytes) {
         size += chunk.byteLength;
+        collector.count(chunk.byteLength);
         if (size > limit) throw new MediaTooLarge(limit);
         hash.update(chunk);
         // Waits for the disk when the stream's buffer is full, so memory stays bounded.
