@@ -45,10 +45,12 @@ export async function readJsonMediaBody(request: Request, limits: JsonMediaLimit
     const file = await scanner.end();
     const body = parseJsonBytes(Buffer.concat(scanner.rest));
     if (file) {
-      keepRequestFile(request, file);
-      const media = (body as { media: Record<string, unknown> }).media;
-      delete media.data; // the placeholder: the file is the request's
+      // The placeholder is where the file was, unless a later `media` replaced that object.
+      const media = (body as { media?: unknown }).media;
+      if (typeof media !== "object" || media === null || (media as { data?: unknown }).data !== "") throw errors.validation("media", "is given twice");
+      delete (media as { data?: unknown }).data; // the file is the request's
       if (Object.keys(media).length === 0) delete (body as { media?: unknown }).media;
+      keepRequestFile(request, file);
     }
     return body;
   } catch (err) {

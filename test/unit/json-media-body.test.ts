@@ -89,6 +89,10 @@ test("refusals: not base64, twice, not JSON, too deep, too large; nothing stays 
     expect([err.status, err.code, err.message]).toEqual([400, "VALIDATION_ERROR", expect.stringContaining("media.data")]);
   }
   expect((await refused('{"media":{"data":"QQ==","data":"QQ=="}}', 3)).err.message).toContain("given twice");
+  // A later `media` replacing the one that held the file: refused, whatever it is.
+  for (const later of ["null", "5", '{"data":5}', '{"url":"https://a/b"}']) {
+    expect((await refused(`{"media":{"data":"QQ=="},"media":${later}}`, 3)).err.message).toContain("given twice");
+  }
   expect((await refused('{"media":{"data":"QQ=="}', 3)).err.code).toBe("INVALID_JSON");
   expect((await refused('{"media":{"data":"QQ==', 3)).err.code).toBe("INVALID_JSON");
   expect((await refused(`{"a":${"[".repeat(40)}`, 3)).err.code).toBe("INVALID_JSON");
