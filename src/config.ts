@@ -2,6 +2,7 @@
 // stops the API with a message that names the variable instead of failing later.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { AllowList, DEFAULT_EGRESS_ALLOW } from "./egress/allow-list";
 import { modulePath } from "./platform/module-path";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -100,6 +101,12 @@ export function loadConfig(env: Env = process.env) {
   if (metricsToken !== undefined && (metricsToken.length < 16 || /\s/.test(metricsToken))) {
     throw new ConfigError("METRICS_TOKEN must be at least 16 characters, without spaces");
   }
+  let egressAllow: AllowList;
+  try {
+    egressAllow = AllowList.parse(env.EGRESS_ALLOW || DEFAULT_EGRESS_ALLOW);
+  } catch (err) {
+    throw new ConfigError(`EGRESS_ALLOW must be a comma-separated list of host:port: ${(err as Error).message}`);
+  }
   const port = int(env, "PORT", 3000, 0, 65535);
   const host = env.HOST || "0.0.0.0";
   return {
@@ -126,7 +133,12 @@ export function loadConfig(env: Env = process.env) {
     podmanSocket: env.PODMAN_SOCKET || defaultPodmanSocket(env),
     sandboxImage: env.SANDBOX_IMAGE || `localhost/wa-sandbox:${packageVersion()}`,
     sandboxMemory: env.SANDBOX_MEMORY ? parseBytes("SANDBOX_MEMORY", env.SANDBOX_MEMORY) : 256 * 1024 ** 2,
-    sandboxNetwork: env.SANDBOX_NETWORK || undefined,
+    /** The containers' network: none by default (every connection goes through the egress gateway); an empty value leaves it to Podman. */
+    sandboxNetwork: env.SANDBOX_NETWORK === undefined ? "none" : env.SANDBOX_NETWORK || undefined,
+    /** The egress gateway's folder: its control socket and each session's socket (`bun run egress` makes them). */
+    egressDir: resolve(env.EGRESS_DIR || join(resolve(env.DATA_DIR || "./data"), "egress")),
+    /** Where sandboxes may connect through the gateway. */
+    egressAllow,
     sandboxPids: int(env, "SANDBOX_PIDS", 256, 16, 100000),
     sandboxCpuShares: int(env, "SANDBOX_CPU_SHARES", 512, 2, 262144),
     /** Identifies this API instance in container labels, so two APIs on one host never fight. */

@@ -37,6 +37,8 @@ export const sessions = pgTable("sessions", {
   webhookSecretSalt: text("webhook_secret_salt"),
   /** Why deliveries stopped (the receiver answered 410 Gone); cleared when the URL is set again. */
   webhookDisabledReason: text("webhook_disabled_reason"),
+  /** The session's proxy URL, AES-256-GCM under a key kept outside the database (egress/proxy-secrets.ts); null for none. */
+  proxyEncrypted: text("proxy_encrypted"),
   metadata: jsonb("metadata").$type<Record<string, unknown>>(),
   phoneNumber: text("phone_number"),
   pushName: text("push_name"),

@@ -1,0 +1,164 @@
+// One session's way out: a unix socket in the session's own folder (mounted into that session's
+// container only, so whoever connects here is that session: nothing it says names it), taking
+// HTTP CONNECT requests. A destination outside EGRESS_ALLOW is refused before any connection is
+// made; an allowed one is reached directly or, when the session has a proxy, only through it.
+// The answer to a failed CONNECT says why in `X-Egress-Reason`, which the sandbox reports.
+import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import type { Logger } from "../log";
+import type { AllowList } from "./allow-list";
+import type { EgressMetrics } from "./metrics";
+import type { ProxyRoute } from "./proxy-url";
+import { openUpstream, UpstreamFailed } from "./upstream";
+
+export const EGRESS_SOCKET = "egress.sock";
+/** A CONNECT request's head is one line and a few headers. */
+const MAX_HEAD = 8 * 1024;
+const HEAD_TIMEOUT_MS = 10_000;
+
+export interface TunnelSettings {
+  allow: AllowList;
+  allowPrivate: boolean;
+  connectTimeoutMs: number;
+  metrics: EgressMetrics;
+  log: Logger;
+}
+
+/** The latest failure of a session's connections, for the API to show while the sandbox cannot tell. */
+export interface RouteFailure {
+  reason: string;
+  at: string;
+}
+
+export class SessionTunnels {
+  private server: Server | null = null;
+  private readonly open = new Set<Socket>();
+  lastFailure: RouteFailure | null = null;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly dir: string,
+    private proxy: ProxyRoute | null,
+    /** The route as the API gave it, to tell a change from the same route sent again. */
+    public proxyUrl: string | null,
+    private readonly s: TunnelSettings,
+  ) {}
+
+  get connections(): number {
+    return this.open.size;
+  }
+
+  async listen(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    chmodSync(this.dir, 0o755);
+    const path = join(this.dir, EGRESS_SOCKET);
+    rmSync(path, { force: true });
+    const server = createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolve());
+    });
+    // The container's user is not the gateway's: the socket is open to it (the folder is the session's).
+    chmodSync(path, 0o666);
+    this.server = server;
+  }
+
+  /** A new proxy (or none): connections made through the old route are closed, so the sandbox reconnects through the new one. */
+  reroute(proxy: ProxyRoute | null, url: string | null): void {
+    this.proxy = proxy;
+    this.proxyUrl = url;
+    this.lastFailure = null;
+    for (const socket of this.open) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.open) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = null;
+    rmSync(join(this.dir, EGRESS_SOCKET), { force: true });
+  }
+
+  private accept(client: Socket): void {
+    client.on("error", () => {});
+    this.open.add(client);
+    client.once("close", () => this.open.delete(client));
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => client.destroy(), HEAD_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end === -1) {
+        if (head.length > MAX_HEAD) {
+          clearTimeout(timer);
+          client.off("data", onData);
+          this.refuse(client, 431, "request too long", "malformed");
+        }
+        return;
+      }
+      clearTimeout(timer);
+      client.off("data", onData);
+      client.pause();
+      void this.connect(client, head.subarray(0, end).toString("latin1"), head.subarray(end + 4));
+    };
+    client.on("data", onData);
+  }
+
+  private async connect(client: Socket, head: string, early: Buffer): Promise<void> {
+    const m = /^CONNECT (\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d{1,5}) HTTP\/1\.[01]$/.exec(head.split("\r\n")[0] ?? "");
+    if (!m) return this.refuse(client, 405, "only CONNECT host:port is taken", "malformed");
+    const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(m[2]);
+    if (!this.s.allow.allows(host, port)) {
+      this.s.log.warn("egress refused", { sessionId: this.sessionId, host, port, why: "not in EGRESS_ALLOW" });
+      return this.refuse(client, 403, `${host}:${port} is not in EGRESS_ALLOW`, "not_allowed");
+    }
+    const proxy = this.proxy;
+    let upstream: Socket;
+    try {
+      upstream = await openUpstream({ host, port, proxy, allowPrivate: this.s.allowPrivate || this.s.allow.namesAddress(host), timeoutMs: this.s.connectTimeoutMs });
+    } catch (err) {
+      const reason = err instanceof UpstreamFailed ? err.reason : `WhatsApp unreachable (${(err as Error).message})`;
+      this.lastFailure = { reason, at: new Date().toISOString() };
+      this.s.metrics.failed.inc({ via: proxy ? proxy.scheme : "direct", cause: err instanceof UpstreamFailed && err.proxyFailed ? "proxy" : "destination" });
+      this.s.log.warn("egress failed", { sessionId: this.sessionId, host, port, via: proxy?.scheme ?? "direct", reason });
+      return this.refuse(client, 502, reason, null);
+    }
+    if (client.destroyed || proxy !== this.proxy) {
+      // Closed while connecting, or the route changed meanwhile: this connection is not the session's any more.
+      upstream.destroy();
+      return;
+    }
+    this.lastFailure = null;
+    this.open.add(upstream);
+    upstream.once("close", () => this.open.delete(upstream));
+    const via = proxy ? proxy.scheme : "direct";
+    this.s.metrics.connections.inc({ via });
+    this.s.metrics.active.inc();
+    upstream.once("close", () => this.s.metrics.active.dec());
+    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    if (early.length > 0) {
+      upstream.write(early);
+      this.s.metrics.bytes.inc({ direction: "out" }, early.length);
+    }
+    upstream.on("error", () => client.destroy());
+    client.on("data", (c: Buffer) => this.s.metrics.bytes.inc({ direction: "out" }, c.length));
+    upstream.on("data", (c: Buffer) => this.s.metrics.bytes.inc({ direction: "in" }, c.length));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.once("close", () => upstream.destroy());
+    upstream.once("close", () => client.destroy());
+    client.resume();
+  }
+
+  private refuse(client: Socket, status: number, reason: string, counted: "not_allowed" | "malformed" | null): void {
+    if (counted) this.s.metrics.refused.inc({ why: counted });
+    const text = { 403: "Forbidden", 405: "Method Not Allowed", 431: "Request Header Fields Too Large", 502: "Bad Gateway" }[status] ?? "Error";
+    const safe = reason.replace(/[^\x20-\x7e]/g, "?");
+    client.end(`HTTP/1.1 ${status} ${text}\r\nX-Egress-Reason: ${safe}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  }
+}
+
+export function sessionDir(root: string, sessionId: string): string {
+  return join(root, "sessions", sessionId);
+}

@@ -1,0 +1,157 @@
+// One TCP connection from the gateway to an allowed destination: directly (the name resolved
+// here, each address judged by the address guard unless the operator allowed that address
+// itself), or through the session's proxy (SOCKS5 through the `socks` library, HTTP CONNECT
+// written here), where the proxy resolves the name. A proxy that fails is never bypassed.
+import { connect, type Socket } from "node:net";
+import { SocksClient } from "socks";
+import { resolveAllowed } from "../net/address-guard";
+import type { ProxyRoute } from "./proxy-url";
+
+/** Why a connection could not be made: `reason` is what the session's status shows. */
+export class UpstreamFailed extends Error {
+  constructor(
+    readonly reason: string,
+    /** Whether the session's proxy failed (not the destination behind it). */
+    readonly proxyFailed: boolean,
+  ) {
+    super(reason);
+  }
+}
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  proxy: ProxyRoute | null;
+  /** ALLOW_PRIVATE_ADDRESSES, or the destination is an address the allow list names. */
+  allowPrivate: boolean;
+  timeoutMs: number;
+}
+
+export async function openUpstream(t: UpstreamTarget): Promise<Socket> {
+  if (!t.proxy) return direct(t);
+  return t.proxy.scheme === "socks5" ? viaSocks(t, t.proxy) : viaHttpConnect(t, t.proxy);
+}
+
+async function direct(t: UpstreamTarget): Promise<Socket> {
+  const resolved = await resolveAllowed(t.host, t.allowPrivate);
+  if (!resolved.ok) throw new UpstreamFailed(resolved.forbidden ? `destination refused: ${resolved.reason}` : `WhatsApp unreachable (${resolved.reason})`, false);
+  let last = "unreachable";
+  for (const { address } of resolved.addresses) {
+    try {
+      return await tcp(address, t.port, t.timeoutMs);
+    } catch (err) {
+      last = describe(err);
+    }
+  }
+  throw new UpstreamFailed(`WhatsApp unreachable (${last})`, false);
+}
+
+/** The proxy's own address is judged as a destination is (a private one only with ALLOW_PRIVATE_ADDRESSES). */
+async function proxyAddress(proxy: ProxyRoute, allowPrivate: boolean): Promise<string> {
+  const resolved = await resolveAllowed(proxy.host, allowPrivate);
+  if (!resolved.ok) throw new UpstreamFailed(`proxy refused: ${resolved.reason}`, true);
+  return resolved.addresses[0]!.address;
+}
+
+async function viaSocks(t: UpstreamTarget, proxy: ProxyRoute): Promise<Socket> {
+  const host = await proxyAddress(proxy, t.allowPrivate);
+  try {
+    const { socket } = await SocksClient.createConnection({
+      command: "connect",
+      destination: { host: t.host, port: t.port },
+      proxy: { host, port: proxy.port, type: 5, ...(proxy.username !== undefined ? { userId: proxy.username, password: proxy.password ?? "" } : {}) },
+      timeout: t.timeoutMs,
+    });
+    return socket;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/Authentication failed|no accepted authentication type/i.test(message)) throw new UpstreamFailed("proxy authentication failed", true);
+    if (/rejected connection/i.test(message)) throw new UpstreamFailed("proxy refused the connection to WhatsApp", true);
+    if (/timed out/i.test(message)) throw new UpstreamFailed("proxy unreachable (timed out)", true);
+    throw new UpstreamFailed(`proxy unreachable (${describe(err)})`, true);
+  }
+}
+
+async function viaHttpConnect(t: UpstreamTarget, proxy: ProxyRoute): Promise<Socket> {
+  const host = await proxyAddress(proxy, t.allowPrivate);
+  let socket: Socket;
+  try {
+    socket = await tcp(host, proxy.port, t.timeoutMs);
+  } catch (err) {
+    throw new UpstreamFailed(`proxy unreachable (${describe(err)})`, true);
+  }
+  const target = `${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
+  const auth = proxy.username !== undefined ? `Proxy-Authorization: Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ""}`).toString("base64")}\r\n` : "";
+  socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
+  let head: { status: number; rest: Buffer };
+  try {
+    head = await readResponseHead(socket, t.timeoutMs);
+  } catch (err) {
+    socket.destroy();
+    throw new UpstreamFailed(`proxy unreachable (${describe(err)})`, true);
+  }
+  if (head.status === 200) {
+    if (head.rest.length > 0) socket.unshift(head.rest);
+    return socket;
+  }
+  socket.destroy();
+  // 407 is the standard answer; tinyproxy answers 401.
+  if (head.status === 407 || head.status === 401) throw new UpstreamFailed("proxy authentication failed", true);
+  throw new UpstreamFailed(`proxy refused the connection to WhatsApp (HTTP ${head.status})`, true);
+}
+
+/** An HTTP response's status line and headers (at most 16 KiB); bytes after them are the tunnel's. */
+function readResponseHead(socket: Socket, timeoutMs: number): Promise<{ status: number; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(() => done(new Error("no answer in time")), timeoutMs);
+    const done = (err: Error | null, value?: { status: number; rest: Buffer }) => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end === -1) {
+        if (buffered.length > 16 * 1024) done(new Error("an answer too long"));
+        return;
+      }
+      socket.pause();
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, end).toString("latin1"))?.[1] ?? 0);
+      done(null, { status, rest: buffered.subarray(end + 4) });
+    };
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(new Error("connection closed"));
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+  });
+}
+
+function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === "ECONNREFUSED" ? "connection refused" : e.code === "ETIMEDOUT" ? "timed out" : (e.code ?? e.message ?? String(err));
+}
