@@ -47,6 +47,13 @@ export class AllowList {
     });
   }
 
+  /** The port a TLS connection to `host` goes to (SNI names no port): `fallback`, unless only one other port is allowed for it. */
+  portFor(rawHost: string, fallback: number): number {
+    if (this.allows(rawHost, fallback)) return fallback;
+    const ports = [...new Set(this.entries.map((e) => e.port).filter((port) => this.allows(rawHost, port)))];
+    return ports.length === 1 ? ports[0]! : fallback;
+  }
+
   /** Whether this destination is allowed by an address entry (the operator named the address: no address guard). */
   namesAddress(rawHost: string): boolean {
     const host = normalHost(rawHost);

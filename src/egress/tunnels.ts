@@ -10,12 +10,16 @@ import type { Logger } from "../log";
 import type { AllowList } from "./allow-list";
 import type { EgressMetrics } from "./metrics";
 import type { ProxyRoute } from "./proxy-url";
+import { serverNameOf } from "./tls-sni";
 import { openUpstream, UpstreamFailed } from "./upstream";
 
 export const EGRESS_SOCKET = "egress.sock";
 /** A CONNECT request's head is one line and a few headers. */
 const MAX_HEAD = 8 * 1024;
 const HEAD_TIMEOUT_MS = 10_000;
+/** How long one side of a tunnel may stay open after the other closed. */
+const HALF_OPEN_MS = 30_000;
+const TLS_HANDSHAKE = 0x16;
 
 export interface TunnelSettings {
   allow: AllowList;
@@ -54,7 +58,8 @@ export class SessionTunnels {
     chmodSync(this.dir, 0o755);
     const path = join(this.dir, EGRESS_SOCKET);
     rmSync(path, { force: true });
-    const server = createServer((socket) => this.accept(socket));
+    // Half-open allowed: a sandbox that ended its request still gets the whole answer.
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(path, () => resolve());
@@ -85,33 +90,50 @@ export class SessionTunnels {
     client.once("close", () => this.open.delete(client));
     let head = Buffer.alloc(0);
     const timer = setTimeout(() => client.destroy(), HEAD_TIMEOUT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      client.off("data", onData);
+      client.pause();
+    };
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
+      if (head[0] === TLS_HANDSHAKE) {
+        // An HTTPS request sent straight to the socket (a media transfer): routed by its SNI.
+        const name = serverNameOf(head);
+        if (name === undefined) return;
+        done();
+        if (name === null) {
+          this.s.metrics.refused.inc({ why: "malformed" });
+          client.destroy();
+          return;
+        }
+        void this.route(client, name, this.s.allow.portFor(name, 443), head, null);
+        return;
+      }
       const end = head.indexOf("\r\n\r\n");
       if (end === -1) {
         if (head.length > MAX_HEAD) {
-          clearTimeout(timer);
-          client.off("data", onData);
+          done();
           this.refuse(client, 431, "request too long", "malformed");
         }
         return;
       }
-      clearTimeout(timer);
-      client.off("data", onData);
-      client.pause();
-      void this.connect(client, head.subarray(0, end).toString("latin1"), head.subarray(end + 4));
+      done();
+      const m = /^CONNECT (\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d{1,5}) HTTP\/1\.[01]$/.exec(head.subarray(0, end).toString("latin1").split("\r\n")[0] ?? "");
+      if (!m) return this.refuse(client, 405, "only CONNECT host:port is taken", "malformed");
+      void this.route(client, m[1]!.replace(/^\[(.*)\]$/, "$1"), Number(m[2]), head.subarray(end + 4), "connect");
     };
     client.on("data", onData);
   }
 
-  private async connect(client: Socket, head: string, early: Buffer): Promise<void> {
-    const m = /^CONNECT (\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d{1,5}) HTTP\/1\.[01]$/.exec(head.split("\r\n")[0] ?? "");
-    if (!m) return this.refuse(client, 405, "only CONNECT host:port is taken", "malformed");
-    const host = m[1]!.replace(/^\[(.*)\]$/, "$1");
-    const port = Number(m[2]);
+  /** `answer`: "connect" answers the CONNECT (200 or why not); null for a TLS stream, which is only cut when refused. */
+  private async route(client: Socket, host: string, port: number, early: Buffer, answer: "connect" | null): Promise<void> {
     if (!this.s.allow.allows(host, port)) {
       this.s.log.warn("egress refused", { sessionId: this.sessionId, host, port, why: "not in EGRESS_ALLOW" });
-      return this.refuse(client, 403, `${host}:${port} is not in EGRESS_ALLOW`, "not_allowed");
+      if (answer) return this.refuse(client, 403, `${host}:${port} is not in EGRESS_ALLOW`, "not_allowed");
+      this.s.metrics.refused.inc({ why: "not_allowed" });
+      client.destroy();
+      return;
     }
     const proxy = this.proxy;
     let upstream: Socket;
@@ -122,7 +144,9 @@ export class SessionTunnels {
       this.lastFailure = { reason, at: new Date().toISOString() };
       this.s.metrics.failed.inc({ via: proxy ? proxy.scheme : "direct", cause: err instanceof UpstreamFailed && err.proxyFailed ? "proxy" : "destination" });
       this.s.log.warn("egress failed", { sessionId: this.sessionId, host, port, via: proxy?.scheme ?? "direct", reason });
-      return this.refuse(client, 502, reason, null);
+      if (answer) return this.refuse(client, 502, reason, null);
+      client.destroy();
+      return;
     }
     if (client.destroyed || proxy !== this.proxy) {
       // Closed while connecting, or the route changed meanwhile: this connection is not the session's any more.
@@ -130,24 +154,36 @@ export class SessionTunnels {
       return;
     }
     this.lastFailure = null;
+    if (answer) client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    this.relay(client, upstream, early, proxy ? proxy.scheme : "direct");
+  }
+
+  /**
+   * Bytes both ways. An end is passed on (a response still being written is not cut); a side
+   * that errs ends both; a side left half-open after the other closed is cut after a while.
+   */
+  private relay(client: Socket, upstream: Socket, early: Buffer, via: string): void {
+    const m = this.s.metrics;
     this.open.add(upstream);
-    upstream.once("close", () => this.open.delete(upstream));
-    const via = proxy ? proxy.scheme : "direct";
-    this.s.metrics.connections.inc({ via });
-    this.s.metrics.active.inc();
-    upstream.once("close", () => this.s.metrics.active.dec());
-    client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    m.connections.inc({ via });
+    m.active.inc();
+    upstream.once("close", () => {
+      this.open.delete(upstream);
+      m.active.dec();
+    });
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
     if (early.length > 0) {
       upstream.write(early);
-      this.s.metrics.bytes.inc({ direction: "out" }, early.length);
+      m.bytes.inc({ direction: "out" }, early.length);
     }
-    upstream.on("error", () => client.destroy());
-    client.on("data", (c: Buffer) => this.s.metrics.bytes.inc({ direction: "out" }, c.length));
-    upstream.on("data", (c: Buffer) => this.s.metrics.bytes.inc({ direction: "in" }, c.length));
+    client.on("data", (c: Buffer) => m.bytes.inc({ direction: "out" }, c.length));
+    upstream.on("data", (c: Buffer) => m.bytes.inc({ direction: "in" }, c.length));
     client.pipe(upstream);
     upstream.pipe(client);
-    client.once("close", () => upstream.destroy());
-    upstream.once("close", () => client.destroy());
+    const cutLater = (other: Socket) => () => setTimeout(() => other.destroy(), HALF_OPEN_MS).unref();
+    client.once("close", cutLater(upstream));
+    upstream.once("close", cutLater(client));
     client.resume();
   }
 

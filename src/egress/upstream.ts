@@ -134,7 +134,7 @@ function readResponseHead(socket: Socket, timeoutMs: number): Promise<{ status: 
 
 function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true });
+    const socket = connect({ host, port, noDelay: true, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));

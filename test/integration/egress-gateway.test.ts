@@ -13,6 +13,8 @@ import { GatewayClient } from "../../src/egress/client";
 import { startGateway, type RunningGateway } from "../../src/egress/gateway";
 import { EGRESS_SOCKET, sessionDir } from "../../src/egress/tunnels";
 import { silentLogger } from "../../src/log";
+import { connect as tlsConnect } from "node:tls";
+import { makeTestCa } from "../emulator/media-server";
 import { startProxies, type RunningProxies } from "../support/proxies";
 
 /** A TCP server on loopback that answers each line with "echo:<line>" and counts its connections. */
@@ -141,6 +143,38 @@ describe("egress gateway", () => {
     const states = await client.routeStates();
     expect(states.find((r) => r.id === A)?.lastFailure?.reason).toStartWith("proxy unreachable");
     expect(await client.metrics()).toMatch(/wa_egress_failed_total\{via="socks5",cause="proxy"\} 2/);
+  });
+
+  test("TLS sent straight to the socket goes where its SNI names (the one port allowed for it), whole; other names are cut before any connection", async () => {
+    const ca = await makeTestCa();
+    const big = Buffer.alloc(5 * 1024 * 1024, 7);
+    let served = 0;
+    const https = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: ca.cert, key: ca.key }, fetch: () => (served++, new Response(big)) });
+    const local = await startGateway({ dir: join(dir, "sni"), allow: AllowList.parse(`localhost:${https.port}`), allowPrivate: true, log: silentLogger });
+    try {
+      const c = new GatewayClient(join(dir, "sni"), async () => new Map(), silentLogger);
+      await c.setRoute(A, proxies.socksUrl);
+      const path = join(sessionDir(join(dir, "sni"), A), EGRESS_SOCKET);
+      // Several in a row: a response is never cut short when the server closes first.
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`https://localhost:${https.port}/file`, { unix: path, tls: { ca: ca.ca }, headers: { connection: "close" } } as RequestInit);
+        expect((await res.arrayBuffer()).byteLength).toBe(big.length);
+      }
+      expect(served).toBe(5);
+      expect(proxies.socksLog()).toContain(`.${https.port}`);
+      // A name not allowed: the handshake is cut, nothing is asked of any server.
+      const refused = await new Promise<string>((resolve) => {
+        const t = tlsConnect({ path, servername: "evil.example", ca: ca.ca });
+        t.on("error", (e) => resolve(e.message));
+        t.on("secureConnect", () => resolve("connected"));
+      });
+      expect(refused).not.toBe("connected");
+      expect(served).toBe(5);
+      expect(await c.metrics()).toMatch(/wa_egress_refused_total\{why="not_allowed"\} 1/);
+    } finally {
+      await local.stop();
+      https.stop(true);
+    }
   });
 
   test("a changed route closes what went through the old one; a dropped route removes the socket", async () => {
