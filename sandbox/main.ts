@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { apiFiles } from "./media-files";
 import { installMediaFetch } from "./media-fetch";
+import { egressAgent, installEgressFetch } from "./egress";
 import { ChannelClient } from "./channel-client";
 import { sandboxLog } from "./log";
 import { WhatsAppSession } from "./whatsapp";
@@ -47,7 +48,13 @@ async function finish(reason: string, code = 0): Promise<never> {
 // Baileys encrypts an outgoing file into temporary files: on the volume, not the container's small /tmp.
 process.env.TMPDIR = join(dataDir, "tmp");
 mkdirSync(process.env.TMPDIR, { recursive: true });
-installMediaFetch(process.env.WA_MEDIA_SOCKET, process.env.WA_MEDIA_CA);
+// Every connection out goes through the egress gateway's socket when the API mounted one; tests
+// that reach the emulator's own sockets directly leave it out.
+const egressSocket = process.env.WA_EGRESS_SOCKET || undefined;
+// Baileys connects to wss://web.whatsapp.com/ws/chat unless told otherwise.
+const wsUrl = process.env.WA_WS_URL || "wss://web.whatsapp.com/ws/chat";
+if (egressSocket) installEgressFetch(egressSocket, { ca: process.env.WA_MEDIA_CA || undefined, mediaHost: process.env.WA_MEDIA_HOST || undefined });
+else installMediaFetch(process.env.WA_MEDIA_SOCKET, process.env.WA_MEDIA_CA);
 
 whatsapp = new WhatsAppSession({
   authDir: join(dataDir, "auth"),
@@ -58,6 +65,7 @@ whatsapp = new WhatsAppSession({
   pollSecretsFile: join(dataDir, "poll-secrets"),
   mediaAutoDownload: process.env.WA_MEDIA_AUTO_DOWNLOAD !== "false",
   wsUrl: process.env.WA_WS_URL || undefined,
+  ...(egressSocket ? { agent: egressAgent(egressSocket, wsUrl.startsWith("wss:")) } : {}),
   trustRoot: process.env.WA_TRUST_ROOT || undefined,
   qrTimeoutMs: Number(process.env.WA_QR_TIMEOUT_MS) || undefined,
   log,
@@ -84,5 +92,5 @@ setInterval(() => {
 }, 30_000).unref();
 
 channel.start();
-log.info("sandbox starting", { wsUrl: process.env.WA_WS_URL ?? "default" });
+log.info("sandbox starting", { wsUrl: process.env.WA_WS_URL ?? "default", egress: egressSocket ? "gateway" : "direct" });
 await whatsapp.start();

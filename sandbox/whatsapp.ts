@@ -16,6 +16,8 @@ import { enforceSignatureChecks } from "./verify-signatures";
 import { SignalKeyCache } from "./key-cache";
 import baileysLogger from "./baileys-log";
 import type { SandboxLog } from "./log";
+import { EgressRefused } from "./egress";
+import type { Agent } from "node:http";
 
 export interface WhatsAppOptions {
   authDir: string;
@@ -23,6 +25,8 @@ export interface WhatsAppOptions {
   sentLedgerFile: string;
   /** WhatsApp's WebSocket URL (a local emulator in tests); Baileys' default when unset. */
   wsUrl?: string;
+  /** How the WhatsApp socket connects (the egress gateway's tunnel); the container's own network when unset. */
+  agent?: Agent;
   /** Hex public key of the certificate root to trust instead of WhatsApp's own. */
   trustRoot?: string;
   /** How long each QR code lives; Baileys' default (60 s, then 20 s) when unset. */
@@ -91,6 +95,8 @@ export class WhatsAppSession {
       // Sends to a group read its members from here, kept current by notifications: no query per message.
       cachedGroupMetadata: this.groups.cached,
       ...(this.opts.wsUrl ? { waWebSocketUrl: new URL(this.opts.wsUrl) } : {}),
+      // Baileys types it as an https Agent; ws takes either (a plain ws: URL in tests).
+      ...(this.opts.agent ? { agent: this.opts.agent as import("node:https").Agent } : {}),
     });
     this.sock = sock;
     this.open = false;
@@ -192,7 +198,9 @@ export class WhatsAppSession {
     this.open = false;
     if (this.stopped) return;
     const code = (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
-    const reason = `${error?.message ?? "connection closed"}${code ? ` (${code})` : ""}`;
+    // The egress gateway's reason as it gave it (`proxy authentication failed`, …).
+    const egress = (error as { data?: unknown } | undefined)?.data;
+    const reason = egress instanceof EgressRefused ? egress.message : `${error?.message ?? "connection closed"}${code ? ` (${code})` : ""}`;
     if (code === DisconnectReason.loggedOut) {
       await this.store?.flush();
       this.store = null;

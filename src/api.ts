@@ -31,6 +31,9 @@ import { FileMediaStore } from "./media/store";
 import { loadKey } from "./key-file";
 import { WebhookDispatcher } from "./webhooks/dispatcher";
 import { WebhookSecrets } from "./webhooks/secrets";
+import { GatewayClient } from "./egress/client";
+import { ProxySecrets } from "./egress/proxy-secrets";
+import { SessionProxies } from "./sessions/proxies";
 import { Metrics } from "./metrics";
 import { serve, type RequestContext, type RunningServer } from "./platform/serve";
 import { sessionStates } from "./model/session-states";
@@ -66,6 +69,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const channel = new ChannelHub({ tokens, log });
   const domain = buildDomain({ config, effective, log, runtime, store, channel, tokens });
   channel.attach(domain.sessions.reports);
+  // Routes first: a sandbox started by the reconcile finds its way out.
+  domain.gateway?.watch();
   const stopSync = await followRuntime(domain.sessions, runtime, config, log);
   const stopRetention = keepMedia(domain.sessions, config, log);
   domain.dispatcher.start();
@@ -81,7 +86,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     openSessionCreate: config.openSessionCreate,
     createRateLimitPerMinute: config.createRateLimitPerMinute,
     trustProxy: config.trustProxy,
-    ops: { runtime, metrics: domain.metrics, metricsToken: config.metricsToken },
+    ops: { runtime, metrics: domain.metrics, metricsToken: config.metricsToken, gateway: domain.gateway },
   });
   const servers = await serveAll(config, channel, channelSocket, handle);
   log.info("API listening", { url: servers.url, channelSocket, channelUrl: config.channelUrl });
@@ -96,6 +101,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     async stop() {
       stopSync();
       stopRetention();
+      domain.gateway?.stop();
       // Event streams never end by themselves: closed first, so they do not hold the stop.
       events.closeAll();
       // New connections are refused; requests in flight finish (bounded) while the sandboxes are
@@ -139,7 +145,13 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
   const { config, log, runtime, store, channel } = o;
   const { repo, database } = store;
   const deliveries = new DeliveryRepository(database.db);
-  const secrets = new WebhookSecrets(loadKey(config.webhookSecret, config.dataDir, "webhook.key"));
+  const outsideKey = loadKey(config.webhookSecret, config.dataDir, "webhook.key");
+  const secrets = new WebhookSecrets(outsideKey);
+  // Sandboxes reach WhatsApp only through the egress gateway (its own process), unless the tests
+  // hand them the emulator's own socket (WA_WS_URL ws+unix).
+  const routes = async (): Promise<Map<string, string | null>> => new Map((await repo.list()).map((r) => [r.id, proxies.urlOf(r)]));
+  const gateway: GatewayClient | null = usesGateway(config) ? new GatewayClient(config.egressDir, routes, log) : null;
+  const proxies = new SessionProxies({ secrets: new ProxySecrets(outsideKey), gateway, allowPrivate: config.allowPrivateAddresses, log });
   // ops: metrics; gauges are read at scrape from the database, the engine and the channel.
   const metrics = new Metrics({
     log,
@@ -176,13 +188,19 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     secrets,
     runtime,
     link: metrics.timedLink(channel),
-    launch: makeLaunch(o.effective, o.tokens),
+    launch: makeLaunch(o.effective, o.tokens, gateway ? { dir: config.egressDir, route: async (id) => void (await proxies.push({ id, proxyEncrypted: (await repo.byId(id))?.proxyEncrypted ?? null })) } : null),
+    proxies,
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
     listener: { written: (id) => dispatcher.wake(id), reportApplied: (type, stored) => metrics.report(type, stored), ...bus.listener },
   });
-  return { sessions, metrics, dispatcher, bus };
+  return { sessions, metrics, dispatcher, bus, gateway };
+}
+
+/** Whether sandboxes go out through the egress gateway: always, but for the tests' direct emulator socket. */
+export function usesGateway(config: Pick<Config, "waWsUrl">): boolean {
+  return !config.waWsUrl?.startsWith("ws+unix:");
 }
 
 /**

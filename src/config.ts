@@ -147,6 +147,8 @@ export function loadConfig(env: Env = process.env) {
     waTrustRoot: trustRoot?.toLowerCase(),
     /** Tests: the emulated media server's unix socket, bind-mounted into each sandbox (which has no network). */
     waMediaSocket: env.WA_MEDIA_SOCKET || undefined,
+    /** Tests: the name:port sandboxes send every media request to through the gateway (the emulated media server, by the name its certificate holds). */
+    waMediaHost: env.WA_MEDIA_HOST || undefined,
     /** Tests: the PEM certificate of the emulated media server's CA, trusted by sandboxes for it alone. */
     waMediaCa: env.WA_MEDIA_CA || undefined,
     /** How long each QR code is shown (WhatsApp sends six): unset keeps Baileys' 60 s then 20 s. */

@@ -39,6 +39,8 @@ export const sessions = pgTable("sessions", {
   webhookDisabledReason: text("webhook_disabled_reason"),
   /** The session's proxy URL, AES-256-GCM under a key kept outside the database (egress/proxy-secrets.ts); null for none. */
   proxyEncrypted: text("proxy_encrypted"),
+  /** The same URL as shown: `socks5://user:***@host:port` (no password). */
+  proxyMasked: text("proxy_masked"),
   metadata: jsonb("metadata").$type<Record<string, unknown>>(),
   phoneNumber: text("phone_number"),
   pushName: text("push_name"),

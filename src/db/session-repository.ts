@@ -213,7 +213,7 @@ export class SessionRepository {
   /** Changes what the owner manages (webhook, metadata); no state, no event. */
   async updateSettings(
     id: string,
-    fields: Partial<Pick<SessionRow, "webhookUrl" | "webhookEvents" | "webhookDisabledReason" | "webhookSecretSalt" | "metadata">>,
+    fields: Partial<Pick<SessionRow, "webhookUrl" | "webhookEvents" | "webhookDisabledReason" | "webhookSecretSalt" | "metadata" | "proxyEncrypted" | "proxyMasked">>,
   ): Promise<SessionRow | null> {
     if (Object.keys(fields).length === 0) return this.byId(id);
     const [row] = await this.db.update(sessions).set(fields).where(eq(sessions.id, id)).returning();

@@ -7,6 +7,7 @@ import type { Callers } from "../auth/callers";
 import type { Database } from "../db/client";
 import { describeError, type Logger } from "../log";
 import type { Metrics } from "../metrics";
+import type { GatewayClient } from "../egress/client";
 import { RuntimeError, type SessionRuntime } from "../runtime/types";
 import { ApiError, errorBody, errors } from "./errors";
 
@@ -17,6 +18,8 @@ export interface OpsDeps {
   callers: Callers;
   /** Bearer token that may read /metrics besides the admin key (16+ characters), if set. */
   metricsToken?: string;
+  /** The egress gateway, when sandboxes go through one: /ready reports it, /metrics appends its own. */
+  gateway?: GatewayClient | null;
   log: Logger;
 }
 
@@ -26,11 +29,13 @@ export interface Readiness {
   database: Check;
   runtime: Check;
   image: Check;
+  /** Absent when sandboxes do not go through the gateway. */
+  egress?: Check;
 }
 
 /** Each check on its own, at once: one that fails does not hide the others. */
-export async function readiness(database: Database, runtime: SessionRuntime, log: Logger): Promise<Readiness> {
-  const [db, rt] = await Promise.all([
+export async function readiness(database: Database, runtime: SessionRuntime, log: Logger, gateway?: GatewayClient | null): Promise<Readiness> {
+  const [db, rt, egress] = await Promise.all([
     database.ping().catch(() => false),
     runtime.check().then(
       () => ({ runtime: "ok", image: "ok" }) as const,
@@ -41,8 +46,9 @@ export async function readiness(database: Database, runtime: SessionRuntime, log
         return { runtime: "unavailable", image: "unavailable" } as const;
       },
     ),
+    gateway ? gateway.health().then((h) => (h.ok ? "ok" : "unavailable") as Check) : Promise.resolve(undefined),
   ]);
-  return { database: db ? "ok" : "unavailable", ...rt };
+  return { database: db ? "ok" : "unavailable", ...rt, ...(egress ? { egress } : {}) };
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -73,8 +79,8 @@ export function opsRoutes(deps: OpsDeps) {
     .get(
       "/ready",
       async ({ set }) => {
-        const r = await readiness(deps.database, deps.runtime, deps.log);
-        const ok = r.database === "ok" && r.runtime === "ok" && r.image === "ok";
+        const r = await readiness(deps.database, deps.runtime, deps.log, deps.gateway);
+        const ok = r.database === "ok" && r.runtime === "ok" && r.image === "ok" && (r.egress ?? "ok") === "ok";
         if (ok) return { success: true as const, ...r };
         set.status = 503;
         return { ...errorBody(new ApiError(503, "NOT_READY", "Not ready to serve sessions")), ...r };
@@ -83,7 +89,7 @@ export function opsRoutes(deps: OpsDeps) {
         detail: {
           summary: "Readiness",
           description:
-            'Whether the database answers, the container engine answers and the sandbox image exists: 200 when all do, else 503 NOT_READY naming each ("ok", "unavailable", "missing"). No key needed.',
+            'Whether the database answers, the container engine answers, the sandbox image exists and (where sandboxes go out through it) the egress gateway answers: 200 when all do, else 503 NOT_READY naming each ("ok", "unavailable", "missing"). No key needed.',
           tags: ["System"],
         },
       },
@@ -92,7 +98,9 @@ export function opsRoutes(deps: OpsDeps) {
       "/metrics",
       async ({ request }) => {
         await authorize(request);
-        return new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } });
+        // The gateway's own metrics follow the API's (one scrape; its names start wa_egress_).
+        const egress = deps.gateway ? await deps.gateway.metrics() : "";
+        return new Response((await metrics.text()) + egress, { headers: { "content-type": metrics.contentType } });
       },
       {
         detail: {

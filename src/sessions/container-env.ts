@@ -1,7 +1,9 @@
 // What a sandbox container is given: its session id, how to reach the channel and with which
 // token, and where WhatsApp is. Unix sockets are reached through their bind-mounted folder (not
 // the socket file itself), so a socket re-created by a restarted server is seen by the container.
+import { mkdirSync } from "node:fs";
 import { dirname, basename } from "node:path";
+import { EGRESS_SOCKET, sessionDir } from "../egress/tunnels";
 import type { ChannelTokens } from "../channel/tokens";
 import { CHANNEL_PATH } from "../channel/frames";
 import type { Config } from "../config";
@@ -10,12 +12,29 @@ import type { SandboxLaunch } from "../runtime/types";
 export const CONTAINER_CHANNEL_DIR = "/run/wa-channel";
 export const CONTAINER_WA_DIR = "/run/wa-server";
 export const CONTAINER_MEDIA_DIR = "/run/wa-media";
+export const CONTAINER_EGRESS_DIR = "/run/wa-egress";
 
-export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload">;
+/** The egress gateway: the session's folder there (mounted), and its route told before the container starts. */
+export interface LaunchEgress {
+  dir: string;
+  route(sessionId: string): Promise<void>;
+}
 
-export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "waMediaHost" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload">;
+
+export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens, egress: LaunchEgress | null = null): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
   return async (sessionId, launchId) => {
     const binds: SandboxLaunch["binds"] = [];
+    const env: Record<string, string> = {};
+    if (egress) {
+      // The folder exists before the mount, whether or not the gateway is up yet (it makes the socket in it).
+      const dir = sessionDir(egress.dir, sessionId);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      await egress.route(sessionId);
+      binds.push({ hostPath: dir, containerPath: CONTAINER_EGRESS_DIR });
+      env.WA_EGRESS_SOCKET = `${CONTAINER_EGRESS_DIR}/${EGRESS_SOCKET}`;
+      if (config.waMediaHost) env.WA_MEDIA_HOST = config.waMediaHost;
+    }
     let channelUrl: string;
     if (config.channelUrl) {
       const base = new URL(config.channelUrl);
@@ -27,12 +46,12 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens): (sessio
     } else {
       throw new Error("neither CHANNEL_URL nor CHANNEL_SOCKET is configured");
     }
-    const env: Record<string, string> = {
+    Object.assign(env, {
       SESSION_ID: sessionId,
       CHANNEL_URL: channelUrl,
       CHANNEL_TOKEN: await tokens.sign(sessionId, launchId),
       LOG_LEVEL: config.logLevel,
-    };
+    });
     if (config.waWsUrl) {
       const unix = /^ws\+unix:\/\/([^:]+):(\/.*)$/.exec(config.waWsUrl);
       if (unix) {

@@ -17,6 +17,7 @@ import { SandboxCalls } from "./sandbox-calls";
 import { SessionQueues } from "./session-queue";
 import { Transitions, type SessionListener } from "./transitions";
 import type { WebhookSecrets } from "../webhooks/secrets";
+import type { SessionProxies } from "./proxies";
 import { WebhookSettings } from "./webhook-settings";
 import type { MediaStore } from "../media/store";
 import { MediaFiles } from "./media";
@@ -35,6 +36,8 @@ export interface SessionsDeps {
   /** Reactions, edits, deletes and votes on stored messages. */
   messageChanges: MessageChanges;
   secrets: WebhookSecrets;
+  /** Sessions' proxies (checked, sealed, told to the egress gateway). */
+  proxies: SessionProxies;
   runtime: SessionRuntime;
   link: SandboxLink;
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
@@ -64,6 +67,7 @@ export interface Sessions {
   reports: ReportIngest;
   runtimeSync: RuntimeSync;
   webhooks: WebhookSettings;
+  proxies: SessionProxies;
   messaging: Messaging;
   groups: Groups;
   conversations: Conversations;
@@ -148,6 +152,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     log,
     maxSessions: deps.config.maxSessions,
     webhooks,
+    proxies: deps.proxies,
     creates: new Limiter(deps.config.createConcurrency),
     media,
     onDeleted: (id) => {
@@ -164,6 +169,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     reports: new ReportIngest({ repo, queues, transitions, messaging, groups, conversations, media, log, listener: deps.listener }),
     runtimeSync: new RuntimeSync({ repo, runtime, link, queues, transitions, launch, log }),
     webhooks,
+    proxies: deps.proxies,
     messaging,
     groups,
     conversations,

@@ -2,6 +2,7 @@
 // queue, so overlapping calls on one session take turns, and the state moves only once the
 // runtime did what the state says.
 import { randomUUID } from "node:crypto";
+import type { ProxyRoute } from "../egress/proxy-url";
 import { generateKey, hashKey } from "../auth/keys";
 import type { SessionRow } from "../db/schema";
 import { SessionError, sessionErrors } from "./errors";
@@ -12,17 +13,22 @@ import type { SessionCoreDeps } from "./runtime-sync";
 import { stateEvents } from "./transitions";
 import type { MediaFiles } from "./media";
 import type { WebhookSettings } from "./webhook-settings";
+import type { SessionProxies } from "./proxies";
+import { isLive } from "../model/session-states";
 
 /** What a session is created from (the create route's body, checked there). */
 export interface CreateInput {
   name: string;
   webhookUrl?: string;
   metadata?: Record<string, unknown>;
+  /** A proxy URL, or null (or absent) for none. */
+  proxy?: string | null;
 }
 
 export interface OperationDeps extends SessionCoreDeps {
   maxSessions: number;
   webhooks: WebhookSettings;
+  proxies: SessionProxies;
   /** Where new sessions' containers wait for their turn. */
   creates: Limiter;
   media: MediaFiles;
@@ -55,6 +61,7 @@ export class SessionOperations {
     // Early, before the runtime is asked; the insert checks again under a lock.
     if ((await repo.count()) >= this.d.maxSessions) throw sessionLimit(this.d.maxSessions);
     const webhookUrl = input.webhookUrl === undefined ? null : await this.d.webhooks.checkUrl(input.webhookUrl);
+    const proxy = this.d.proxies.check(input.proxy ?? null);
     // Refuse before anything is written, so a missing image or engine leaves no session behind.
     await this.checkRuntime();
     const id = randomUUID();
@@ -73,6 +80,7 @@ export class SessionOperations {
         webhookUrl,
         webhookSecretSalt: webhook.salt,
         metadata: input.metadata ?? null,
+        ...this.d.proxies.fields(id, proxy),
         },
         (created) => stateEvents(created, null, "creating", null),
         this.d.maxSessions,
@@ -126,6 +134,29 @@ export class SessionOperations {
     });
   }
 
+  /**
+   * A new proxy (or none): stored, told to the egress gateway (which closes what went through the
+   * old one), and a running sandbox started again with it; its volume keeps the link, so no new QR.
+   * `proxy` was checked by the caller (SessionProxies.check) before anything else was written.
+   */
+  setProxy(session: SessionRow, proxy: ProxyRoute | null): Promise<SessionRow> {
+    return this.d.queues.run(session.id, async () => {
+      const updated = (await this.d.repo.updateSettings(session.id, this.d.proxies.fields(session.id, proxy))) ?? session;
+      await this.d.proxies.push(updated);
+      if (isLive(updated.state) && updated.state !== "creating") {
+        const launchId = randomUUID();
+        await this.d.repo.update(updated.id, { launchId });
+        try {
+          await this.d.runtime.start(updated.id, await this.d.launch(updated.id, launchId));
+        } catch (err) {
+          throw runtimeFailure(err, this.d.log, "restart the sandbox with its new proxy", updated.id);
+        }
+        this.d.log.info("sandbox restarted with a new proxy", { sessionId: updated.id, via: proxy?.scheme ?? "direct" });
+      }
+      return (await this.d.repo.byId(updated.id)) ?? updated;
+    });
+  }
+
   stop(session: SessionRow): Promise<void> {
     return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
@@ -154,6 +185,7 @@ export class SessionOperations {
       const files = await this.d.media.filesOf(session.id);
       await this.d.repo.remove(session.id);
       await this.d.media.removeUnused(files);
+      await this.d.proxies.drop(session.id);
       this.d.onDeleted?.(session.id);
       this.d.log.info("session deleted", { sessionId: session.id });
     });

@@ -43,7 +43,8 @@ for (const backend of backends) {
       expect(res.body.success).toBe(true);
       expect(res.body.apiKey).toMatch(/^wask_[0-9a-f]{48}$/);
       expect(res.body.warning).toBe("IMPORTANT: Save this API key securely! It will NOT be shown again.");
-      expect(Object.keys(res.body.session).sort()).toEqual(["createdAt", "id", "name", "state"]);
+      expect(Object.keys(res.body.session).sort()).toEqual(["createdAt", "id", "name", "proxy", "state"]);
+      expect(res.body.session.proxy).toBeNull();
       expect(res.body.session.id).toMatch(uuid);
       expect(res.body.session.name).toBe("my-session");
       expect(res.body.session.state).toBe("starting");

@@ -18,7 +18,15 @@ describe("GET /ready", () => {
     const t = await start();
     const res = await t.call("GET", "/ready", { key: null });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ success: true, database: "ok", runtime: "ok", image: "ok" });
+    expect(res.body).toEqual({ success: true, database: "ok", runtime: "ok", image: "ok", egress: "ok" });
+  });
+
+  test("503 when the egress gateway does not answer (sandboxes would have no way out)", async () => {
+    const t = await startTestApi("postgres", {}, { gateway: false });
+    apis.push(t);
+    const res = await t.call("GET", "/ready", { key: null });
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ code: "NOT_READY", database: "ok", runtime: "ok", image: "ok", egress: "unavailable" });
   });
 
   test("503 runtime unavailable when the Podman socket is nowhere; /health stays 200", async () => {

@@ -10,7 +10,8 @@ import { loadConfig } from "../../src/config";
 import { createLogger, silentLogger } from "../../src/log";
 import { PodmanRuntime } from "../../src/runtime/podman-runtime";
 import { ping } from "../../src/runtime/podman/system";
-import { startApi, type RunningApi } from "../../src/api";
+import { startApi, usesGateway, type RunningApi } from "../../src/api";
+import { startGateway, type RunningGateway } from "../../src/egress/gateway";
 import type { Subprocess } from "bun";
 import { createTestDatabase } from "./databases";
 import { requireEnv, waitFor } from "./env";
@@ -42,6 +43,10 @@ export interface TestApi {
   restartApi(env?: Record<string, string>): Promise<void>;
   /** What the API process wrote to stdout so far (process mode with captureStdout). */
   stdout(): string;
+  /** The egress gateway the test started for this API (null when it uses none). */
+  readonly gateway: RunningGateway | null;
+  /** Stops the gateway and starts a new one (empty: the API sends it every route again). */
+  restartGateway(): Promise<void>;
   /** Deletes every session (containers, volumes), stops the API and drops its data. */
   close(): Promise<void>;
 }
@@ -76,6 +81,8 @@ export interface TestApiOptions {
   runtime?: ApiRuntime;
   /** In process mode, keep what the API writes to stdout (see TestApi.stdout). */
   captureStdout?: boolean;
+  /** false: no egress gateway is started for the API (a test of one that is missing). */
+  gateway?: boolean;
 }
 
 export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: TestApiOptions = {}): Promise<TestApi> {
@@ -113,6 +120,13 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     const decoder = new TextDecoder();
     for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) captured += decoder.decode(chunk, { stream: true });
   };
+
+  // Sandboxes go out only through the egress gateway, its own process in production: here one in
+  // the test's process, kept across API restarts as the real one is (tests of a missing one opt out).
+  let gateway: RunningGateway | null = null;
+  if (usesGateway(config) && options.gateway !== false) {
+    gateway = await startGateway({ dir: config.egressDir, allow: config.egressAllow, allowPrivate: config.allowPrivateAddresses, log });
+  }
 
   const boot = async () => {
     if (!options.process) {
@@ -184,6 +198,13 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       return { id, apiKey: res.body.apiKey, body: res.body };
     },
     stdout: () => captured,
+    get gateway() {
+      return gateway;
+    },
+    async restartGateway() {
+      await gateway?.stop();
+      gateway = await startGateway({ dir: config.egressDir, allow: config.egressAllow, allowPrivate: config.allowPrivateAddresses, log });
+    },
     async stopApi(signal) {
       const code = running ? await halt(signal) : null;
       running = false;
@@ -209,6 +230,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
       if (runtime.instanceId && (await ping(runtime.client))) {
         for (const box of await runtime.list()) await runtime.remove(box.sessionId);
       }
+      await gateway?.stop();
       await db?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },

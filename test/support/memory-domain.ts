@@ -12,6 +12,8 @@ import { MessageRepository } from "../../src/db/message-repository";
 import { SessionRepository } from "../../src/db/session-repository";
 import { silentLogger } from "../../src/log";
 import { createSessions, type Sessions, type StateChange } from "../../src/sessions";
+import { ProxySecrets } from "../../src/egress/proxy-secrets";
+import { SessionProxies } from "../../src/sessions/proxies";
 import { WebhookSecrets } from "../../src/webhooks/secrets";
 import { MemoryLink, MemoryRuntime } from "./memory-runtime";
 
@@ -43,6 +45,7 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     groups: new GroupRepository(db.db),
     messageChanges: new MessageChanges(db.db),
     secrets: new WebhookSecrets(new Uint8Array(32)),
+    proxies: new SessionProxies({ secrets: new ProxySecrets(new Uint8Array(32)), gateway: null, allowPrivate: true, log: silentLogger }),
     runtime,
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),

@@ -29,6 +29,10 @@ const Metadata = t.Nullable(JsonObjectSchema("Custom metadata given at create"))
 /** The longest URL a field takes (browsers and proxies agree on about this much). */
 export const MAX_URL_LENGTH = 2048;
 
+const PROXY_DESCRIPTION =
+  "The session's proxy: socks5://user:pass@host:port or http://user:pass@host:port (HTTP CONNECT), credentials optional, a port required; null for none. No loopback or private host unless ALLOW_PRIVATE_ADDRESSES. Every connection the session makes to WhatsApp goes through it, never around it; answered only masked";
+const ProxyShown = t.Nullable(t.String({ description: "The session's proxy, masked (socks5://user:***@host:port); null for none" }));
+
 /**
  * Any JSON object (arrays, null and scalars are refused), typed as a record. Not t.Record:
  * that emits `patternProperties`, which OpenAPI 3.0 does not have; this validates the same.
@@ -42,6 +46,7 @@ export const CreateBody = t.Object(
     name: t.String({ pattern: "^[A-Za-z0-9._-]{1,64}$", description: "Unique name: 1-64 letters, digits, '.', '_' or '-'" }),
     webhookUrl: t.Optional(t.String({ maxLength: MAX_URL_LENGTH, description: "http or https URL that receives webhook events (at most 2,048 characters)" })),
     metadata: t.Optional(JsonObjectSchema("JSON object, at most 16 KiB")),
+    proxy: t.Optional(t.Nullable(t.String({ maxLength: MAX_URL_LENGTH, description: PROXY_DESCRIPTION }))),
   },
   { additionalProperties: false },
 );
@@ -60,7 +65,7 @@ export const PairingCodeBody = t.Object(
 );
 export const QrQuery = t.Object({ format: t.Optional(t.UnionEnum(["json", "png"])) });
 
-export const CreatedSession = t.Object({ id: t.String({ format: "uuid" }), name: t.String(), state: State, createdAt: IsoDate });
+export const CreatedSession = t.Object({ id: t.String({ format: "uuid" }), name: t.String(), state: State, createdAt: IsoDate, proxy: ProxyShown });
 
 export const CreateResponse = t.Object({
   success: t.Literal(true),
@@ -76,6 +81,7 @@ export const SessionPatchBody = t.Object(
     webhookUrl: t.Optional(t.Nullable(t.String({ maxLength: MAX_URL_LENGTH, description: "http or https URL (at most 2,048 characters); null removes the webhook" }))),
     webhookEvents: t.Optional(t.Nullable(t.Array(t.String({ maxLength: 64 }), { maxItems: 32, description: "Events to receive; null (or never set): every event" }))),
     metadata: t.Optional(JsonObjectSchema("JSON object, at most 16 KiB; replaces the old one")),
+    proxy: t.Optional(t.Nullable(t.String({ maxLength: MAX_URL_LENGTH, description: `${PROXY_DESCRIPTION}. Changing it restarts a running sandbox with the new route (no new QR)` }))),
   },
   { additionalProperties: false },
 );
@@ -89,12 +95,17 @@ const summaryFields = {
   metadata: Metadata,
 };
 
-/** A session in the list; its status adds when it was last active. */
-export const SessionStatus = t.Object({ ...summaryFields, lastActivity: IsoDate });
-/** What PATCH answers: the status plus the webhook's settings. */
-export const SessionSettings = t.Object({
+/** A session in the list; its status adds when it was last active, why it is in its state, and its proxy. */
+const statusFields = {
   ...summaryFields,
   lastActivity: IsoDate,
+  reason: t.Nullable(t.String({ description: "Why the session is in its state, when known (while disconnected, the latest failed attempt: proxy unreachable, proxy authentication failed, …)" })),
+  proxy: ProxyShown,
+};
+export const SessionStatus = t.Object(statusFields);
+/** What PATCH answers: the status plus the webhook's settings. */
+export const SessionSettings = t.Object({
+  ...statusFields,
   webhookUrl: t.Nullable(t.String()),
   webhookEvents: t.Nullable(t.Array(t.String(), { description: "null: every event" })),
   webhookDisabledReason: t.Nullable(t.String({ description: "Why deliveries stopped (410 Gone); cleared by setting webhookUrl" })),

@@ -23,17 +23,22 @@ export function settingsRoutes(opts: SessionsRoutesOptions) {
       "/:id",
       async ({ session, body }) => {
         validateMetadata(body.metadata);
-        return { success: true as const, session: settingsView(await sessions.webhooks.update(session, body)) };
+        // Every field is checked before any is written: a refused one changes nothing.
+        const { proxy, ...rest } = body;
+        const route = proxy === undefined ? undefined : sessions.proxies.check(proxy);
+        let updated = await sessions.webhooks.update(session, rest);
+        if (route !== undefined) updated = await sessions.operations.setProxy(updated, route);
+        return { success: true as const, session: settingsView(updated) };
       },
       {
         session: { body: true },
         body: SessionPatchBody,
         response: { 200: SessionSettingsResponse, 413: ErrorResponse, 415: ErrorResponse, ...authErrors },
         detail: {
-          summary: "Change a session's webhook or metadata",
+          summary: "Change a session's webhook, metadata or proxy",
           callbacks: webhookCallbacks,
           description:
-            "Sets the webhook URL (at most 2,048 characters; null removes it; setting it again re-enables a webhook disabled by a 410 and sends deliveries waiting out a backoff now), the events it receives, and the metadata.",
+            "Sets the webhook URL (at most 2,048 characters; null removes it; setting it again re-enables a webhook disabled by a 410 and sends deliveries waiting out a backoff now), the events it receives, the metadata, and the proxy (null for none; a running sandbox restarts with the new route, no new QR; answered masked).",
         },
       },
     )

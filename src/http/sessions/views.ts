@@ -3,7 +3,7 @@ import type { ChatRow, ContactRow, DeliveryRow, SessionEventRow, SessionRow } fr
 import type { LastMessage } from "../../db/session-repository";
 
 export function createdView(s: SessionRow) {
-  return { id: s.id, name: s.name, state: s.state, createdAt: s.createdAt.toISOString() };
+  return { id: s.id, name: s.name, state: s.state, createdAt: s.createdAt.toISOString(), proxy: s.proxyMasked };
 }
 
 export function summaryView(s: SessionRow) {
@@ -11,7 +11,7 @@ export function summaryView(s: SessionRow) {
 }
 
 export function statusView(s: SessionRow) {
-  return { ...summaryView(s), lastActivity: s.lastActivity.toISOString() };
+  return { ...summaryView(s), lastActivity: s.lastActivity.toISOString(), reason: s.stateReason, proxy: s.proxyMasked };
 }
 
 /**
