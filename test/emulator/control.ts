@@ -69,7 +69,9 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
       if (number && phone !== number) continue;
       for (const [key, n] of counts) iqs[key] = (iqs[key] ?? 0) + n;
     }
-    return { iqs: Object.fromEntries(Object.entries(iqs).sort(([a], [b]) => a.localeCompare(b))) };
+    // WebSocket connections opened since start, and open now (all devices'): a test tells whether a device reconnected.
+    const sockets = { opened: state.socketsOpened, open: ctx.connections.size };
+    return { iqs: Object.fromEntries(Object.entries(iqs).sort(([a], [b]) => a.localeCompare(b))), sockets };
   }
   if (req.method === "GET" && path === "/control/devices") {
     const connected = new Set([...ctx.connections].filter((c) => c.device && !c.closed).map((c) => deviceJid(c.device!)));

@@ -72,6 +72,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
       );
       ws.data.conn = conn;
       connections.add(conn);
+      state.socketsOpened++;
     },
     message(ws: ServerWebSocket<Data>, message: string | Buffer) {
       ws.data.conn?.receive(typeof message === "string" ? Buffer.from(message) : message);

@@ -119,6 +119,8 @@ export class EmulatorState {
   readonly invites = new Map<string, { group: string; revoked: boolean }>();
   /** How many iqs each account's devices sent, by phone and then by "xmlns child" (see countIq). */
   readonly iqCounts = new Map<string, Map<string, number>>();
+  /** WebSocket connections opened since start (GET /control/stats). */
+  socketsOpened = 0;
   /** Seconds added to every time the server states (`t` of messages, acks, receipts, notifications): `/control/clock`. */
   clockOffset = 0;
   /** The messages of each chat that a later reaction, edit, revoke or vote may name, with poll secrets (chat-log.ts). */

@@ -1,0 +1,106 @@
+// Sessions that reach WhatsApp only through the egress gateway, and through their proxy: real
+// dante (SOCKS5) and tinyproxy (HTTP CONNECT) with authentication on loopback, rootless Podman
+// containers with no network, the emulator over TCP (its WebSocket and its HTTPS media server,
+// reached by the name its certificate holds), as WhatsApp is reached in production.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash, randomBytes } from "node:crypto";
+import { PNG } from "pngjs";
+import { startEmulator, type RunningEmulator } from "../emulator";
+import { startTestApi, type TestApi } from "../support/api";
+import { emulatorControl } from "../support/emulator";
+import { waitFor } from "../support/env";
+import { startProxies, type RunningProxies } from "../support/proxies";
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+function png(side = 48): Buffer {
+  const img = new PNG({ width: side, height: side });
+  randomBytes(side * side * 4).copy(img.data);
+  return PNG.sync.write(img);
+}
+
+describe("egress through the gateway and each session's proxy", () => {
+  let emu: RunningEmulator;
+  let control: ReturnType<typeof emulatorControl>;
+  let proxies: RunningProxies;
+  let t: TestApi;
+  const CONTACT = "4915199997001";
+  const sessions: Record<string, { id: string; key: string; phone: string }> = {};
+  const status = async (name: string) => (await t.call("GET", `/sessions/${sessions[name]!.id}/status`, { key: sessions[name]!.key })).body.session;
+  const sockets = async () => (await control("GET", "/control/stats")).body.sockets as { opened: number; open: number };
+  const received = async () => (await control("GET", `/control/phones/${CONTACT}/received`)).body.messages as any[];
+
+  async function link(name: string, phone: string, proxy: string | null) {
+    const created = await t.call("POST", "/sessions/create", { body: { name, proxy } });
+    expect(created.status).toBe(201);
+    const s = { id: created.body.session.id, key: created.body.apiKey, phone };
+    sessions[name] = s;
+    await waitFor(async () => (await status(name)).state === "qr_ready", 60_000, `${name} qr_ready`);
+    const qr = (await t.call("GET", `/sessions/${s.id}/qr`, { key: s.key })).body.qr;
+    expect((await control("POST", "/control/scan", { qr, phoneNumber: phone })).status).toBe(200);
+    await waitFor(async () => (await status(name)).state === "ready", 60_000, `${name} ready`);
+    return created.body.session;
+  }
+
+  beforeAll(async () => {
+    emu = await startEmulator({ logLevel: "warn" });
+    control = emulatorControl(emu);
+    await control("POST", "/control/numbers", { add: [CONTACT] });
+    proxies = await startProxies();
+    const wsPort = new URL(emu.wsUrl).port;
+    const mediaPort = new URL(emu.mediaUrl).port;
+    t = await startTestApi("postgres", {
+      WA_WS_URL: emu.wsUrl,
+      WA_TRUST_ROOT: emu.trustRoot,
+      WA_MEDIA_CA: emu.mediaCa,
+      // The media server by the name its certificate holds: a sandbox's TLS names where it goes (SNI).
+      WA_MEDIA_HOST: `localhost:${mediaPort}`,
+      EGRESS_ALLOW: `127.0.0.1:${wsPort},localhost:${mediaPort}`,
+      SANDBOX_REQUEST_TIMEOUT_MS: "15000",
+    });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await proxies?.stop();
+    await emu?.stop();
+  });
+
+  test("a session behind each kind of proxy links, sends and receives text and media; the proxies' logs show it", async () => {
+    const viaSocks = await link("via-socks", "4915199997101", proxies.socksUrl);
+    expect(viaSocks.proxy).toBe(`socks5://waproxy:***@127.0.0.1:${proxies.socksPort}`);
+    const viaHttp = await link("via-http", "4915199997102", proxies.httpUrl);
+    expect(viaHttp.proxy).toBe(`http://waproxy:***@127.0.0.1:${proxies.httpPort}`);
+    for (const name of ["via-socks", "via-http"]) {
+      const s = sessions[name]!;
+      const st = await status(name);
+      expect(st.proxy).toContain(":***@");
+      expect(JSON.stringify(st)).not.toContain("proxy-pass-1");
+      // Text out and in.
+      const sent = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: `hello from ${name}` } });
+      expect(sent.status).toBe(201);
+      await waitFor(async () => (await received()).find((m) => m.id === sent.body.message.id), 20_000, `${name}'s text at the contact`);
+      const back = await control("POST", "/control/messages", { from: CONTACT, to: s.phone, text: `hi ${name}` });
+      expect(back.status).toBe(200);
+      await waitFor(async () => (await t.call("GET", `/sessions/${s.id}/messages/${back.body.id}`, { key: s.key })).status === 200, 20_000, `the text to ${name}`);
+      // Media out (an upload through the gateway) and in (a download through it).
+      const picture = png();
+      const out = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, type: "image", media: { data: picture.toString("base64") } } });
+      expect(out.status).toBe(201);
+      const got = await waitFor(async () => (await received()).find((m) => m.id === out.body.message.id), 30_000, `${name}'s image at the contact`);
+      expect(got.media.sha256).toBe(sha256(picture));
+      const incoming = png(32);
+      const sentIn = await control("POST", "/control/messages", { from: CONTACT, to: s.phone, type: "image", media: { data: incoming.toString("base64"), mimetype: "image/png" } });
+      expect(sentIn.status).toBe(200);
+      const stored = await waitFor(async () => {
+        const m = (await t.call("GET", `/sessions/${s.id}/messages/${sentIn.body.id}`, { key: s.key })).body.message;
+        return m?.media?.state === "stored" ? m : null;
+      }, 30_000, `the image to ${name} stored`);
+      expect(stored.media.sha256).toBe(sha256(incoming));
+    }
+    expect(proxies.socksLog()).toContain("username%waproxy@");
+    expect(proxies.httpLog()).toMatch(/CONNECT (127\.0\.0\.1|localhost):\d+/);
+    const metrics = await t.call("GET", "/metrics");
+    expect(metrics.body).toMatch(/wa_egress_connections_total\{via="socks5"\} [1-9]/);
+    expect(metrics.body).toMatch(/wa_egress_connections_total\{via="http"\} [1-9]/);
+  });
+});
