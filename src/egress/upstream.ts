@@ -153,5 +153,6 @@ function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
 
 function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return e.code === "ECONNREFUSED" ? "connection refused" : e.code === "ETIMEDOUT" ? "timed out" : (e.code ?? e.message ?? String(err));
+  const code = e.code ?? /\b(E[A-Z]+)\b/.exec(e.message ?? "")?.[1];
+  return code === "ECONNREFUSED" ? "connection refused" : code === "ETIMEDOUT" ? "timed out" : (code ?? e.message ?? String(err));
 }

@@ -103,4 +103,74 @@ describe("egress through the gateway and each session's proxy", () => {
     expect(metrics.body).toMatch(/wa_egress_connections_total\{via="socks5"\} [1-9]/);
     expect(metrics.body).toMatch(/wa_egress_connections_total\{via="http"\} [1-9]/);
   });
+
+  test("the API restarted: sessions stay connected to WhatsApp (the emulator sees no reconnect)", async () => {
+    const before = await sockets();
+    await t.restartApi();
+    for (const name of ["via-socks", "via-http"]) await waitFor(async () => (await status(name)).state === "ready", 30_000, `${name} ready after the restart`);
+    // A moment for any reconnect to show.
+    await Bun.sleep(2000);
+    expect(await sockets()).toEqual(before);
+    const s = sessions["via-socks"]!;
+    const sent = await t.call("POST", `/sessions/${s.id}/messages`, { key: s.key, body: { to: CONTACT, text: "still here" } });
+    expect(sent.status).toBe(201);
+  });
+
+  test("two sessions with different proxies never share one: stopping dante cuts only the session behind it", async () => {
+    await proxies.stopSocks();
+    try {
+      // The session behind dante goes disconnected, naming its proxy; the one behind tinyproxy stays.
+      const down = await waitFor(async () => {
+        const st = await status("via-socks");
+        return st.state === "disconnected" && /^proxy unreachable/.test(st.reason ?? "") ? st : null;
+      }, 30_000, "via-socks disconnected naming the proxy");
+      expect(down.reason).toStartWith("proxy unreachable");
+      expect((await status("via-http")).state).toBe("ready");
+      // Meanwhile the emulator sees no connection from it: nothing goes around the proxy.
+      const during = (await sockets()).opened;
+      await Bun.sleep(4000);
+      expect((await sockets()).opened).toBe(during);
+      const events = (await t.call("GET", `/sessions/${sessions["via-socks"]!.id}/events`, { key: sessions["via-socks"]!.key })).body.events as any[];
+      expect(events.find((e) => e.to === "disconnected")?.reason).toStartWith("proxy unreachable");
+    } finally {
+      await proxies.startSocks();
+    }
+    // Back once the proxy is, with the link it had (no new QR).
+    const eventsBefore = (await t.call("GET", `/sessions/${sessions["via-socks"]!.id}/events`, { key: sessions["via-socks"]!.key })).body.events.length;
+    await waitFor(async () => (await status("via-socks")).state === "ready", 45_000, "via-socks ready again");
+    const after = (await t.call("GET", `/sessions/${sessions["via-socks"]!.id}/events`, { key: sessions["via-socks"]!.key })).body.events.slice(eventsBefore) as any[];
+    expect(after.map((e) => e.to)).not.toContain("qr_ready");
+  });
+
+  test("wrong proxy credentials: disconnected with the reason, nothing direct; right ones again: ready, no new QR", async () => {
+    const s = sessions["via-http"]!;
+    const wrong = proxies.httpUrl.replace(":proxy-pass-1@", ":not-the-password@");
+    const patched = await t.call("PATCH", `/sessions/${s.id}`, { key: s.key, body: { proxy: wrong } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.session.proxy).toBe(`http://waproxy:***@127.0.0.1:${proxies.httpPort}`);
+    expect(JSON.stringify(patched.body)).not.toContain("not-the-password");
+    const opened = (await sockets()).opened;
+    await waitFor(async () => {
+      const st = await status("via-http");
+      return st.state === "disconnected" && st.reason === "proxy authentication failed";
+    }, 30_000, "disconnected: proxy authentication failed");
+    await Bun.sleep(2000);
+    expect((await sockets()).opened).toBe(opened);
+    expect(await t.call("PATCH", `/sessions/${s.id}`, { key: s.key, body: { proxy: proxies.httpUrl } })).toMatchObject({ status: 200 });
+    await waitFor(async () => (await status("via-http")).state === "ready", 45_000, "via-http ready with the right password");
+    const events = (await t.call("GET", `/sessions/${s.id}/events`, { key: s.key })).body.events as any[];
+    expect(events.filter((e) => e.to === "qr_ready").length).toBe(1);
+  });
+
+  test("a bad proxy URL is 400 naming the field, and changes nothing", async () => {
+    const s = sessions["via-http"]!;
+    for (const proxy of ["ftp://u:p@example.com:21", "socks5://example.com", "http://example.com:0", "socks4://example.com:1080", "not a url"]) {
+      const res = await t.call("PATCH", `/sessions/${s.id}`, { key: s.key, body: { proxy, metadata: { changed: true } } });
+      expect({ proxy, status: res.status, code: res.body.code, field: res.body.field }).toEqual({ proxy, status: 400, code: "VALIDATION_ERROR", field: "proxy" });
+    }
+    const created = await t.call("POST", "/sessions/create", { body: { name: "bad-proxy", proxy: "https://u:p@example.com:443" } });
+    expect({ status: created.status, field: created.body.field }).toEqual({ status: 400, field: "proxy" });
+    expect((await t.call("GET", "/sessions")).body.sessions.map((x: any) => x.name)).not.toContain("bad-proxy");
+    expect((await status("via-http")).metadata).toBeNull();
+  });
 });

@@ -3,7 +3,7 @@
 // Basic auth), each a foreground child process with its own config and log in a temporary
 // folder. scripts/test.sh installs both and makes the system user (as root); a missing piece
 // fails loudly with the command that provides it.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./net";
@@ -39,6 +39,28 @@ async function listening(port: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A process's children and theirs (from /proc), deepest last. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {}
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
 }
 
 export async function startProxies(): Promise<RunningProxies> {
@@ -95,7 +117,9 @@ export async function startProxies(): Promise<RunningProxies> {
     await waitFor(() => listening(socksPort), 10_000, "dante listening");
   };
   const stopSocks = async () => {
-    socks?.kill("SIGTERM");
+    // dante relays from child processes (renamed, outliving their parent): the whole tree goes at
+    // once, as a proxy that stops does, and its connections reset.
+    if (socks) for (const pid of [socks.pid, ...descendants(socks.pid)]) try { process.kill(pid, "SIGKILL"); } catch {}
     await socks?.exited;
     socks = null;
     await waitFor(async () => !(await listening(socksPort)), 10_000, "dante stopped");
