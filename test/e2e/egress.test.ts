@@ -10,6 +10,9 @@ import { startTestApi, type TestApi } from "../support/api";
 import { emulatorControl } from "../support/emulator";
 import { waitFor } from "../support/env";
 import { startProxies, type RunningProxies } from "../support/proxies";
+import { EGRESS_SOCKET, sessionDir } from "../../src/egress/tunnels";
+import { CONTAINER_EGRESS_DIR } from "../../src/sessions/container-env";
+import { createContainer, inspectContainer, removeContainer, startContainer } from "../../src/runtime/podman/containers";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 function png(side = 48): Buffer {
@@ -172,5 +175,61 @@ describe("egress through the gateway and each session's proxy", () => {
     expect({ status: created.status, field: created.body.field }).toEqual({ status: 400, field: "proxy" });
     expect((await t.call("GET", "/sessions")).body.sessions.map((x: any) => x.name)).not.toContain("bad-proxy");
     expect((await status("via-http")).metadata).toBeNull();
+  });
+
+  test("from inside a session's container (a probe with the same options): only loopback, nothing reachable, and the gateway refuses what EGRESS_ALLOW does not name", async () => {
+    const s = sessions["via-socks"]!;
+    // A loopback server on the host the probe will try to reach through the gateway: it must never see a connection.
+    let accepted = 0;
+    const bait = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open() { accepted++; }, data() {} } });
+    const apiPort = Number(new URL(t.url).port);
+    const wsPort = Number(new URL(emu.wsUrl).port);
+    const spec = t.runtime.spec(s.id, { env: {}, binds: [{ hostPath: sessionDir(t.api.config.egressDir, s.id), containerPath: CONTAINER_EGRESS_DIR }] });
+    const name = `wa-probe-${crypto.randomUUID().slice(0, 8)}`;
+    const targets = [
+      { name: "apiOnHostLoopback", host: "127.0.0.1", port: apiPort },
+      { name: "emulatorDirect", host: "127.0.0.1", port: wsPort },
+      { name: "privateAddress", host: "10.0.0.1", port: 443 },
+      { name: "metadata", host: "169.254.169.254", port: 80 },
+    ];
+    const script = `(async () => {
+      const net = require("node:net"), os = require("node:os"), dns = require("node:dns/promises");
+      const out = { interfaces: Object.keys(os.networkInterfaces()) };
+      const attempt = (host, port) => new Promise((r) => { const c = net.connect({ host, port }); const timer = setTimeout(() => { c.destroy(); r("timeout"); }, 3000);
+        c.on("connect", () => { clearTimeout(timer); c.destroy(); r("connected"); }); c.on("error", (e) => { clearTimeout(timer); r(e.code || e.message); }); });
+      for (const t of JSON.parse(process.env.PROBE_TARGETS)) out[t.name] = await attempt(t.host, t.port);
+      out.dns = await dns.lookup("web.whatsapp.com").then(() => "resolved", (e) => e.code || e.message);
+      out.gateway = await new Promise((r) => { const c = net.connect("${CONTAINER_EGRESS_DIR}/${EGRESS_SOCKET}"); let b = "";
+        c.on("connect", () => c.write("CONNECT " + process.env.PROBE_REFUSED + " HTTP/1.1\\r\\n\\r\\n"));
+        c.on("data", (d) => { b += d; if (b.includes("\\r\\n\\r\\n")) { c.destroy(); r(b.split("\\r\\n")[0]); } }); c.on("error", (e) => r(e.code)); });
+      console.log("PROBE " + JSON.stringify(out));
+    })()`;
+    const client = t.runtime.client;
+    await createContainer(client, {
+      ...spec,
+      name,
+      labels: {},
+      volumes: [],
+      restart_policy: "no",
+      env: { BUN_BE_BUN: "1", PROBE_TARGETS: JSON.stringify(targets), PROBE_REFUSED: `127.0.0.1:${bait.port}` },
+      command: ["-e", script],
+    });
+    try {
+      await startContainer(client, name);
+      await waitFor(async () => !(await inspectContainer(client, name)).State.Running, 30_000, "the probe to finish");
+      const logs = Buffer.from(await (await client.fetch("GET", `/containers/${name}/logs`, { query: { stdout: "true", stderr: "true" } })).arrayBuffer());
+      const line = /PROBE (\{.*\})/.exec(logs.toString("latin1"))?.[1];
+      expect(line).toBeDefined();
+      const out = JSON.parse(line!);
+      expect(out.interfaces).toEqual(["lo"]);
+      for (const target of targets) expect({ target: target.name, result: out[target.name] }).not.toEqual({ target: target.name, result: "connected" });
+      expect(out.apiOnHostLoopback).toBe("ECONNREFUSED"); // the container's own loopback: nothing there
+      expect(out.dns).not.toBe("resolved");
+      expect(out.gateway).toStartWith("HTTP/1.1 403");
+      expect(accepted).toBe(0);
+    } finally {
+      await removeContainer(client, name, { force: true }).catch(() => {});
+      bait.stop(true);
+    }
   });
 });

@@ -37,6 +37,8 @@ export interface ContainerSpec {
   stop_timeout?: number;
   /** Run Podman's init (catatonit) as PID 1 to forward signals and reap children. */
   init?: boolean;
+  /** Arguments after the image's entrypoint (sessions give none). */
+  command?: string[];
   selinux_opts?: string[];
 }
 
