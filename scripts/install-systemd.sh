@@ -16,8 +16,9 @@
 #   - the sandbox image, built as the service user through its Podman socket;
 #   - /etc/wa-session-api/env from systemd/wa-session-api.env.example, only when absent (an
 #     operator's env is never overwritten);
-#   - the unit, a drop-in naming the user, its uid and PREFIX, then daemon-reload and
-#     `systemctl enable --now` (a restart when the app changed: an upgrade).
+#   - the units (the API and its egress gateway, wa-egress.service), a drop-in each naming the
+#     user, its uid and PREFIX, then daemon-reload and `systemctl enable --now` (a restart of
+#     the API when the app changed: an upgrade; the gateway keeps running, so do sessions).
 # Without systemd as PID 1 (containers, some CI hosts) the systemd steps are printed, not run.
 #
 # DESTDIR=/some/dir stages the files under that root (PREFIX, /etc) and skips every step that
@@ -43,6 +44,8 @@ prefix="${PREFIX:-/opt/wa-session-api}"
 destdir="${DESTDIR:-}"
 destdir="${destdir%/}"
 unit_name="wa-session-api.service"
+# The egress gateway: its own unit, so restarting or upgrading the API keeps sessions connected.
+egress_unit="wa-egress.service"
 bun_version="1.4.5" # as scripts/ensure-bun.sh
 
 root_prefix="$destdir$prefix"
@@ -305,6 +308,7 @@ write_if_changed() {
   fi
 }
 write_if_changed "$unit_dir/$unit_name" "$(cat "$src/systemd/$unit_name")"
+write_if_changed "$unit_dir/$egress_unit" "$(cat "$src/systemd/$egress_unit")"
 # What only this host knows: the user, its uid (its runtime folder and Podman socket) and PREFIX.
 if [ -z "$uid" ]; then
   # shellcheck disable=SC2016 # shown as is: the user does not exist yet (dry run)
@@ -323,17 +327,26 @@ Group=$user
 WorkingDirectory=$prefix
 Environment=XDG_RUNTIME_DIR=/run/user/$dropin_uid"
 write_if_changed "$unit_dir/$unit_name.d/10-install.conf" "$dropin"
+write_if_changed "$unit_dir/$egress_unit.d/10-install.conf" "$dropin"
 
 # --- systemd ----------------------------------------------------------------------------------
 if [ -n "$destdir" ]; then
   skip "systemctl daemon-reload and enable --now (DESTDIR)"
 elif [ "$systemd_running" = 0 ]; then
   say "systemd is not PID 1 here: not run, do it where systemd runs:"
-  say "  systemctl daemon-reload && systemctl enable --now $unit_name"
+  say "  systemctl daemon-reload && systemctl enable --now $egress_unit $unit_name"
 else
   if [ "$unit_changed" = 1 ]; then
     change "systemctl daemon-reload"
     run systemctl daemon-reload
+  fi
+  # The gateway first (the API's sessions go out through it); an upgrade of the app restarts the
+  # API only: restarting the gateway would cut every session's connection (do it when its code changed).
+  if systemctl is-enabled --quiet "$egress_unit" && systemctl is-active --quiet "$egress_unit"; then
+    ok "$egress_unit is enabled and running"
+  else
+    change "systemctl enable --now $egress_unit"
+    run systemctl enable --now "$egress_unit"
   fi
   if systemctl is-enabled --quiet "$unit_name" && systemctl is-active --quiet "$unit_name"; then
     if [ "$app_changed" = 1 ] || [ "$unit_changed" = 1 ]; then

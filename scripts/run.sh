@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs the API on a fresh Debian/Ubuntu host: Bun and the dependencies, a rootless
-# Podman service, the sandbox image, then `bun run start`. As root, sessions run in the rootless
+# Podman service, the sandbox image, then the egress gateway (`bun run egress`) and `bun run start`. As root, sessions run in the rootless
 # Podman of the unprivileged user `wasandbox`; as any other user, in that user's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +40,14 @@ fi
 if [ "$(id -u)" = 0 ] && [ -z "${CHANNEL_URL:-}" ]; then
   export CHANNEL_SOCKET="${CHANNEL_SOCKET:-/run/wa-session-api/channel/channel.sock}"
 fi
+# The same for the egress gateway's folder: each session's socket is bind-mounted from it.
+if [ "$(id -u)" = 0 ]; then
+  export EGRESS_DIR="${EGRESS_DIR:-/run/wa-session-api/egress}"
+fi
 bun run sandbox:build --if-missing
-exec bun run start
+# The egress gateway (the sessions' only way out) runs beside the API and stops with this script;
+# under systemd it is its own unit, so the API restarts without cutting sessions.
+bun run egress &
+egress=$!
+trap 'kill "$egress" 2>/dev/null' EXIT
+bun run start

@@ -17,14 +17,29 @@ bash scripts/ensure-deno.sh
 # The emulator's media server makes its test CA with the openssl CLI.
 command -v openssl >/dev/null 2>&1 || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl >&2; }
 # ffmpeg (and ffprobe) convert voice notes and read videos for the media tests; one install for both.
+# dante-server (SOCKS5) and tinyproxy (HTTP CONNECT) are the real proxies the egress tests put
+# sessions behind, with authentication, run in the foreground by the tests (test/support/proxies.ts).
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v ffmpeg >/dev/null 2>&1 || missing="$missing ffmpeg"
+[ -x /usr/sbin/danted ] || missing="$missing dante-server"
+[ -x /usr/bin/tinyproxy ] || missing="$missing tinyproxy"
 if [ -n "$missing" ]; then
   apt-get update >&2
   case "$missing" in *chromium*) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2 ;; esac
   case "$missing" in *ffmpeg*) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg >&2 ;; esac
+  case "$missing" in *dante-server* | *tinyproxy*) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dante-server tinyproxy >&2 ;; esac
 fi
+# The packages' own services are not the tests' (their ports and configs): stopped where they started.
+for svc in danted tinyproxy; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" >&2 || true; fi
+  if [ -x "/etc/init.d/$svc" ]; then "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
+done
+# dante checks SOCKS5 passwords against a system user.
+if ! id waproxy >/dev/null 2>&1; then
+  useradd --no-create-home --shell /usr/sbin/nologin waproxy
+fi
+echo "waproxy:proxy-pass-1" | chpasswd
 # Assigned first: a failed setup stops here (`eval "$(…)"` would go on with nothing set).
 pg=$(bash scripts/ensure-postgres.sh)
 podman=$(bash scripts/podman-rootless.sh)

@@ -94,7 +94,7 @@ describe("scripts/install-systemd.sh", () => {
     expect(r.out).toContain("systemctl --user enable --now podman.socket");
     expect(r.out).toContain("bun install --production");
     expect(r.out).toContain("/etc/wa-session-api/env");
-    expect(r.out).toContain("systemctl daemon-reload && systemctl enable --now wa-session-api.service");
+    expect(r.out).toContain("systemctl daemon-reload && systemctl enable --now wa-egress.service wa-session-api.service");
     expect(r.out).toContain("systemd is not PID 1 here");
     expect(r.out).not.toContain("changed:");
     expect(r.out.trim().split("\n").at(-1)).toBe("dry run: nothing was changed");
@@ -130,13 +130,17 @@ describe("scripts/install-systemd.sh", () => {
       expect(dropin).toContain(`User=${user}`);
       expect(dropin).toContain(`Environment=XDG_RUNTIME_DIR=/run/user/${uid}`);
       expect(dropin).toContain("WorkingDirectory=/opt/wa-session-api");
+      // The egress gateway's unit beside it, run as the same user.
+      expect(readFileSync(join(unitDir, "wa-egress.service.d/10-install.conf"), "utf8")).toBe(dropin);
     });
 
-    test("the installed unit with its drop-in passes systemd-analyze verify", () => {
-      const r = verify(join(unitDir, "wa-session-api.service"));
-      expect(r.output).toBe("");
-      expect(r.code).toBe(0);
-    });
+    for (const unit of ["wa-session-api.service", "wa-egress.service"]) {
+      test(`the installed ${unit} with its drop-in passes systemd-analyze verify`, () => {
+        const r = verify(join(unitDir, unit));
+        expect(r.output).toBe("");
+        expect(r.code).toBe(0);
+      });
+    }
 
     test("a second run changes nothing and keeps the operator's env file", () => {
       writeFileSync(envFile, "PORT=4000\n# the operator's own\n", { mode: 0o600 });
@@ -164,33 +168,33 @@ describe("scripts/install-systemd.sh", () => {
       const db = await createTestDatabase();
       const dataDir = temp("wa-dest-data-");
       const port = freePort();
-      const child = Bun.spawn(["bun", "src/main.ts"], {
-        cwd: prefix,
-        env: {
-          PATH: process.env.PATH!,
-          PORT: String(port),
-          HOST: "127.0.0.1",
-          DATA_DIR: dataDir,
-          DATABASE_URL: db.url,
-          ADMIN_API_KEY: generateKey("admin"),
-          PODMAN_SOCKET: requireEnv("PODMAN_SOCKET"),
-          INSTANCE_ID: `test-${crypto.randomUUID().slice(0, 8)}`,
-          LOG_LEVEL: "error",
-          ...(process.env.SANDBOX_IMAGE ? { SANDBOX_IMAGE: process.env.SANDBOX_IMAGE } : {}),
-        },
-        stdout: "ignore",
-        stderr: "pipe",
-      });
+      const appEnv = {
+        PATH: process.env.PATH!,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATA_DIR: dataDir,
+        DATABASE_URL: db.url,
+        ADMIN_API_KEY: generateKey("admin"),
+        PODMAN_SOCKET: requireEnv("PODMAN_SOCKET"),
+        INSTANCE_ID: `test-${crypto.randomUUID().slice(0, 8)}`,
+        LOG_LEVEL: "error",
+        ...(process.env.SANDBOX_IMAGE ? { SANDBOX_IMAGE: process.env.SANDBOX_IMAGE } : {}),
+      };
+      // Both units' commands, as installed: the gateway and the API, with the same environment.
+      const gateway = Bun.spawn(["bun", "src/egress/main.ts"], { cwd: prefix, env: appEnv, stdout: "ignore", stderr: "pipe" });
+      const child = Bun.spawn(["bun", "src/main.ts"], { cwd: prefix, env: appEnv, stdout: "ignore", stderr: "pipe" });
       try {
         const ready = await waitFor(
           () => fetch(`http://127.0.0.1:${port}/ready`).then(async (r) => (r.status === 200 ? r.json() : undefined), () => undefined),
           30_000,
           "the installed API to be ready",
         );
-        expect(ready).toEqual({ success: true, database: "ok", runtime: "ok", image: "ok" });
+        expect(ready).toEqual({ success: true, database: "ok", runtime: "ok", image: "ok", egress: "ok" });
       } finally {
         child.kill();
+        gateway.kill();
         await child.exited;
+        await gateway.exited;
         await db.drop();
       }
     });
