@@ -9,6 +9,19 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export class ConfigError extends Error {}
 
+/** The configuration, or the process ends with a message naming the variable (the API's and the gateway's entry points). */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`Configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
 type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {

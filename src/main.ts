@@ -1,21 +1,12 @@
 // Entry point: `bun run start`. Reads the environment, starts the API, and shuts down cleanly
 // on SIGTERM/SIGINT (sandboxes keep running; they reconnect when the API is back).
-import { ConfigError, loadConfig } from "./config";
+import { loadConfigOrExit } from "./config";
 import { createLogger } from "./log";
 import { PodmanRuntime } from "./runtime/podman-runtime";
 import { startApi } from "./api";
 import { InstanceClaimedError } from "./runtime/instance-identity";
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`Configuration error: ${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 
 const log = createLogger(config.logLevel);
 const runtime = new PodmanRuntime(config, log);

@@ -1,20 +1,11 @@
 // Entry point of the egress gateway: `bun run egress`, with the API's environment (DATA_DIR or
 // EGRESS_DIR, EGRESS_ALLOW, ALLOW_PRIVATE_ADDRESSES, LOG_LEVEL). Its own process and systemd
 // unit: the API restarts without cutting any session's connection to WhatsApp.
-import { ConfigError, loadConfig } from "../config";
+import { loadConfigOrExit } from "../config";
 import { createLogger } from "../log";
 import { startGateway } from "./gateway";
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`Configuration error: ${err.message}\n`);
-    process.exit(1);
-  }
-  throw err;
-}
+const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, { component: "egress" });
 const gateway = await startGateway({ dir: config.egressDir, allow: config.egressAllow, allowPrivate: config.allowPrivateAddresses, log });
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

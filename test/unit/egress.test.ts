@@ -30,8 +30,12 @@ test("proxy URLs: socks5 or http with a port; no loopback or private host unless
   if (!ok.ok) return;
   expect(maskProxy(ok.proxy)).toBe("socks5://us%40er:***@proxy.example.com:1080");
   expect(parseProxyUrl(proxyUrl(ok.proxy), false)).toEqual(ok);
-  expect(maskProxy((parseProxyUrl("http://93.184.216.34:3128", false) as { proxy: never }).proxy)).toBe("http://93.184.216.34:3128");
-  expect(maskProxy((parseProxyUrl("http://user@[2a00:1450::1]:8080", false) as { proxy: never }).proxy)).toBe("http://user@[2a00:1450::1]:8080");
+  const shown = (raw: string) => {
+    const parsed = parseProxyUrl(raw, false);
+    return parsed.ok ? maskProxy(parsed.proxy) : parsed.reason;
+  };
+  expect(shown("http://93.184.216.34:3128")).toBe("http://93.184.216.34:3128");
+  expect(shown("http://user@[2a00:1450::1]:8080")).toBe("http://user@[2a00:1450::1]:8080");
   const refused = ["https://u:p@proxy.example.com:443", "socks4://proxy.example.com:1080", "socks5://proxy.example.com", "http://proxy.example.com", "http://proxy.example.com:0",
     "http://proxy.example.com:8080/path", "socks5://127.0.0.1:1080", "http://localhost:3128", "socks5://10.1.2.3:1080", "http://[::1]:8080", "socks5://169.254.169.254:1080", "nonsense"];
   for (const raw of refused) expect({ raw, ok: parseProxyUrl(raw, false).ok }).toEqual({ raw, ok: false });
