@@ -58,6 +58,8 @@ export class WhatsAppSession {
   /** Opened once: a reconnect (say, right after linking) must see credentials still being written. */
   private store: AuthStore | null = null;
   private backoffMs = 1000;
+  /** A disconnection was reported and the socket has not opened since. */
+  private retrying = false;
   private stopped = false;
   private readonly baileysLog = baileysLogger({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
   private readonly ledger: SentLedger;
@@ -106,10 +108,13 @@ export class WhatsAppSession {
     sock.ev.on("connection.update", (u) => {
       if (this.sock !== sock) return;
       if (u.qr) this.opts.report({ type: "qr", qr: u.qr });
-      if (u.connection === "connecting") this.opts.report({ type: "connecting" });
+      // While retrying after a disconnection the session stays `disconnected` (each failed attempt
+      // updates its reason): a `connecting` per attempt would flap the state and its webhooks.
+      if (u.connection === "connecting" && !this.retrying) this.opts.report({ type: "connecting" });
       if (u.connection === "open") {
         this.open = true;
         this.backoffMs = 1000;
+        this.retrying = false;
         const phoneNumber = userPhone(sock.user?.id) ?? sock.user?.id ?? "";
         this.opts.report({ type: "ready", phoneNumber, pushName: sock.user?.name ?? null });
         void this.groups.sync(sock);
@@ -225,6 +230,7 @@ export class WhatsAppSession {
       return;
     }
     this.opts.report({ type: "disconnected", reason });
+    this.retrying = true;
     const wait = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     return this.restart(wait);

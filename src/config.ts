@@ -182,8 +182,8 @@ export function loadConfig(env: Env = process.env) {
     webhookBackoffMs: int(env, "WEBHOOK_BACKOFF_MS", 5000, 10, 3_600_000),
     webhookTimeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
     /**
-     * Let webhook and media URLs reach loopback and private addresses (tests, or a receiver on the
-     * same host). WEBHOOK_ALLOW_PRIVATE is its old name, read when the new one is unset.
+     * Let webhook and media URLs, and sessions' proxies, be loopback and private addresses (tests, a
+     * receiver on the same host, a proxy on the LAN). WEBHOOK_ALLOW_PRIVATE is its old name, read when the new one is unset.
      */
     allowPrivateAddresses: env.ALLOW_PRIVATE_ADDRESSES ? bool(env, "ALLOW_PRIVATE_ADDRESSES", false) : bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
     /** The largest media file sent or received (a larger incoming one is not downloaded). */

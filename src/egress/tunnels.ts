@@ -29,7 +29,7 @@ export interface TunnelSettings {
   log: Logger;
 }
 
-/** The latest failure of a session's connections, for the API to show while the sandbox cannot tell. */
+/** The latest failure of a session's connections (GET /routes on the control socket, for an operator). */
 export interface RouteFailure {
   reason: string;
   at: string;
@@ -138,7 +138,14 @@ export class SessionTunnels {
     const proxy = this.proxy;
     let upstream: Socket;
     try {
-      upstream = await openUpstream({ host, port, proxy, allowPrivate: this.s.allowPrivate || this.s.allow.namesAddress(host), timeoutMs: this.s.connectTimeoutMs });
+      upstream = await openUpstream({
+        host,
+        port,
+        proxy,
+        allowPrivate: this.s.allowPrivate || this.s.allow.namesAddress(host),
+        proxyMayBePrivate: this.s.allowPrivate,
+        timeoutMs: this.s.connectTimeoutMs,
+      });
     } catch (err) {
       const reason = err instanceof UpstreamFailed ? err.reason : `WhatsApp unreachable (${(err as Error).message})`;
       this.lastFailure = { reason, at: new Date().toISOString() };

@@ -22,8 +22,10 @@ export interface UpstreamTarget {
   host: string;
   port: number;
   proxy: ProxyRoute | null;
-  /** ALLOW_PRIVATE_ADDRESSES, or the destination is an address the allow list names. */
+  /** The destination may be private: ALLOW_PRIVATE_ADDRESSES, or it is an address the allow list names. */
   allowPrivate: boolean;
+  /** ALLOW_PRIVATE_ADDRESSES alone: whether the proxy's own address may be private. */
+  proxyMayBePrivate: boolean;
   timeoutMs: number;
 }
 
@@ -49,12 +51,12 @@ async function direct(t: UpstreamTarget): Promise<Socket> {
 /** The proxy's own address is judged as a destination is (a private one only with ALLOW_PRIVATE_ADDRESSES). */
 async function proxyAddress(proxy: ProxyRoute, allowPrivate: boolean): Promise<string> {
   const resolved = await resolveAllowed(proxy.host, allowPrivate);
-  if (!resolved.ok) throw new UpstreamFailed(`proxy refused: ${resolved.reason}`, true);
+  if (!resolved.ok) throw new UpstreamFailed(resolved.forbidden ? `proxy refused: ${resolved.reason}` : `proxy unreachable (${resolved.reason})`, true);
   return resolved.addresses[0]!.address;
 }
 
 async function viaSocks(t: UpstreamTarget, proxy: ProxyRoute): Promise<Socket> {
-  const host = await proxyAddress(proxy, t.allowPrivate);
+  const host = await proxyAddress(proxy, t.proxyMayBePrivate);
   try {
     const { socket } = await SocksClient.createConnection({
       command: "connect",
@@ -73,7 +75,7 @@ async function viaSocks(t: UpstreamTarget, proxy: ProxyRoute): Promise<Socket> {
 }
 
 async function viaHttpConnect(t: UpstreamTarget, proxy: ProxyRoute): Promise<Socket> {
-  const host = await proxyAddress(proxy, t.allowPrivate);
+  const host = await proxyAddress(proxy, t.proxyMayBePrivate);
   let socket: Socket;
   try {
     socket = await tcp(host, proxy.port, t.timeoutMs);

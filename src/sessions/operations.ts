@@ -2,7 +2,7 @@
 // queue, so overlapping calls on one session take turns, and the state moves only once the
 // runtime did what the state says.
 import { randomUUID } from "node:crypto";
-import type { ProxyRoute } from "../egress/proxy-url";
+import { proxyUrl, type ProxyRoute } from "../egress/proxy-url";
 import { generateKey, hashKey } from "../auth/keys";
 import type { SessionRow } from "../db/schema";
 import { SessionError, sessionErrors } from "./errors";
@@ -141,14 +141,19 @@ export class SessionOperations {
    */
   setProxy(session: SessionRow, proxy: ProxyRoute | null): Promise<SessionRow> {
     return this.d.queues.run(session.id, async () => {
-      const updated = (await this.d.repo.updateSettings(session.id, this.d.proxies.fields(session.id, proxy))) ?? session;
+      const current = await this.reload(session.id);
+      // The same route again changes nothing (no restart).
+      if (this.d.proxies.urlOf(current) === (proxy ? proxyUrl(proxy) : null)) return current;
+      const updated = (await this.d.repo.updateSettings(current.id, this.d.proxies.fields(current.id, proxy))) ?? current;
       await this.d.proxies.push(updated);
-      if (isLive(updated.state) && updated.state !== "creating") {
+      if (isLive(updated.state)) {
         const launchId = randomUUID();
         await this.d.repo.update(updated.id, { launchId });
         try {
           await this.d.runtime.start(updated.id, await this.d.launch(updated.id, launchId));
         } catch (err) {
+          // The sandbox running now keeps its launch (its reports stay admitted); the route is the new one.
+          await this.d.repo.update(updated.id, { launchId: updated.launchId });
           throw runtimeFailure(err, this.d.log, "restart the sandbox with its new proxy", updated.id);
         }
         this.d.log.info("sandbox restarted with a new proxy", { sessionId: updated.id, via: proxy?.scheme ?? "direct" });

@@ -36,6 +36,11 @@ export function stateEvents(row: SessionRow, from: SessionState | null, to: Sess
   return events;
 }
 
+/** A reason's kind: its words before any detail in brackets ("proxy unreachable (timed out)" → "proxy unreachable"). */
+function kindOf(reason: string | null): string | null {
+  return reason === null ? null : reason.replace(/\s*\(.*$/, "");
+}
+
 export class Transitions {
   constructor(
     private readonly repo: SessionRepository,
@@ -59,6 +64,18 @@ export class Transitions {
     for (let attempt = 0; current && attempt < 3; attempt++) {
       if (current.state === to) {
         if (opts.clearSynced) await this.repo.clearSynced(id);
+        // A disconnected session's reason that changes in kind (the connection dropped, then the
+        // proxy turned out to be down) is recorded as a change of its own, so the events say it too;
+        // the same kind again (each failed attempt) only updates the status.
+        if (to === "disconnected" && reason !== null && kindOf(reason) !== kindOf(current.stateReason)) {
+          const moved = await this.repo.transition(id, to, to, reason, extra, { ...opts, events: (row) => stateEvents(row, to, to, reason) });
+          if (moved) {
+            this.announce({ session: moved, from: to, to, reason });
+            return moved;
+          }
+          current = await this.repo.byId(id);
+          continue;
+        }
         return this.repo.update(id, { ...extra, stateReason: reason });
       }
       const from: SessionState = current.state;

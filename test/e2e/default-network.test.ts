@@ -1,5 +1,5 @@
-// Podman's default rootless network, as in production (the other tests use `none`): the sandbox
-// still reaches the emulator through its unix socket, so no traffic leaves this host.
+// Podman's default rootless network (SANDBOX_NETWORK empty; `none` is the default and the other
+// tests' choice): the sandbox still reaches the emulator through its unix socket, so no traffic leaves this host.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { containerName } from "../../src/runtime/podman-runtime";
 import { inspectContainer } from "../../src/runtime/podman/containers";

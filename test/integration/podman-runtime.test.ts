@@ -76,8 +76,9 @@ describe("sessions and their containers", () => {
     expect(c.Config.Labels).toMatchObject({ "wa.session-id": s.id, [INSTANCE_LABEL]: t.env.INSTANCE_ID });
     const data = c.Mounts.find((m) => m.Destination === "/data");
     expect(data).toMatchObject({ Type: "volume", Name: volumeName(s.id), RW: true });
-    // Only the volume, the channel socket's folder and /tmp: nothing else of the host.
-    expect(c.Mounts.map((m) => m.Destination).sort()).toEqual(["/data", "/run/wa-channel"]);
+    // Only the volume, the channel socket's folder, the session's own egress folder and /tmp: nothing else of the host.
+    expect(c.Mounts.map((m) => m.Destination).sort()).toEqual(["/data", "/run/wa-channel", "/run/wa-egress"]);
+    expect(c.Mounts.find((m) => m.Destination === "/run/wa-egress")?.Source).toEndWith(`/egress/sessions/${s.id}`);
     // Environment: what the sandbox needs and no key of the API.
     const env = Object.fromEntries(c.Config.Env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
     expect(env.SESSION_ID).toBe(s.id);

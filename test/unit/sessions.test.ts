@@ -166,6 +166,24 @@ describe("reports count only from the current launch and in a state that allows 
     expect((await row(session.id))).toMatchObject({ state: "qr_ready", qr: "new" });
   });
 
+  test("while disconnected, each failed attempt updates the reason; a new kind of reason is an event of its own", async () => {
+    const { session } = await made(sessions.operations.create({ name: name() }));
+    const launch = launchOf(session.id);
+    await sessions.reports.apply(session.id, launch, { type: "ready", phoneNumber: "4915112340002", pushName: null });
+    await sessions.reports.apply(session.id, launch, { type: "disconnected", reason: "Connection Terminated (428)" });
+    await sessions.reports.apply(session.id, launch, { type: "disconnected", reason: "proxy unreachable (connection refused)" });
+    await sessions.reports.apply(session.id, launch, { type: "disconnected", reason: "proxy unreachable (timed out)" });
+    expect((await row(session.id))).toMatchObject({ state: "disconnected", stateReason: "proxy unreachable (timed out)" });
+    const events = (await repo.events(session.id, 10)).map((e) => [e.fromState, e.toState, e.reason]);
+    expect(events.filter(([, to]) => to === "disconnected")).toEqual(
+      expect.arrayContaining([
+        ["ready", "disconnected", "Connection Terminated (428)"],
+        ["disconnected", "disconnected", "proxy unreachable (connection refused)"],
+      ]),
+    );
+    expect(events.filter(([, to]) => to === "disconnected")).toHaveLength(2);
+  });
+
   test("a stopped session admits no sandbox and stores no contacts", async () => {
     const { session } = await made(sessions.operations.create({ name: name() }));
     const launch = launchOf(session.id);
