@@ -180,12 +180,13 @@ export class SessionTunnels {
     });
     upstream.on("error", () => client.destroy());
     client.on("error", () => upstream.destroy());
+    const bytes = m.bytesPending;
     if (early.length > 0) {
       upstream.write(early);
-      m.bytes.inc({ direction: "out" }, early.length);
+      bytes.out += early.length;
     }
-    client.on("data", (c: Buffer) => m.bytes.inc({ direction: "out" }, c.length));
-    upstream.on("data", (c: Buffer) => m.bytes.inc({ direction: "in" }, c.length));
+    client.on("data", (c: Buffer) => (bytes.out += c.length));
+    upstream.on("data", (c: Buffer) => (bytes.in += c.length));
     client.pipe(upstream);
     upstream.pipe(client);
     const cutLater = (other: Socket) => () => setTimeout(() => other.destroy(), HALF_OPEN_MS).unref();
