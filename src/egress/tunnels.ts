@@ -1,8 +1,11 @@
 // One session's way out: a unix socket in the session's own folder (mounted into that session's
 // container only, so whoever connects here is that session: nothing it says names it), taking
-// HTTP CONNECT requests. A destination outside EGRESS_ALLOW is refused before any connection is
-// made; an allowed one is reached directly or, when the session has a proxy, only through it.
-// The answer to a failed CONNECT says why in `X-Egress-Reason`, which the sandbox reports.
+// HTTP CONNECT requests (the WhatsApp socket) and TLS sent straight to it, routed by the name its
+// ClientHello asks for (media transfers; port 443, or the one port EGRESS_ALLOW gives the name).
+// A destination outside EGRESS_ALLOW is refused before any connection is made; an allowed one is
+// reached directly or, when the session has a proxy, only through it. The answer to a failed
+// CONNECT says why in `X-Egress-Reason`, which the sandbox reports. What the sandbox sends is
+// hostile input: heads are bounded, and refusals are logged at most once per 10 s a session.
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
@@ -20,6 +23,7 @@ const HEAD_TIMEOUT_MS = 10_000;
 /** How long one side of a tunnel may stay open after the other closed. */
 const HALF_OPEN_MS = 30_000;
 const TLS_HANDSHAKE = 0x16;
+const LOG_EVERY_MS = 10_000;
 
 export interface TunnelSettings {
   allow: AllowList;
@@ -39,6 +43,8 @@ export class SessionTunnels {
   private server: Server | null = null;
   private readonly open = new Set<Socket>();
   lastFailure: RouteFailure | null = null;
+  private loggedAt = 0;
+  private unlogged = 0;
 
   constructor(
     readonly sessionId: string,
@@ -129,7 +135,7 @@ export class SessionTunnels {
   /** `answer`: "connect" answers the CONNECT (200 or why not); null for a TLS stream, which is only cut when refused. */
   private async route(client: Socket, host: string, port: number, early: Buffer, answer: "connect" | null): Promise<void> {
     if (!this.s.allow.allows(host, port)) {
-      this.s.log.warn("egress refused", { sessionId: this.sessionId, host, port, why: "not in EGRESS_ALLOW" });
+      this.logThrottled("egress refused", { host, port, why: "not in EGRESS_ALLOW" });
       if (answer) return this.refuse(client, 403, `${host}:${port} is not in EGRESS_ALLOW`, "not_allowed");
       this.s.metrics.refused.inc({ why: "not_allowed" });
       client.destroy();
@@ -150,7 +156,7 @@ export class SessionTunnels {
       const reason = err instanceof UpstreamFailed ? err.reason : `WhatsApp unreachable (${(err as Error).message})`;
       this.lastFailure = { reason, at: new Date().toISOString() };
       this.s.metrics.failed.inc({ via: proxy ? proxy.scheme : "direct", cause: err instanceof UpstreamFailed && err.proxyFailed ? "proxy" : "destination" });
-      this.s.log.warn("egress failed", { sessionId: this.sessionId, host, port, via: proxy?.scheme ?? "direct", reason });
+      this.logThrottled("egress failed", { host, port, via: proxy?.scheme ?? "direct", reason });
       if (answer) return this.refuse(client, 502, reason, null);
       client.destroy();
       return;
@@ -193,6 +199,18 @@ export class SessionTunnels {
     client.once("close", cutLater(upstream));
     upstream.once("close", cutLater(client));
     client.resume();
+  }
+
+  /** A warning at most every 10 s for this session, saying how many were left out since the last. */
+  private logThrottled(msg: string, fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - this.loggedAt < LOG_EVERY_MS) {
+      this.unlogged++;
+      return;
+    }
+    this.s.log.warn(msg, { sessionId: this.sessionId, ...fields, ...(this.unlogged > 0 ? { notLogged: this.unlogged } : {}) });
+    this.loggedAt = now;
+    this.unlogged = 0;
   }
 
   private refuse(client: Socket, status: number, reason: string, counted: "not_allowed" | "malformed" | null): void {
