@@ -7,21 +7,19 @@
 // CONNECT says why in `X-Egress-Reason`, which the sandbox reports. What the sandbox sends is
 // hostile input: heads are bounded, and refusals are logged at most once per 10 s a session.
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Logger } from "../log";
 import type { AllowList } from "./allow-list";
 import type { EgressMetrics } from "./metrics";
 import type { ProxyRoute } from "./proxy-url";
 import { serverNameOf } from "./tls-sni";
+import { BunEnd, relay, type End } from "./relay";
 import { openUpstream, UpstreamFailed } from "./upstream";
 
 export const EGRESS_SOCKET = "egress.sock";
 /** A CONNECT request's head is one line and a few headers. */
 const MAX_HEAD = 8 * 1024;
 const HEAD_TIMEOUT_MS = 10_000;
-/** How long one side of a tunnel may stay open after the other closed. */
-const HALF_OPEN_MS = 30_000;
 const TLS_HANDSHAKE = 0x16;
 const LOG_EVERY_MS = 10_000;
 
@@ -39,9 +37,19 @@ export interface RouteFailure {
   at: string;
 }
 
+/** One connection from the sandbox: its head (a CONNECT, or a TLS ClientHello) read, then relayed. */
+interface Conn {
+  end: BunEnd;
+  /** The head as read so far; null once it was read. */
+  head: Buffer | null;
+  /** What came after the head while the way out was being made; null once relayed. */
+  pending: Uint8Array[] | null;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 export class SessionTunnels {
-  private server: Server | null = null;
-  private readonly open = new Set<Socket>();
+  private listener: import("bun").UnixSocketListener<Conn> | null = null;
+  private readonly open = new Set<End>();
   lastFailure: RouteFailure | null = null;
   private loggedAt = 0;
   private unlogged = 0;
@@ -64,15 +72,31 @@ export class SessionTunnels {
     chmodSync(this.dir, 0o755);
     const path = join(this.dir, EGRESS_SOCKET);
     rmSync(path, { force: true });
-    // Half-open allowed: a sandbox that ended its request still gets the whole answer.
-    const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(path, () => resolve());
+    // Bun's own sockets (node:net's streams cost the relay CPU); half-open allowed: a sandbox that
+    // ended its request still gets the whole answer.
+    this.listener = Bun.listen<Conn>({
+      unix: path,
+      allowHalfOpen: true,
+      socket: {
+        open: (socket) => this.accept(socket),
+        data: (socket, chunk) => {
+          const c = socket.data;
+          if (c.head) this.readHead(socket, c, chunk);
+          else if (c.pending) c.pending.push(chunk.slice());
+          else c.end.onData(chunk);
+        },
+        end: (socket) => (socket.data.head ? socket.terminate() : socket.data.end.onEnd()),
+        drain: (socket) => socket.data.end.onDrain(),
+        close: (socket) => {
+          clearTimeout(socket.data.timer);
+          this.open.delete(socket.data.end);
+          socket.data.end.onClose();
+        },
+        error: (socket) => socket.data.end.onError(),
+      },
     });
     // The container's user is not the gateway's: the socket is open to it (the folder is the session's).
     chmodSync(path, 0o666);
-    this.server = server;
   }
 
   /** A new proxy (or none): connections made through the old route are closed, so the sandbox reconnects through the new one. */
@@ -80,60 +104,59 @@ export class SessionTunnels {
     this.proxy = proxy;
     this.proxyUrl = url;
     this.lastFailure = null;
-    for (const socket of this.open) socket.destroy();
+    for (const end of this.open) end.destroy();
   }
 
   async close(): Promise<void> {
-    for (const socket of this.open) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = null;
+    for (const end of this.open) end.destroy();
+    this.listener?.stop(true);
+    this.listener = null;
     rmSync(join(this.dir, EGRESS_SOCKET), { force: true });
   }
 
-  private accept(client: Socket): void {
-    client.on("error", () => {});
-    this.open.add(client);
-    client.once("close", () => this.open.delete(client));
-    let head = Buffer.alloc(0);
-    const timer = setTimeout(() => client.destroy(), HEAD_TIMEOUT_MS);
+  private accept(socket: import("bun").Socket<Conn>): void {
+    const end = new BunEnd(socket as never);
+    socket.data = { end, head: Buffer.alloc(0), pending: [], timer: setTimeout(() => end.destroy(), HEAD_TIMEOUT_MS) };
+    this.open.add(end);
+  }
+
+  private readHead(socket: import("bun").Socket<Conn>, c: Conn, chunk: Uint8Array): void {
+    const head = (c.head = Buffer.concat([c.head!, chunk]));
     const done = () => {
-      clearTimeout(timer);
-      client.off("data", onData);
-      client.pause();
+      clearTimeout(c.timer);
+      c.head = null;
+      socket.pause();
     };
-    const onData = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      if (head[0] === TLS_HANDSHAKE) {
-        // An HTTPS request sent straight to the socket (a media transfer): routed by its SNI.
-        const name = serverNameOf(head);
-        if (name === undefined) return;
-        done();
-        if (name === null) {
-          this.s.metrics.refused.inc({ why: "malformed" });
-          client.destroy();
-          return;
-        }
-        void this.route(client, name, this.s.allow.portFor(name, 443), head, null);
-        return;
-      }
-      const end = head.indexOf("\r\n\r\n");
-      if (end === -1) {
-        if (head.length > MAX_HEAD) {
-          done();
-          this.refuse(client, 431, "request too long", "malformed");
-        }
-        return;
-      }
+    if (head[0] === TLS_HANDSHAKE) {
+      // An HTTPS request sent straight to the socket (a media transfer): routed by its SNI.
+      const name = serverNameOf(head);
+      if (name === undefined) return;
       done();
-      const m = /^CONNECT (\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d{1,5}) HTTP\/1\.[01]$/.exec(head.subarray(0, end).toString("latin1").split("\r\n")[0] ?? "");
-      if (!m) return this.refuse(client, 405, "only CONNECT host:port is taken", "malformed");
-      void this.route(client, m[1]!.replace(/^\[(.*)\]$/, "$1"), Number(m[2]), head.subarray(end + 4), "connect");
-    };
-    client.on("data", onData);
+      if (name === null) {
+        this.s.metrics.refused.inc({ why: "malformed" });
+        c.end.destroy();
+        return;
+      }
+      void this.route(c, name, this.s.allow.portFor(name, 443), head, null);
+      return;
+    }
+    const endOfHead = head.indexOf("\r\n\r\n");
+    if (endOfHead === -1) {
+      if (head.length > MAX_HEAD) {
+        done();
+        this.refuse(c.end, 431, "request too long", "malformed");
+      }
+      return;
+    }
+    done();
+    const m = /^CONNECT (\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d{1,5}) HTTP\/1\.[01]$/.exec(head.subarray(0, endOfHead).toString("latin1").split("\r\n")[0] ?? "");
+    if (!m) return this.refuse(c.end, 405, "only CONNECT host:port is taken", "malformed");
+    void this.route(c, m[1]!.replace(/^\[(.*)\]$/, "$1"), Number(m[2]), head.subarray(endOfHead + 4), "connect");
   }
 
   /** `answer`: "connect" answers the CONNECT (200 or why not); null for a TLS stream, which is only cut when refused. */
-  private async route(client: Socket, host: string, port: number, early: Buffer, answer: "connect" | null): Promise<void> {
+  private async route(c: Conn, host: string, port: number, early: Uint8Array, answer: "connect" | null): Promise<void> {
+    const client = c.end;
     if (!this.s.allow.allows(host, port)) {
       this.logThrottled("egress refused", { host, port, why: "not in EGRESS_ALLOW" });
       if (answer) return this.refuse(client, 403, `${host}:${port} is not in EGRESS_ALLOW`, "not_allowed");
@@ -142,7 +165,7 @@ export class SessionTunnels {
       return;
     }
     const proxy = this.proxy;
-    let upstream: Socket;
+    let upstream: End;
     try {
       upstream = await openUpstream({
         host,
@@ -161,44 +184,27 @@ export class SessionTunnels {
       client.destroy();
       return;
     }
-    if (client.destroyed || proxy !== this.proxy) {
+    if (client.closed || proxy !== this.proxy) {
       // Closed while connecting, or the route changed meanwhile: this connection is not the session's any more.
       upstream.destroy();
       return;
     }
     this.lastFailure = null;
-    if (answer) client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-    this.relay(client, upstream, early, proxy ? proxy.scheme : "direct");
-  }
-
-  /**
-   * Bytes both ways. An end is passed on (a response still being written is not cut); a side
-   * that errs ends both; a side left half-open after the other closed is cut after a while.
-   */
-  private relay(client: Socket, upstream: Socket, early: Buffer, via: string): void {
+    if (answer) client.write(CONNECTED);
     const m = this.s.metrics;
-    this.open.add(upstream);
-    m.connections.inc({ via });
+    m.connections.inc({ via: proxy ? proxy.scheme : "direct" });
     m.active.inc();
-    upstream.once("close", () => {
+    const first = c.pending!.length > 0 ? Buffer.concat([early, ...c.pending!]) : early;
+    c.pending = null;
+    relay(client, upstream, first, m.bytesPending);
+    // After the relay set its handlers: the set forgets the upstream once closed, and the gauge follows.
+    this.open.add(upstream);
+    const closeUp = upstream.handlers.close;
+    upstream.handlers.close = () => {
       this.open.delete(upstream);
       m.active.dec();
-    });
-    upstream.on("error", () => client.destroy());
-    client.on("error", () => upstream.destroy());
-    const bytes = m.bytesPending;
-    if (early.length > 0) {
-      upstream.write(early);
-      bytes.out += early.length;
-    }
-    client.on("data", (c: Buffer) => (bytes.out += c.length));
-    upstream.on("data", (c: Buffer) => (bytes.in += c.length));
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const cutLater = (other: Socket) => () => setTimeout(() => other.destroy(), HALF_OPEN_MS).unref();
-    client.once("close", cutLater(upstream));
-    upstream.once("close", cutLater(client));
-    client.resume();
+      closeUp();
+    };
   }
 
   /** A warning at most every 10 s for this session, saying how many were left out since the last. */
@@ -213,13 +219,16 @@ export class SessionTunnels {
     this.unlogged = 0;
   }
 
-  private refuse(client: Socket, status: number, reason: string, counted: "not_allowed" | "malformed" | null): void {
+  private refuse(client: BunEnd, status: number, reason: string, counted: "not_allowed" | "malformed" | null): void {
     if (counted) this.s.metrics.refused.inc({ why: counted });
     const text = { 403: "Forbidden", 405: "Method Not Allowed", 431: "Request Header Fields Too Large", 502: "Bad Gateway" }[status] ?? "Error";
     const safe = reason.replace(/[^\x20-\x7e]/g, "?");
-    client.end(`HTTP/1.1 ${status} ${text}\r\nX-Egress-Reason: ${safe}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    client.write(Buffer.from(`HTTP/1.1 ${status} ${text}\r\nX-Egress-Reason: ${safe}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`));
+    client.end();
   }
 }
+
+const CONNECTED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n");
 
 export function sessionDir(root: string, sessionId: string): string {
   return join(root, "sessions", sessionId);

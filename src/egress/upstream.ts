@@ -6,6 +6,7 @@ import { connect, type Socket } from "node:net";
 import { SocksClient } from "socks";
 import { resolveAllowed } from "../net/address-guard";
 import type { ProxyRoute } from "./proxy-url";
+import { BunEnd, NodeEnd, type End } from "./relay";
 
 /** Why a connection could not be made: `reason` is what the session's status shows. */
 export class UpstreamFailed extends Error {
@@ -29,23 +30,65 @@ export interface UpstreamTarget {
   timeoutMs: number;
 }
 
-export async function openUpstream(t: UpstreamTarget): Promise<Socket> {
+/** A connection to the destination, paused until the relay takes it. */
+export async function openUpstream(t: UpstreamTarget): Promise<End> {
   if (!t.proxy) return direct(t);
-  return t.proxy.scheme === "socks5" ? viaSocks(t, t.proxy) : viaHttpConnect(t, t.proxy);
+  const socket = t.proxy.scheme === "socks5" ? await viaSocks(t, t.proxy) : await viaHttpConnect(t, t.proxy);
+  socket.pause();
+  return new NodeEnd(socket);
 }
 
-async function direct(t: UpstreamTarget): Promise<Socket> {
+async function direct(t: UpstreamTarget): Promise<End> {
   const resolved = await resolveAllowed(t.host, t.allowPrivate);
   if (!resolved.ok) throw new UpstreamFailed(resolved.forbidden ? `destination refused: ${resolved.reason}` : `WhatsApp unreachable (${resolved.reason})`, false);
   let last = "unreachable";
   for (const { address } of resolved.addresses) {
     try {
-      return await tcp(address, t.port, t.timeoutMs);
+      return await bunTcp(address, t.port, t.timeoutMs);
     } catch (err) {
       last = describe(err);
     }
   }
   throw new UpstreamFailed(`WhatsApp unreachable (${last})`, false);
+}
+
+type Holder = { end: BunEnd | null; late: boolean };
+
+/** A direct connection on Bun's own socket (no node:net stream in the way). */
+async function bunTcp(host: string, port: number, timeoutMs: number): Promise<End> {
+  const holder: Holder = { end: null, late: false };
+  const connecting = Bun.connect<Holder>({
+    hostname: host,
+    port,
+    allowHalfOpen: true,
+    data: holder,
+    socket: {
+      open(socket) {
+        if (socket.data.late) return void socket.terminate();
+        socket.pause();
+        socket.data.end = new BunEnd(socket as never);
+      },
+      data: (socket, chunk) => socket.data.end?.onData(chunk),
+      end: (socket) => socket.data.end?.onEnd(),
+      drain: (socket) => socket.data.end?.onDrain(),
+      close: (socket) => socket.data.end?.onClose(),
+      error: (socket) => socket.data.end?.onError(),
+    },
+  });
+  connecting.catch(() => {}); // a refusal after the deadline has nobody waiting
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      holder.late = true;
+      reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([connecting, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return holder.end!;
 }
 
 /** The proxy's own address is judged as a destination is (a private one only with ALLOW_PRIVATE_ADDRESSES). */

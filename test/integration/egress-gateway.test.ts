@@ -149,18 +149,36 @@ describe("egress gateway", () => {
     const ca = await makeTestCa();
     const big = Buffer.alloc(5 * 1024 * 1024, 7);
     let served = 0;
-    const https = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: ca.cert, key: ca.key }, fetch: () => (served++, new Response(big)) });
+    let uploaded = 0;
+    const https = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: ca.cert, key: ca.key },
+      maxRequestBodySize: 64 * 1024 * 1024,
+      fetch: async (req) => {
+        if (req.method === "POST") uploaded = (await req.arrayBuffer()).byteLength;
+        served++;
+        return new Response(big);
+      },
+    });
     const local = await startGateway({ dir: join(dir, "sni"), allow: AllowList.parse(`localhost:${https.port}`), allowPrivate: true, log: silentLogger });
     try {
       const c = new GatewayClient(join(dir, "sni"), async () => new Map(), silentLogger);
-      await c.setRoute(A, proxies.socksUrl);
       const path = join(sessionDir(join(dir, "sni"), A), EGRESS_SOCKET);
-      // Several in a row: a response is never cut short when the server closes first.
-      for (let i = 0; i < 5; i++) {
-        const res = await fetch(`https://localhost:${https.port}/file`, { unix: path, tls: { ca: ca.ca }, headers: { connection: "close" } } as RequestInit);
-        expect((await res.arrayBuffer()).byteLength).toBe(big.length);
+      // Directly, then through dante; several in a row, closed by the server and kept alive: a
+      // response is never cut short, and an upload goes whole.
+      for (const route of [null, proxies.socksUrl]) {
+        await c.setRoute(A, route);
+        for (let i = 0; i < 4; i++) {
+          const res = await fetch(`https://localhost:${https.port}/file`, { unix: path, tls: { ca: ca.ca }, ...(i % 2 ? { headers: { connection: "close" } } : {}) } as RequestInit);
+          expect((await res.arrayBuffer()).byteLength).toBe(big.length);
+        }
       }
-      expect(served).toBe(5);
+      expect(served).toBe(8);
+      const upload = await fetch(`https://localhost:${https.port}/upload`, { method: "POST", body: big, unix: path, tls: { ca: ca.ca } } as RequestInit);
+      expect(upload.status).toBe(200);
+      expect(uploaded).toBe(big.length);
+      served--; // the upload's answer is the big file too; only downloads are counted below
       expect(proxies.socksLog()).toContain(`.${https.port}`);
       // A name not allowed: the handshake is cut, nothing is asked of any server.
       const refused = await new Promise<string>((resolve) => {
@@ -169,7 +187,7 @@ describe("egress gateway", () => {
         t.on("secureConnect", () => resolve("connected"));
       });
       expect(refused).not.toBe("connected");
-      expect(served).toBe(5);
+      expect(served).toBe(8);
       expect(await c.metrics()).toMatch(/wa_egress_refused_total\{why="not_allowed"\} 1/);
     } finally {
       await local.stop();
