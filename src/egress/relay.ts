@@ -159,33 +159,30 @@ export class NodeEnd implements End {
 
 /** Joins two ends; `counted` sees the bytes each way. `early` goes to `b` first (what `a` sent before the relay). */
 export function relay(a: End, b: End, early: Uint8Array, counted: { out: number; in: number }): void {
-  const cutLater = (self: End, other: End) => () => {
-    if (other.closed) return;
-    if (self.errored) other.destroy();
-    else setTimeout(() => other.destroy(), HALF_OPEN_MS).unref();
-  };
-  a.handlers = {
-    data(chunk) {
-      counted.out += chunk.length;
-      if (!b.write(chunk)) a.pause();
-    },
-    end: () => b.end(),
-    close: cutLater(a, b),
-    drain: () => b.resume(),
-  };
-  b.handlers = {
-    data(chunk) {
-      counted.in += chunk.length;
-      if (!a.write(chunk)) b.pause();
-    },
-    end: () => a.end(),
-    close: cutLater(b, a),
-    drain: () => a.resume(),
-  };
+  a.handlers = forward(a, b, (n) => (counted.out += n));
+  b.handlers = forward(b, a, (n) => (counted.in += n));
   if (early.length > 0) {
     counted.out += early.length;
     if (!b.write(early)) a.pause();
   }
   a.resume();
   b.resume();
+}
+
+/** What `from` does with what it reads and when it ends: `to` gets it, and `from` waits while `to` cannot take more. */
+function forward(from: End, to: End, count: (bytes: number) => void): EndHandlers {
+  return {
+    data(chunk) {
+      count(chunk.length);
+      if (!to.write(chunk)) from.pause();
+    },
+    end: () => to.end(),
+    close() {
+      if (to.closed) return;
+      if (from.errored) to.destroy();
+      else setTimeout(() => to.destroy(), HALF_OPEN_MS).unref();
+    },
+    // `from` can take more: `to` may send again.
+    drain: () => to.resume(),
+  };
 }

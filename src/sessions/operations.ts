@@ -120,18 +120,27 @@ export class SessionOperations {
       const current = contended ? await this.reload(session.id) : session;
       if (!startable.includes(current.state)) throw sessionErrors.wrongState("start the session", current.state, startable);
       await this.checkRuntime();
-      // The launch is recorded before the container runs, so its sandbox is admitted at once.
-      const launchId = randomUUID();
-      await this.d.repo.update(current.id, { launchId });
-      try {
-        await this.d.runtime.start(current.id, await this.d.launch(current.id, launchId));
-      } catch (err) {
-        await this.d.repo.update(current.id, { launchId: current.launchId });
-        throw runtimeFailure(err, this.d.log, "start the sandbox", current.id);
-      }
+      const launchId = await this.launch(current, "start the sandbox");
       await this.d.transitions.moveTo(current.id, "starting", "started by request", {}, { ...current, launchId });
       this.d.log.info("session started", { sessionId: current.id });
     });
+  }
+
+  /**
+   * Starts (or starts again) the session's container as a new launch, recorded before the
+   * container runs so its sandbox is admitted at once. If the engine refuses, the session keeps
+   * the launch it had (a sandbox still running keeps its reports admitted).
+   */
+  private async launch(current: SessionRow, what: string): Promise<string> {
+    const launchId = randomUUID();
+    await this.d.repo.update(current.id, { launchId });
+    try {
+      await this.d.runtime.start(current.id, await this.d.launch(current.id, launchId));
+    } catch (err) {
+      await this.d.repo.update(current.id, { launchId: current.launchId });
+      throw runtimeFailure(err, this.d.log, what, current.id);
+    }
+    return launchId;
   }
 
   /**
@@ -147,15 +156,7 @@ export class SessionOperations {
       const updated = (await this.d.repo.updateSettings(current.id, this.d.proxies.fields(current.id, proxy))) ?? current;
       await this.d.proxies.push(updated);
       if (isLive(updated.state)) {
-        const launchId = randomUUID();
-        await this.d.repo.update(updated.id, { launchId });
-        try {
-          await this.d.runtime.start(updated.id, await this.d.launch(updated.id, launchId));
-        } catch (err) {
-          // The sandbox running now keeps its launch (its reports stay admitted); the route is the new one.
-          await this.d.repo.update(updated.id, { launchId: updated.launchId });
-          throw runtimeFailure(err, this.d.log, "restart the sandbox with its new proxy", updated.id);
-        }
+        await this.launch(updated, "restart the sandbox with its new proxy");
         this.d.log.info("sandbox restarted with a new proxy", { sessionId: updated.id, via: proxy?.scheme ?? "direct" });
       }
       return (await this.d.repo.byId(updated.id)) ?? updated;
