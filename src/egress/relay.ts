@@ -45,7 +45,11 @@ export class BunEnd implements End {
   private queue: Uint8Array[] = [];
   private ending = false;
 
-  constructor(private readonly socket: import("bun").Socket<unknown>) {}
+  /** `closed`: told once, however the socket closed (its own close, or destroyed here). */
+  constructor(
+    private readonly socket: import("bun").Socket<unknown>,
+    private readonly closedHook?: () => void,
+  ) {}
 
   write(chunk: Uint8Array): boolean {
     if (this.closed) return true;
@@ -97,8 +101,9 @@ export class BunEnd implements End {
       }
       this.queue.shift();
     }
-    if (this.ending) this.socket.end();
-    else this.handlers.drain();
+    if (this.ending) {
+      if (!this.closed) this.socket.end();
+    } else this.handlers.drain();
   }
 
   onError(): void {
@@ -110,6 +115,7 @@ export class BunEnd implements End {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    this.closedHook?.();
     this.handlers.close();
   }
 }

@@ -44,6 +44,8 @@ interface Conn {
   head: Buffer | null;
   /** What came after the head while the way out was being made; null once relayed. */
   pending: Uint8Array[] | null;
+  /** The sandbox ended its side while the way out was being made. */
+  endedEarly: boolean;
   timer: ReturnType<typeof setTimeout>;
 }
 
@@ -85,11 +87,15 @@ export class SessionTunnels {
           else if (c.pending) c.pending.push(chunk.slice());
           else c.end.onData(chunk);
         },
-        end: (socket) => (socket.data.head ? socket.terminate() : socket.data.end.onEnd()),
+        end: (socket) => {
+          const c = socket.data;
+          if (c.head) socket.terminate();
+          else if (c.pending) c.endedEarly = true;
+          else c.end.onEnd();
+        },
         drain: (socket) => socket.data.end.onDrain(),
         close: (socket) => {
           clearTimeout(socket.data.timer);
-          this.open.delete(socket.data.end);
           socket.data.end.onClose();
         },
         error: (socket) => socket.data.end.onError(),
@@ -115,8 +121,8 @@ export class SessionTunnels {
   }
 
   private accept(socket: import("bun").Socket<Conn>): void {
-    const end = new BunEnd(socket as never);
-    socket.data = { end, head: Buffer.alloc(0), pending: [], timer: setTimeout(() => end.destroy(), HEAD_TIMEOUT_MS) };
+    const end: BunEnd = new BunEnd(socket as never, () => this.open.delete(end));
+    socket.data = { end, head: Buffer.alloc(0), pending: [], endedEarly: false, timer: setTimeout(() => end.destroy(), HEAD_TIMEOUT_MS) };
     this.open.add(end);
   }
 
@@ -197,6 +203,7 @@ export class SessionTunnels {
     const first = c.pending!.length > 0 ? Buffer.concat([early, ...c.pending!]) : early;
     c.pending = null;
     relay(client, upstream, first, m.bytesPending);
+    if (c.endedEarly) upstream.end();
     // After the relay set its handlers: the set forgets the upstream once closed, and the gauge follows.
     this.open.add(upstream);
     const closeUp = upstream.handlers.close;
