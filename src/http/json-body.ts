@@ -17,11 +17,12 @@ export const SERVER_MAX_BODY_BYTES = 1024 * 1024 * 1024;
 /** Deepest nesting of objects and arrays a request body may have. */
 export const MAX_JSON_DEPTH = 32;
 
-export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES, tooLargeError: (limit: number) => ApiError = tooLarge): Promise<unknown> {
+/** A body of at most MAX_BODY_BYTES (a send's, with its file, is read by json-media-body.ts). */
+export async function readJsonBody(request: Request): Promise<unknown> {
   checkJsonType(request);
   const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw tooLargeError(limit);
-  return parseJsonBytes(await readLimited(request, limit, tooLargeError));
+  if (declared > MAX_BODY_BYTES) throw tooLarge(MAX_BODY_BYTES);
+  return parseJsonBytes(await readLimited(request, MAX_BODY_BYTES));
 }
 
 /** 415 unless the request says its body is JSON. */
@@ -92,7 +93,7 @@ export function textField(value: unknown, bad: (s: string) => boolean): string |
   return null;
 }
 
-async function readLimited(request: Request, limit: number, tooLargeError: (limit: number) => ApiError): Promise<Uint8Array> {
+async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -103,7 +104,7 @@ async function readLimited(request: Request, limit: number, tooLargeError: (limi
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel().catch(() => {});
-      throw tooLargeError(limit);
+      throw tooLarge(limit);
     }
     chunks.push(value);
   }

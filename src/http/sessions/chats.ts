@@ -1,5 +1,5 @@
 // The account's chats: the list, a chat's messages page by page, and marking a chat read.
-import { authErrors, ChatParams, ChatsResponse, ErrorResponse, MessagesQuery, MessagesResponse, ReadResponse } from "./models";
+import { authErrors, ChatParams, ChatsResponse, MessagesQuery, MessagesResponse, ReadResponse, sandboxErrors } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 import { chatView, messageView } from "./views";
 
@@ -28,7 +28,7 @@ export function chatsRoutes(opts: SessionsRoutesOptions) {
     .post("/:id/chats/:chatId/read", async ({ session, params }) => ({ success: true as const, read: await sessions.messaging.markRead(session, params.chatId) }), {
       session: { body: false },
       params: ChatParams,
-      response: { 200: ReadResponse, 502: ErrorResponse, 504: ErrorResponse, ...authErrors },
+      response: { 200: ReadResponse, ...sandboxErrors, ...authErrors },
       detail: { summary: "Mark a chat read", description: "Sends read receipts for the chat's unread incoming messages and sets its unreadCount to 0." },
     });
 }

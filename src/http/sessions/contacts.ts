@@ -1,5 +1,5 @@
 // The account's contacts, as the sandbox synced them, and whether a number is on WhatsApp.
-import { authErrors, CheckNumberParams, CheckNumberResponse, ContactsResponse, ErrorResponse } from "./models";
+import { authErrors, CheckNumberParams, CheckNumberResponse, ContactsResponse, sandboxErrors } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 import { contactView } from "./views";
 
@@ -15,7 +15,7 @@ export function contactsRoutes(opts: SessionsRoutesOptions) {
       {
         session: { body: false },
         params: CheckNumberParams,
-        response: { 200: CheckNumberResponse, 502: ErrorResponse, 504: ErrorResponse, ...authErrors },
+        response: { 200: CheckNumberResponse, ...sandboxErrors, ...authErrors },
         detail: { summary: "Check number exists" },
       },
     )

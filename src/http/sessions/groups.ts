@@ -16,12 +16,13 @@ import {
   LeaveResponse,
   ParticipantsBody,
   ParticipantsResponse,
+  sandboxErrors,
 } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 import type { SessionRow } from "../../db/schema";
 
-const sandboxErrors = { 502: ErrorResponse, 503: ErrorResponse, 504: ErrorResponse };
-const groupErrors = { ...sandboxErrors, ...authErrors };
+const groupSandboxErrors = { ...sandboxErrors, 503: ErrorResponse };
+const groupErrors = { ...groupSandboxErrors, ...authErrors };
 const json = { headers: { "content-type": "application/json" } };
 
 /** Most bytes of group bodies kept for reads to answer again (a group of 1,024 is about 80 KiB). */

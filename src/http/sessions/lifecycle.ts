@@ -19,6 +19,7 @@ import {
   QrQuery,
   QrResponse,
   StatusResponse,
+  sandboxErrors,
 } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 import { validateMetadata } from "./metadata";
@@ -117,7 +118,7 @@ export function lifecycleRoutes(opts: SessionsRoutesOptions) {
       {
         session: { body: true },
         body: PairingCodeBody,
-        response: { 200: PairingCodeResponse, 413: ErrorResponse, 415: ErrorResponse, 502: ErrorResponse, 504: ErrorResponse, ...authErrors },
+        response: { 200: PairingCodeResponse, 413: ErrorResponse, 415: ErrorResponse, ...sandboxErrors, ...authErrors },
         detail: {
           summary: "Link by phone number",
           description: "Answers the 8-character code to enter on the phone (Linked devices > Link with phone number) while the session is qr_ready.",
@@ -143,7 +144,7 @@ export function lifecycleRoutes(opts: SessionsRoutesOptions) {
       }) as never,
       {
         session: { body: false },
-        response: { 200: MessageResponse, 502: ErrorResponse, 504: ErrorResponse, ...authErrors },
+        response: { 200: MessageResponse, ...sandboxErrors, ...authErrors },
         detail: { summary: c.summary, description: c.description },
       } as never,
     );

@@ -2,9 +2,7 @@
 // status, and stream a message's file (with Range).
 import { t } from "elysia";
 import { errors } from "../errors";
-import { authErrors, EditBody, ErrorResponse, MessageParams, MessageResultResponse, ReactionBody, SendBody, SendForm, SuccessResponse } from "./models";
-
-const sandboxErrors = { 502: ErrorResponse, 504: ErrorResponse };
+import { authErrors, EditBody, ErrorResponse, MessageParams, MessageResultResponse, ReactionBody, sandboxErrors, SendBody, SendForm, SuccessResponse } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 import { removeRequestFile, requestFileOf } from "../request-file";
 import { mediaResponse } from "./media-response";

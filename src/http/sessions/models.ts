@@ -186,6 +186,9 @@ export const ErrorResponse = t.Object(
   { additionalProperties: true },
 );
 
+/** What a route that asks the sandbox may answer besides: the sandbox failed (502) or took too long (504). */
+export const sandboxErrors = { 502: ErrorResponse, 504: ErrorResponse };
+
 /** The error answers every authenticated route can give, for the OpenAPI document. */
 export const authErrors = {
   400: ErrorResponse,

@@ -1,9 +1,9 @@
 // Presence: typing in a chat, the account's availability, and hearing a chat's presence
 // (which comes as presence.update webhooks to those that list it). Nothing of it is stored.
-import { authErrors, ChatParams, ChatPresenceBody, ErrorResponse, PresenceBody, SuccessResponse } from "./models";
+import { authErrors, ChatParams, ChatPresenceBody, PresenceBody, sandboxErrors, SuccessResponse } from "./models";
 import { sessionsResource, type SessionsRoutesOptions } from "./resource";
 
-const errors = { 502: ErrorResponse, 504: ErrorResponse, ...authErrors };
+const errors = { ...sandboxErrors, ...authErrors };
 
 export function presenceRoutes(opts: SessionsRoutesOptions) {
   const { sessions } = opts;
