@@ -188,6 +188,15 @@ export class Connection {
           lid: `${p.lid}:${device.deviceId}@lid`,
         }),
       );
+      // The same device still connected on another socket: as WhatsApp does, the older one is
+      // told it was replaced (Baileys: connectionReplaced, 440) and closed; this login proceeds.
+      const previous = state.online.get(deviceJid(device));
+      if (previous && previous !== this && !previous.closed) {
+        state.socketsReplaced++;
+        log.info("connection replaced", { device: deviceJid(device) });
+        previous.sendNode({ tag: "stream:error", attrs: {}, content: [{ tag: "conflict", attrs: { type: "replaced" } }] });
+        if (previous instanceof Connection) setTimeout(() => previous.close(1000, "replaced"), 50);
+      }
       state.online.set(deviceJid(device), this);
       void this.deliverOffline();
       return;

@@ -69,8 +69,9 @@ async function route(req: Request, ctx: ControlContext): Promise<unknown> {
       if (number && phone !== number) continue;
       for (const [key, n] of counts) iqs[key] = (iqs[key] ?? 0) + n;
     }
-    // WebSocket connections opened since start, and open now (all devices'): a test tells whether a device reconnected.
-    const sockets = { opened: state.socketsOpened, open: ctx.connections.size };
+    // WebSocket connections opened since start, and open now (all devices'): a test tells whether a device reconnected;
+    // replaced: logins that found the same device still connected (the older connection got a conflict and was closed).
+    const sockets = { opened: state.socketsOpened, open: ctx.connections.size, replaced: state.socketsReplaced };
     return { iqs: Object.fromEntries(Object.entries(iqs).sort(([a], [b]) => a.localeCompare(b))), sockets };
   }
   if (req.method === "GET" && path === "/control/devices") {

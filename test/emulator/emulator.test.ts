@@ -117,6 +117,42 @@ describe("scan and login", () => {
     // Answered, not left to Baileys' 60 s query timeout.
     expect(Date.now() - started).toBeLessThan(10_000);
   });
+
+  test("a second login of a connected device replaces the first (conflict replaced, 440) and is counted; a reconnect is not", async () => {
+    const phone = newPhone();
+    const jid = `${phone}:1@s.whatsapp.net`;
+    const { second: older } = await linked(phone);
+    const replaced = async () => (await control("GET", "/control/stats")).body.sockets.replaced as number;
+    const before = await replaced();
+    const streamErrors: { attrs: Record<string, string>; content?: unknown }[] = [];
+    older.sock.ws.on("CB:stream:error", (n: { attrs: Record<string, string>; content?: unknown }) => void streamErrors.push(n));
+
+    // The same saved credentials log in again while the older connection is still open.
+    const newer = await client({ dir: older.dir });
+    await newer.waitFor(() => newer.opened, 5000, "the newer connection to open");
+    const close = await older.waitFor(() => older.closes[0], 3000, "the older connection to be replaced");
+    expect(close.code).toBe(DisconnectReason.connectionReplaced);
+    expect(close.message).toBe("Stream Errored (conflict)");
+    expect(streamErrors).toHaveLength(1);
+    expect(streamErrors[0]!.attrs).toEqual({});
+    expect(streamErrors[0]!.content).toEqual([{ tag: "conflict", attrs: { type: "replaced" }, content: undefined }]);
+    expect(await replaced()).toBe(before + 1);
+    // The newer one stays connected and served.
+    expect(newer.closes).toEqual([]);
+    expect((await control("GET", "/control/devices")).body.devices).toContainEqual(expect.objectContaining({ jid, connected: true }));
+    expect(await newer.sock.onWhatsApp(phone)).toEqual([{ jid: `${phone}@s.whatsapp.net`, exists: true }]);
+
+    // A plain reconnect, once the previous connection is gone, replaces nothing.
+    newer.end();
+    await newer.waitFor(
+      async () => !(await control("GET", "/control/devices")).body.devices.some((d: { jid: string; connected: boolean }) => d.jid === jid && d.connected),
+      3000,
+      "the device to be disconnected",
+    );
+    const again = await client({ dir: older.dir });
+    await again.waitFor(() => again.opened, 5000, "open after reconnecting");
+    expect(await replaced()).toBe(before + 1);
+  });
 });
 
 describe("directory", () => {

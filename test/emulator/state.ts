@@ -121,6 +121,8 @@ export class EmulatorState {
   readonly iqCounts = new Map<string, Map<string, number>>();
   /** WebSocket connections opened since start (GET /control/stats). */
   socketsOpened = 0;
+  /** Logins that found the same device (phone and device id) still connected: the older connection was replaced (GET /control/stats). */
+  socketsReplaced = 0;
   /** Seconds added to every time the server states (`t` of messages, acks, receipts, notifications): `/control/clock`. */
   clockOffset = 0;
   /** The messages of each chat that a later reaction, edit, revoke or vote may name, with poll secrets (chat-log.ts). */
