@@ -67,7 +67,10 @@ const OPEN_KEY_FILES = 64;
 
 const isPreKey = (name: string) => name.startsWith("pre-key-");
 
-export async function openAuthStore(dir: string): Promise<AuthStore> {
+/** Told of every change once it is on the volume (auth-mirror.ts): file name and JSON, or null for a removed key. */
+export type AuthChanges = (entries: [name: string, json: string | null][]) => void;
+
+export async function openAuthStore(dir: string, changed?: AuthChanges): Promise<AuthStore> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Leftovers of a write that a crash interrupted are incomplete by definition.
   for (const name of await readdir(dir)) if (name.endsWith(".tmp")) await rm(join(dir, name), { force: true });
@@ -99,6 +102,7 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
   let credsWritten: Promise<void> = Promise.resolve();
   const creds = ((await read("creds.json")) as AuthenticationCreds | null) ?? initAuthCreds();
   const saveCreds = () => {
+    changed?.([["creds.json", JSON.stringify(creds, BufferJSON.replacer)]]);
     const job = async () => {
       await writeFileAtomic(join(dir, "creds.json"), JSON.stringify(creds, BufferJSON.replacer));
       syncDir(dir);
@@ -129,6 +133,7 @@ export async function openAuthStore(dir: string): Promise<AuthStore> {
             }
           }
           journal.append(writes);
+          changed?.(writes);
           for (const [name, json] of writes) {
             if (isPreKey(name)) continue;
             if (json === null) present.delete(name);

@@ -8,6 +8,7 @@ import { egressAgent, installEgressFetch } from "./egress";
 import { ChannelClient } from "./channel-client";
 import { sandboxLog } from "./log";
 import { WhatsAppSession } from "./whatsapp";
+import { AuthMirror, restoreAuthState } from "./auth-mirror";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -39,6 +40,7 @@ const channel = new ChannelClient({
 async function finish(reason: string, code = 0): Promise<never> {
   log.info("sandbox finishing", { reason });
   whatsapp.stop();
+  mirror?.flush();
   // Give the API the last reports before the container goes away.
   await channel.flush(5000);
   channel.close();
@@ -56,9 +58,15 @@ const wsUrl = process.env.WA_WS_URL || "wss://web.whatsapp.com/ws/chat";
 if (egressSocket) installEgressFetch(egressSocket, { ca: process.env.WA_MEDIA_CA || undefined, mediaHost: process.env.WA_MEDIA_HOST || undefined });
 else installMediaFetch(process.env.WA_MEDIA_SOCKET, process.env.WA_MEDIA_CA);
 
+const files = apiFiles(required("CHANNEL_URL"), () => channel.currentToken);
+const authDir = join(dataDir, "auth");
+// The API keeps a copy of the auth state (WA_AUTH_MIRROR): what a session moved to another node starts from.
+const mirror = process.env.WA_AUTH_MIRROR === "1" ? new AuthMirror((r) => channel.report(r)) : null;
+
 whatsapp = new WhatsAppSession({
-  authDir: join(dataDir, "auth"),
-  files: apiFiles(required("CHANNEL_URL"), () => channel.currentToken),
+  authDir,
+  authChanged: mirror ? (entries) => mirror.add(entries) : undefined,
+  files,
   mediaMaxBytes: Number(process.env.WA_MEDIA_MAX_BYTES) || 64 * 1024 * 1024,
   sentLedgerFile: join(dataDir, "sent-messages"),
   mediaKeysFile: join(dataDir, "media-keys"),
@@ -71,6 +79,8 @@ whatsapp = new WhatsAppSession({
   log,
   report: (r) => {
     lastWork = Date.now();
+    // The keys a message used go before the message.
+    mirror?.flush();
     channel.report(r);
     if (r.type === "ready") setTimeout(() => Bun.shrink(), 5_000).unref();
   },
@@ -92,5 +102,6 @@ setInterval(() => {
 }, 30_000).unref();
 
 channel.start();
+if (mirror) await restoreAuthState(authDir, files, log);
 log.info("sandbox starting", { wsUrl: process.env.WA_WS_URL ?? "default", egress: egressSocket ? "gateway" : "direct" });
 await whatsapp.start();

@@ -3,7 +3,7 @@
 // requests to what goes out (messages-send.ts). What it knows of WhatsApp it learns only from Baileys.
 import makeWASocket, { Browsers, DisconnectReason, makeCacheableSignalKeyStore, WA_CERT_DETAILS, type WAMessage, type WASocket } from "@whiskeysockets/baileys";
 import type { MediaInfo, NumberCheck, Report, SandboxRequest } from "../src/channel/frames";
-import { clearAuthStore, openAuthStore, type AuthStore } from "./auth-store";
+import { clearAuthStore, openAuthStore, type AuthChanges, type AuthStore } from "./auth-store";
 import { userPhone } from "./jid";
 import { deliverIncomingFile, withDeadline, type ApiFiles, type DownloadContext } from "./media-files";
 import { MediaKeys } from "./media-keys";
@@ -21,6 +21,8 @@ import type { Agent } from "node:http";
 
 export interface WhatsAppOptions {
   authDir: string;
+  /** Told of every auth-state change (the API's mirror); none when the mirror is off. */
+  authChanged?: AuthChanges;
   /** Where the ids of sent messages are kept (on the volume, beside the auth state). */
   sentLedgerFile: string;
   /** WhatsApp's WebSocket URL (a local emulator in tests); Baileys' default when unset. */
@@ -80,7 +82,7 @@ export class WhatsAppSession {
   }
 
   async start(): Promise<void> {
-    this.store ??= await openAuthStore(this.opts.authDir);
+    this.store ??= await openAuthStore(this.opts.authDir, this.opts.authChanged);
     const { state, saveCreds } = this.store;
     if (this.stopped) return;
     const sock = makeWASocket({

@@ -43,11 +43,15 @@ echo "waproxy:proxy-pass-1" | chpasswd
 # Assigned first: a failed setup stops here (`eval "$(…)"` would go on with nothing set).
 pg=$(bash scripts/ensure-postgres.sh)
 podman=$(bash scripts/podman-rootless.sh)
+# A second node of the multi-node tests has its own rootless Podman (its own user, containers, volumes).
+podman2=$(PODMAN_USER=wasandbox2 bash scripts/podman-rootless.sh)
 eval "$(grep '^TEST_DATABASE_URL=' <<<"$pg")"
 eval "$(grep '^PODMAN_SOCKET=' <<<"$podman")"
-export TEST_DATABASE_URL PODMAN_SOCKET
-# Always rebuilt: the tests must run the sandbox code of this checkout (about 5 s).
+PODMAN_SOCKET_2=$(grep '^PODMAN_SOCKET=' <<<"$podman2" | cut -d= -f2-)
+export TEST_DATABASE_URL PODMAN_SOCKET PODMAN_SOCKET_2
+# Always rebuilt: the tests must run the sandbox code of this checkout (about 5 s), in both users' stores.
 bun run sandbox:build
+PODMAN_SOCKET="$PODMAN_SOCKET_2" bun run sandbox:build
 status=0
 bun test --timeout 120000 "$@" || status=$?
 if [ $# -eq 0 ]; then

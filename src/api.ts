@@ -38,6 +38,13 @@ import { Metrics } from "./metrics";
 import { serve, type RequestContext, type RunningServer } from "./platform/serve";
 import { sessionStates } from "./model/session-states";
 import { deliveryStatuses } from "./model/webhook-events";
+import { NodeRepository } from "./db/node-repository";
+import { AuthStateRepository } from "./db/auth-state-repository";
+import { AuthStateMirror } from "./sessions/auth-state";
+import { NodeRegistry } from "./nodes/registry";
+import { NodeForwarder } from "./nodes/forward";
+import { relayEvents } from "./nodes/event-relay";
+import { resolveNodeId } from "./nodes/node-id";
 
 /** How long a stop waits for requests in flight (a sandbox call waits up to SANDBOX_REQUEST_TIMEOUT_MS). */
 const STOP_GRACE_MS = 20_000;
@@ -65,13 +72,24 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const channelSocket = config.channelUrl ? undefined : (config.channelSocket ?? join(config.dataDir, "channel", "channel.sock"));
   const effective: Config = { ...config, channelSocket };
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
+  // This node among those sharing the database (one alone on PGlite).
+  const registry = await joinNodes(config, store, log);
   // The hub is the domain's link to sandboxes; the domain is where the hub's reports go.
   const channel = new ChannelHub({ tokens, log });
-  const domain = buildDomain({ config, effective, log, runtime, store, channel, tokens });
+  const domain = buildDomain({ config, effective, log, runtime, store, channel, tokens, registry });
   channel.attach(domain.sessions.reports);
+  const stopRelay = store.database.pubsub ? await relayEvents(domain.bus, store.database.pubsub, registry.self, log) : async () => {};
   // Routes first: a sandbox started by the reconcile finds its way out.
   domain.gateway?.watch();
+  // Before anything else is done with them: containers of sessions other nodes own now go.
+  await domain.sessions.handovers?.fence().catch((err) => log.error("fencing at start failed", { error: err }));
   const stopSync = await followRuntime(domain.sessions, runtime, config, log);
+  const handovers = domain.sessions.handovers;
+  if (handovers) {
+    registry.onTick(() => void handovers.run());
+    registry.onLost(() => void handovers.fenceSelf());
+    void handovers.run();
+  }
   const stopRetention = keepMedia(domain.sessions, config, log);
   domain.dispatcher.start();
 
@@ -86,6 +104,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     openSessionCreate: config.openSessionCreate,
     createRateLimitPerMinute: config.createRateLimitPerMinute,
     trustProxy: config.trustProxy,
+    forwarder: store.database.kind === "postgres" ? new NodeForwarder(config.nodeSecret, registry.self, (id) => registry.reachable(id), log) : null,
+    registry,
     ops: { runtime, metrics: domain.metrics, metricsToken: config.metricsToken, gateway: domain.gateway },
   });
   const servers = await serveAll(config, channel, channelSocket, handle);
@@ -99,6 +119,8 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
     channel,
     routes: app.routes.map((r) => ({ method: r.method, path: r.path, hidden: r.hooks?.detail?.hide === true })),
     async stop() {
+      await registry.stop();
+      await stopRelay().catch(() => {});
       stopSync();
       stopRetention();
       domain.gateway?.stop();
@@ -141,9 +163,11 @@ async function openStore(config: Config, log: Logger, runtime: SessionRuntime, p
 }
 
 /** The session domain and what listens to it: metrics, the webhook dispatcher, live events. */
-function buildDomain(o: { config: Config; effective: Config; log: Logger; runtime: SessionRuntime; store: Store; channel: ChannelHub; tokens: ChannelTokens }) {
-  const { config, log, runtime, store, channel } = o;
+function buildDomain(o: { config: Config; effective: Config; log: Logger; runtime: SessionRuntime; store: Store; channel: ChannelHub; tokens: ChannelTokens; registry: NodeRegistry }) {
+  const { config, log, runtime, store, channel, registry } = o;
   const { repo, database } = store;
+  // Nodes sharing PostgreSQL hand sessions over, lease webhooks and forward calls; PGlite is one node alone.
+  const multi = database.kind === "postgres";
   const deliveries = new DeliveryRepository(database.db);
   const outsideKey = loadKey(config.webhookSecret, config.dataDir, "webhook.key");
   const secrets = new WebhookSecrets(outsideKey);
@@ -175,6 +199,9 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     timeoutMs: config.webhookTimeoutMs,
     allowPrivate: config.allowPrivateAddresses,
     onAttempt: (attempt) => metrics.webhookAttempt(attempt.status),
+    // Every node delivers; a session's events go from one node at a time.
+    leaseAs: multi ? registry.self : undefined,
+    deadSeconds: config.nodeDeadSeconds,
   });
   // Live events for GET /events (the dashboard): in process, after each commit.
   const bus = new SessionEventBus();
@@ -184,18 +211,45 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     messages: new MessageRepository(database.db),
     groups: new GroupRepository(database.db),
     messageChanges: new MessageChanges(database.db),
-    mediaStore: new FileMediaStore(join(config.dataDir, "media")),
+    mediaStore: new FileMediaStore(config.mediaDir),
     secrets,
     runtime,
     link: metrics.timedLink(channel),
     launch: makeLaunch(o.effective, o.tokens, gateway ? { dir: config.egressDir, route: async (id) => void (await proxies.push({ id, proxyEncrypted: (await repo.byId(id))?.proxyEncrypted ?? null })) } : null),
     proxies,
+    placement: registry,
+    authState: config.authStateMirror ? new AuthStateMirror(new AuthStateRepository(database.db), loadKey(config.authStateKey, config.dataDir, "auth-state.key")) : null,
+    cluster: multi ? { nodes: new NodeRepository(database.db), views: () => registry.nodes, capacity: registry.capacity } : null,
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
     listener: { written: (id) => dispatcher.wake(id), reportApplied: (type, stored) => metrics.report(type, stored), ...bus.listener },
   });
   return { sessions, metrics, dispatcher, bus, gateway };
+}
+
+/**
+ * This node's row among the nodes sharing the database, its heartbeat started. Several nodes
+ * need PostgreSQL: PGlite lives in one process, so an API on it is one node alone.
+ */
+async function joinNodes(config: Config, store: Store, log: Logger): Promise<NodeRegistry> {
+  const id = resolveNodeId(config.nodeId, config.dataDir);
+  const capacity = config.nodeCapacity ?? config.maxSessions;
+  if (store.database.kind === "pglite") {
+    log.info("one node alone: PGlite serves one process (set DATABASE_URL to run several nodes)", { node: id });
+    if (config.nodeUrl || config.nodeSecret) log.warn("NODE_URL and NODE_SECRET are unused without DATABASE_URL", { node: id });
+  } else if (!config.nodeSecret) {
+    log.warn("no NODE_SECRET: calls for other nodes' sessions answer 503 (set the same NODE_SECRET on every node)", { node: id });
+  }
+  const registry = new NodeRegistry({
+    repo: new NodeRepository(store.database.db),
+    self: { id, url: config.nodeUrl ?? `http://127.0.0.1:${config.port}`, capacity, bootId: crypto.randomUUID() },
+    deadSeconds: config.nodeDeadSeconds,
+    pubsub: store.database.pubsub,
+    log,
+  });
+  await registry.start();
+  return registry;
 }
 
 /** Whether sandboxes go out through the egress gateway: always, but for the tests' direct emulator socket. */

@@ -9,6 +9,9 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export class ConfigError extends Error {}
 
+/** A node id: also part of container labels and log lines. */
+export const NODE_ID = /^[a-zA-Z0-9_.-]{1,64}$/;
+
 /** The configuration, or the process ends with a message naming the variable (the API's and the gateway's entry points). */
 export function loadConfigOrExit(): Config {
   try {
@@ -120,6 +123,18 @@ export function loadConfig(env: Env = process.env) {
   } catch (err) {
     throw new ConfigError(`EGRESS_ALLOW must be a comma-separated list of host:port: ${(err as Error).message}`);
   }
+  const nodeId = env.NODE_ID || undefined;
+  if (nodeId !== undefined && !NODE_ID.test(nodeId)) {
+    throw new ConfigError("NODE_ID must be 1 to 64 letters, digits, '.', '_' or '-'");
+  }
+  const nodeSecret = env.NODE_SECRET || undefined;
+  if (nodeSecret !== undefined && nodeSecret.length < 32) {
+    throw new ConfigError("NODE_SECRET must be at least 32 characters");
+  }
+  const authStateKey = env.AUTH_STATE_KEY || undefined;
+  if (authStateKey !== undefined && authStateKey.length < 32) {
+    throw new ConfigError("AUTH_STATE_KEY must be at least 32 characters");
+  }
   const port = int(env, "PORT", 3000, 0, 65535);
   const host = env.HOST || "0.0.0.0";
   return {
@@ -134,6 +149,20 @@ export function loadConfig(env: Env = process.env) {
     /** Behind a reverse proxy: the client's address is the last X-Forwarded-For entry. */
     trustProxy: bool(env, "TRUST_PROXY", false),
     maxSessions: int(env, "MAX_SESSIONS", 100, 1, 100000),
+    /** This node's id among the API processes sharing the database; unset: one made at first start and kept in DATA_DIR/node-id. */
+    nodeId,
+    /** Where the other nodes reach this one's REST API; unset: http://127.0.0.1:PORT (one host). */
+    nodeUrl: url(env, "NODE_URL", ["http:", "https:"])?.replace(/\/+$/, ""),
+    /** Sessions this node may run; MAX_SESSIONS when unset. */
+    nodeCapacity: env.NODE_CAPACITY ? int(env, "NODE_CAPACITY", 100, 0, 100000) : undefined,
+    /** Authenticates node-to-node calls; the same on every node (calls for another node's session answer 503 without it). */
+    nodeSecret,
+    /** A node not seen for this long is dead, and the others adopt its sessions. */
+    nodeDeadSeconds: int(env, "NODE_DEAD_SECONDS", 60, 5, 3600),
+    /** Key of the sessions' mirrored auth state; the same on every node. Unset: one kept in DATA_DIR/auth-state.key (one node). */
+    authStateKey,
+    /** Whether sandboxes mirror their auth state to the database (what lets a session move without a new QR). */
+    authStateMirror: bool(env, "AUTH_STATE_MIRROR", true),
     /** New sessions' containers made at once; more wait their turn (create still answers at once). */
     createConcurrency: int(env, "SANDBOX_CREATE_CONCURRENCY", 4, 1, 64),
     /** Public base URL of this API as sandboxes reach it over TCP (the channel is then served on PORT too). */
@@ -186,6 +215,8 @@ export function loadConfig(env: Env = process.env) {
      * receiver on the same host, a proxy on the LAN). WEBHOOK_ALLOW_PRIVATE is its old name, read when the new one is unset.
      */
     allowPrivateAddresses: env.ALLOW_PRIVATE_ADDRESSES ? bool(env, "ALLOW_PRIVATE_ADDRESSES", false) : bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+    /** Where media files are kept; with several nodes, a folder every node reads and writes (a shared filesystem). */
+    mediaDir: resolve(env.MEDIA_DIR || join(resolve(env.DATA_DIR || "./data"), "media")),
     /** The largest media file sent or received (a larger incoming one is not downloaded). */
     mediaMaxBytes: env.MEDIA_MAX_BYTES ? parseBytes("MEDIA_MAX_BYTES", env.MEDIA_MAX_BYTES) : 64 * 1024 ** 2,
     /** How long media files are kept; older ones are removed and their messages' media is `expired`. */

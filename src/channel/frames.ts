@@ -318,8 +318,28 @@ const reportMembers = {
   ),
 };
 
+/** Most auth-state entries one report carries (linking writes 812 pre-keys: a few reports). */
+export const MAX_AUTH_ENTRIES = 500;
+/** The largest auth-state entry (an app-state version grows with the account's app state). */
+export const MAX_AUTH_VALUE_LENGTH = 512 * 1024;
+/** An auth-state entry's name: the sandbox's file name for it (no slash, backslash, space or leading dot). */
+export const AUTH_ENTRY_NAME = "^(?!\\.)[\\x21-\\x2e\\x30-\\x5b\\x5d-\\x7e]{1,255}$";
+
+/** Auth-state changes (credentials, Signal keys) the API mirrors: a value, or null for a removed entry. */
+const authReport = Type.Object(
+  {
+    type: Type.Literal("auth"),
+    entries: Type.Array(Type.Tuple([Type.String({ pattern: AUTH_ENTRY_NAME }), Type.Union([Type.String({ maxLength: MAX_AUTH_VALUE_LENGTH, pattern: NO_NUL }), Type.Null()])]), {
+      minItems: 1,
+      maxItems: MAX_AUTH_ENTRIES,
+    }),
+  },
+  closed,
+);
+
 /** What a sandbox tells the API, each numbered so none is lost across a channel reconnect. */
 export const ReportSchema = Type.Union([
+  authReport,
   reportMembers.qr,
   reportMembers.connecting,
   reportMembers.ready,

@@ -27,6 +27,7 @@ import {
 } from "./frames";
 import { ReportIntake, type IntakeLimits } from "./intake";
 import { mediaPathId, transferMedia } from "./media-transfer";
+import { AUTH_STATE_PATH, sendAuthState } from "./auth-state-transfer";
 import type { ReportSink } from "./report-sink";
 import { TOKEN_TTL_SECONDS, type ChannelTokens } from "./tokens";
 
@@ -112,7 +113,8 @@ export class ChannelHub implements SandboxLink {
   /**
    * Handles `GET /channel/<sessionId>`: "upgraded" when the socket is now a channel (the server
    * must then answer nothing), a refusal Response, or "not-channel" for any other path; and a
-   * media file's transfer on `/channel/<sessionId>/media/<messageId>` (media-transfer.ts).
+   * media file's transfer on `/channel/<sessionId>/media/<messageId>` (media-transfer.ts), and the
+   * session's mirrored auth state on `/channel/<sessionId>/auth-state` (auth-state-transfer.ts).
    */
   async upgrade(req: Request, ctx: RequestContext<ChannelSocketData>): Promise<Response | "upgraded" | "not-channel"> {
     const url = new URL(req.url);
@@ -120,8 +122,9 @@ export class ChannelHub implements SandboxLink {
     // `/channel/<session>` is the WebSocket; `/channel/<session>/media/<message>` a file's bytes.
     const rest = url.pathname.slice(CHANNEL_PATH.length + 1);
     const slash = rest.indexOf("/");
-    const messageId = slash < 0 ? null : mediaPathId(rest.slice(slash));
-    if (slash >= 0 && messageId === null) return refusal(404, "Not found", "NOT_FOUND");
+    const authState = slash >= 0 && rest.slice(slash) === AUTH_STATE_PATH;
+    const messageId = slash < 0 || authState ? null : mediaPathId(rest.slice(slash));
+    if (slash >= 0 && messageId === null && !authState) return refusal(404, "Not found", "NOT_FOUND");
     let sessionId: string;
     try {
       sessionId = decodeURIComponent(slash < 0 ? rest : rest.slice(0, slash));
@@ -156,6 +159,7 @@ export class ChannelHub implements SandboxLink {
       return refusal(403, "This sandbox launch is not admitted to the channel", "CHANNEL_NOT_ADMITTED");
     }
     if (messageId !== null) return transferMedia(req, claims, messageId, this.sink, this.opts.log);
+    if (authState) return sendAuthState(req, claims, this.sink);
     const data: ChannelSocketData = { sessionId: claims.sessionId, launchId: claims.launchId };
     if (ctx.upgrade(data)) return "upgraded";
     return refusal(426, "Expected a WebSocket upgrade", "UPGRADE_REQUIRED");

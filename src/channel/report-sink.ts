@@ -16,6 +16,8 @@ export interface ReportSink {
   mediaIn?(sessionId: string, launchId: string, messageId: string, bytes: AsyncIterable<Uint8Array>): Promise<MediaInOutcome>;
   /** The bytes of a file the sandbox of `launchId` is to send with a message; null when there is none. */
   mediaOut?(sessionId: string, launchId: string, messageId: string): Promise<{ bytes: ReadableStream<Uint8Array> | Blob; size: number; mimetype: string } | null>;
+  /** The session's mirrored auth state for the sandbox of `launchId` (it starts with an empty volume); null when that launch is not current. */
+  authState?(sessionId: string, launchId: string): Promise<[name: string, value: string][] | null>;
 }
 
 /** stored (or already was); not-found: no such message yet (its report may still be on its way); refused: not this launch. */

@@ -20,9 +20,20 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 export interface Database {
   db: Db;
   kind: "postgres" | "pglite";
+  /**
+   * PostgreSQL's LISTEN/NOTIFY between the nodes sharing the database (null on PGlite, which
+   * serves one process): `listen` resolves once listening, and answers how to stop.
+   */
+  pubsub: PubSub | null;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface PubSub {
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Sent when the statement runs (outside any transaction: after the change it announces committed). */
+  notify(channel: string, payload: string): Promise<void>;
 }
 
 const migrationsFolder = modulePath(import.meta.url, "../../drizzle");
@@ -35,9 +46,17 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
     const client = postgres(opts.databaseUrl, { max: 10, onnotice: () => {}, connect_timeout: 5 });
     const db = drizzlePostgres(preparing(client), { schema }) as unknown as Db;
     await migratePostgres(db as never, { migrationsFolder });
+    const pubsub: PubSub = {
+      listen: async (channel, onMessage) => {
+        const { unlisten } = await client.listen(channel, onMessage);
+        return unlisten;
+      },
+      notify: async (channel, payload) => void (await client.notify(channel, payload)),
+    };
     return {
       db,
       kind: "postgres",
+      pubsub,
       ping: () => ping(db),
       close: () => client.end({ timeout: 5 }),
     };
@@ -53,6 +72,7 @@ export async function openDatabase(opts: { databaseUrl?: string; dataDir: string
   return {
     db,
     kind: "pglite",
+    pubsub: null,
     ping: () => ping(db),
     close: () => client.close(),
   };

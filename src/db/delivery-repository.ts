@@ -1,9 +1,9 @@
 // The webhook outbox's reads and updates: the open deliveries of a session in order, what
 // became of each attempt, and pruning. Writes of new events live in outbox.ts.
-import { and, asc, desc, eq, getTableColumns, gt, lt, lte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { PreparedShapes } from "./prepared-shapes";
-import { sessions, webhookDeliveries, type DeliveryRow } from "./schema";
+import { sessions, webhookDeliveries, webhookLeases, type DeliveryRow } from "./schema";
 
 /**
  * Undelivered. Written out, not bound: the open index is partial on exactly this predicate, and
@@ -31,6 +31,31 @@ export class DeliveryRepository {
       return this.db.with(firsts).select().from(firsts).orderBy(asc(firsts.seq));
     });
     return statement.execute({ sessionIds, limit });
+  }
+
+  /**
+   * Takes (or renews) the webhook leases of these sessions for `node`, good for `seconds`: the ones
+   * it holds now. A session whose lease another live node holds, unexpired, is not among them.
+   */
+  async lease(sessionIds: string[], node: string, seconds: number, deadSeconds: number): Promise<Set<string>> {
+    const until = sql`now() + make_interval(secs => ${seconds})`;
+    const held = await this.db
+      .insert(webhookLeases)
+      .values([...new Set(sessionIds)].map((sessionId) => ({ sessionId, node, until })))
+      .onConflictDoUpdate({
+        target: webhookLeases.sessionId,
+        set: { node: sql`excluded.node`, until: sql`excluded.until` },
+        // A dead node's lease is over too: its sessions' events need not wait out its time.
+        setWhere: sql`${webhookLeases.until} < now() or ${webhookLeases.node} = excluded.node
+          or not exists (select 1 from nodes n where n.id = ${webhookLeases.node} and n.last_seen > now() - make_interval(secs => ${deadSeconds}))`,
+      })
+      .returning({ sessionId: webhookLeases.sessionId });
+    return new Set(held.map((h) => h.sessionId));
+  }
+
+  /** Gives back the leases `node` holds on these sessions. */
+  async release(sessionIds: string[], node: string): Promise<void> {
+    await this.db.delete(webhookLeases).where(and(inArray(webhookLeases.sessionId, [...new Set(sessionIds)]), eq(webhookLeases.node, node)));
   }
 
   /** Sessions with an undelivered event due by now. */

@@ -42,6 +42,14 @@ export const sessions = pgTable("sessions", {
   /** The same URL as shown: `socks5://user:***@host:port` (no password). */
   proxyMasked: text("proxy_masked"),
   metadata: jsonb("metadata").$type<Record<string, unknown>>(),
+  /** The node (API process with its own Podman) that runs the session's container; only it creates, starts and stops it. */
+  node: text("node"),
+  /**
+   * Set when the session came to its node from elsewhere (made on another node, moved, adopted from
+   * a dead node): the owner clears what its engine may hold of an older copy and launches it from
+   * the mirrored auth state, then clears this. The text says why (a status's reason while it moves).
+   */
+  handover: text("handover"),
   phoneNumber: text("phone_number"),
   pushName: text("push_name"),
   qr: text("qr"),
@@ -230,7 +238,50 @@ export const lidMappings = pgTable(
   (t) => [primaryKey({ columns: [t.sessionId, t.lid] })],
 );
 
+/** The API processes sharing this database, each with its own Podman; `dead` is judged from `lastSeen`. */
+export const nodes = pgTable("nodes", {
+  id: text("id").primaryKey(),
+  /** Where the other nodes reach this one's REST API (NODE_URL). */
+  url: text("url").notNull(),
+  capacity: integer("capacity").notNull(),
+  /** live, or draining (takes no new session and moves its own off); dead is not stored. */
+  state: text("state").$type<"live" | "draining">().notNull().default("live"),
+  /** Changes at each start: the others tell a restart from a node that merely went on. */
+  bootId: text("boot_id").notNull(),
+  startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  lastSeen: timestamp("last_seen", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
+/**
+ * A session's WhatsApp auth state (credentials and Signal keys) as its sandbox reported it, each
+ * entry AES-256-GCM under AUTH_STATE_KEY (kept outside the database): what a session that moves
+ * to another node starts from, without a new QR.
+ */
+export const authState = pgTable(
+  "auth_state",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    /** The sandbox's file name of the entry (`creds.json`, `session-<jid>.json`, …). */
+    name: text("name").notNull(),
+    /** base64 of iv, ciphertext and tag. */
+    value: text("value").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.name] })],
+);
+
+/** Which node delivers a session's webhooks now: one at a time, each lease good until `until`. */
+export const webhookLeases = pgTable("webhook_leases", {
+  sessionId: uuid("session_id")
+    .primaryKey()
+    .references(() => sessions.id, { onDelete: "cascade" }),
+  node: text("node").notNull(),
+  until: timestamp("until", { withTimezone: true, mode: "date" }).notNull(),
+});
+
 export type SessionRow = typeof sessions.$inferSelect;
+export type NodeRow = typeof nodes.$inferSelect;
 export type NewSessionRow = typeof sessions.$inferInsert;
 export type ContactRow = typeof contacts.$inferSelect;
 export type ChatRow = typeof chats.$inferSelect;

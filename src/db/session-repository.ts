@@ -96,6 +96,11 @@ export class SessionRepository {
     return hit && Date.now() - hit.at < CACHE_TTL_MS ? hit.row : null;
   }
 
+  /** The next read of this session goes to the database (another node changed it). */
+  invalidate(id: string): void {
+    this.forget(id);
+  }
+
   private forget(id: string): void {
     const hit = this.cache.get(id);
     if (hit) this.idByKeyHash.delete(hit.row.keyHash);
@@ -103,14 +108,15 @@ export class SessionRepository {
   }
 
   /**
-   * A new session; null when its name is taken, "full" when `maxSessions` exist already. The
+   * A new session; null when its name is taken, "full" when `maxSessions` exist already (on its node). The
    * count and the insert hold one lock, so creates racing for the last place cannot both win.
    */
   async insert(row: NewSessionRow, events?: OutboxEvents, maxSessions = Infinity): Promise<SessionRow | null | "full"> {
     const inserted = await this.db.transaction(async (tx) => {
       if (Number.isFinite(maxSessions)) {
         await tx.execute(sql`select pg_advisory_xact_lock(${CREATE_LOCK})`);
-        const [taken] = await tx.select({ n: count() }).from(sessions);
+        // A node's capacity counts the sessions it owns; one without nodes counts them all.
+        const [taken] = await tx.select({ n: count() }).from(sessions).where(row.node ? eq(sessions.node, row.node) : undefined);
         if (Number(taken?.n ?? 0) >= maxSessions) return "full" as const;
       }
       const [created] = await tx.insert(sessions).values(row).onConflictDoNothing().returning();

@@ -19,6 +19,9 @@ import { openApi } from "./openapi";
 import { SESSION_ID_DESCRIPTION } from "./sessions/models";
 import { sessionsRoutes, type SessionsRoutesOptions } from "./sessions";
 import { swaggerUi } from "./swagger-ui";
+import { Forwarded } from "../nodes/forward";
+import type { NodeRegistry } from "../nodes/registry";
+import { nodesRoutes } from "./nodes";
 
 export interface AppDeps extends SessionsRoutesOptions {
   database: Database;
@@ -27,6 +30,8 @@ export interface AppDeps extends SessionsRoutesOptions {
   ops: Omit<OpsDeps, "database" | "log" | "callers">;
   /** GET /events, the live event stream (the dashboard at /dashboard reads it). */
   events: EventStreams;
+  /** GET /nodes and a node's drain. */
+  registry: NodeRegistry;
 }
 
 interface RequestInfo {
@@ -54,6 +59,14 @@ export function createApp(deps: AppDeps) {
       requests.set(request, { id: request.headers.get("x-request-id")?.slice(0, 64) || `${bootId}-${(++requestCount).toString(36)}`, start: performance.now() });
     })
     .onError(({ code, error, set, request }) => {
+      // Answered by the node that owns the session: its response as it is.
+      // (From the parse step, Elysia's ParseError wraps it.)
+      const forwarded = error instanceof Forwarded ? error : (error as { cause?: unknown }).cause;
+      if (forwarded instanceof Forwarded) {
+        // Elysia gives an error's answer the error's status (400 for a parse step's) unless told.
+        set.status = forwarded.response.status;
+        return forwarded.response;
+      }
       let err =
         toApiError(error) ??
         // Errors thrown while parsing reach us wrapped in Elysia's ParseError.
@@ -98,6 +111,7 @@ export function createApp(deps: AppDeps) {
     )
     .use(opsRoutes({ ...deps.ops, database: deps.database, log, callers: deps.callers }))
     .use(sessionsRoutes(deps))
+    .use(nodesRoutes({ ...deps, queries: deps.sessions.queries, mediaMaxBytes: deps.sessions.mediaMaxBytes }))
     .use(deps.events.routes())
     .use(dashboard());
   // Last, so the document sees every route (and its request gets an id and a log line).
@@ -112,7 +126,7 @@ export function createApp(deps: AppDeps) {
           version: packageVersion(),
           description: "Self-hosted WhatsApp sessions, each in its own rootless Podman container.",
         },
-        tags: [{ name: "Sessions", description: "Create, run and query WhatsApp sessions" }, { name: "System" }],
+        tags: [{ name: "Sessions", description: "Create, run and query WhatsApp sessions" }, { name: "Nodes", description: "The API processes sharing one PostgreSQL" }, { name: "System" }],
         components: {
           securitySchemes: {
             apiKey: {

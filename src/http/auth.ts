@@ -9,6 +9,7 @@ import { ApiError, errors } from "./errors";
 import { isFormRequest, readFormBody } from "./form-body";
 import { readJsonBody } from "./json-body";
 import { readJsonMediaBody } from "./json-media-body";
+import { Forwarded, type NodeForwarder } from "../nodes/forward";
 
 /** admin: the admin key; any: admin or a session key; create: the create route's own rule. */
 export type Role = "admin" | "any" | "create";
@@ -27,6 +28,8 @@ export interface AuthOptions {
   mediaMaxBytes: number;
   /** Where a form's file part is written (the media store's file system). */
   uploadDir?: string;
+  /** Several nodes: a call that needs another node's sandbox is answered by that node. */
+  forwarder?: NodeForwarder | null;
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -71,6 +74,26 @@ export function authPlugin(opts: AuthOptions) {
     return opts.queries.touch(await opts.queries.get(id));
   };
 
+  /**
+   * The session of a call, once; a call that the owner node must answer goes there before its
+   * body is read (Forwarded carries the answer).
+   */
+  const sessions = new WeakMap<Request, Promise<SessionRow>>();
+  const sessionOf = (request: Request, rawId: string | null | undefined): Promise<SessionRow> => {
+    let found = sessions.get(request);
+    if (!found) {
+      found = (async () => {
+        const forwarder = opts.forwarder;
+        if (forwarder && !(await forwarder.accepts(request))) throw errors.invalidKey();
+        const session = await sessionFor(await callerOf(request, "any"), rawId);
+        if (forwarder?.goesToOwner(request, session.node)) throw new Forwarded(await forwarder.forward(request, session.node!));
+        return session;
+      })();
+      sessions.set(request, found);
+    }
+    return found;
+  };
+
   return new Elysia({ name: "auth" }).macro({
     // Hooks take only what they use (destructured): Elysia then builds no headers, query or
     // cookie objects for a request, which is most of the cost of a small route.
@@ -83,8 +106,10 @@ export function authPlugin(opts: AuthOptions) {
     session: (rule: { body?: boolean; media?: boolean }) => ({
       ...(rule.body
         ? {
-            parse: async ({ request }: { request: Request }) => {
-              await callerOf(request, "any");
+            parse: async ({ request, params }: { request: Request; params: Record<string, string> }) => {
+              // Several nodes: a call for another node's sandbox goes there before its body is read.
+              if (opts.forwarder) await sessionOf(request, params.id);
+              else await callerOf(request, "any");
               // A form's file goes to a temporary file as it streams (form-body.ts); its text fields are the body.
               if (rule.media && isFormRequest(request)) return (await readFormBody(request, opts.mediaMaxBytes, mediaTooLarge, opts.uploadDir)).fields;
               // A JSON body's base64 file goes to a temporary file as it streams (json-media-body.ts).
@@ -94,7 +119,9 @@ export function authPlugin(opts: AuthOptions) {
           }
         : {}),
       resolve: async ({ request, params }: { request: Request; params: Record<string, string> }) => ({
-        session: await sessionFor(await callerOf(request, "any"), params.id),
+        session: await sessionOf(request, params.id),
+        // Who called (known by now): a route that only the admin may use on a session checks it.
+        caller: await callerOf(request, "any"),
       }),
     }),
   });

@@ -50,6 +50,8 @@ const statusOf: Record<SessionErrorCode, number> = {
   NOT_ALLOWED_TO_SEND: 403,
   MESSAGE_NOT_EDITABLE: 409,
   MESSAGE_NOT_REVOCABLE: 409,
+  NODE_NOT_FOUND: 404,
+  NODE_UNAVAILABLE: 409,
 };
 
 /** The ApiError for an error the HTTP layer knows, or null for anything else. */

@@ -20,7 +20,7 @@ export interface LaunchEgress {
   route(sessionId: string): Promise<void>;
 }
 
-export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "waMediaHost" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload">;
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "waMediaHost" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload" | "authStateMirror">;
 
 export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens, egress: LaunchEgress | null = null): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
   return async (sessionId, launchId) => {
@@ -69,6 +69,7 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens, egress: 
     if (config.waMediaCa) env.WA_MEDIA_CA = config.waMediaCa;
     env.WA_MEDIA_MAX_BYTES = String(config.mediaMaxBytes);
     if (!config.mediaAutoDownload) env.WA_MEDIA_AUTO_DOWNLOAD = "false";
+    if (config.authStateMirror) env.WA_AUTH_MIRROR = "1";
     if (config.qrTimeoutSeconds) env.WA_QR_TIMEOUT_MS = String(config.qrTimeoutSeconds * 1000);
     return { env, binds };
   };

@@ -31,7 +31,9 @@ export type SessionErrorCode =
   | "INVITE_NOT_FOUND"
   | "NOT_ALLOWED_TO_SEND"
   | "MESSAGE_NOT_EDITABLE"
-  | "MESSAGE_NOT_REVOCABLE";
+  | "MESSAGE_NOT_REVOCABLE"
+  | "NODE_NOT_FOUND"
+  | "NODE_UNAVAILABLE";
 
 export class SessionError extends Error {
   constructor(

@@ -37,7 +37,16 @@ export class SessionEventBus {
     return () => this.subscribers.delete(sub);
   }
 
+  /** Where this node's events also go (the other nodes, through PostgreSQL: nodes/event-relay.ts). */
+  relay: ((event: SessionEvent) => void) | null = null;
+
   publish(event: SessionEvent): void {
+    this.deliver(event);
+    this.relay?.(event);
+  }
+
+  /** An event another node published: to this node's subscribers only. */
+  deliver(event: SessionEvent): void {
     for (const sub of [...this.subscribers]) {
       if (sub.sessionId !== null && sub.sessionId !== event.sessionId) continue;
       // One subscriber's failure must not keep the event from the others.

@@ -27,6 +27,10 @@ import { MediaPreparer } from "../media/prepare";
 import { Conversations } from "./conversation";
 import { Groups } from "./groups";
 import { Messaging } from "./messaging";
+import type { Placement } from "./placement";
+import type { AuthStateMirror } from "./auth-state";
+import { Handovers } from "./handovers";
+import type { NodeRepository, NodeView } from "../db/node-repository";
 
 export interface SessionsDeps {
   repo: SessionRepository;
@@ -43,8 +47,13 @@ export interface SessionsDeps {
   launch: (sessionId: string, launchId: string) => Promise<SandboxLaunch>;
   /** Where media files live (DATA_DIR/media by default). */
   mediaStore: MediaStore;
+  /** This node, and where new sessions go. */
+  placement: Placement;
+  /** The mirrored auth state (null when AUTH_STATE_MIRROR is off). */
+  authState: AuthStateMirror | null;
+  /** Nodes sharing the database (PostgreSQL); null for one node alone (PGlite). */
+  cluster: { nodes: NodeRepository; views: () => readonly NodeView[]; capacity: number } | null;
   config: {
-    maxSessions: number;
     createConcurrency: number;
     checkNumberPerMinute: number;
     requestTimeoutMs: number;
@@ -78,6 +87,9 @@ export interface Sessions {
   uploadDir: string;
   /** How long logout waits for the sandbox to unlink at WhatsApp. */
   requestTimeoutMs: number;
+  /** Sessions changing node (null for one node alone). */
+  handovers: Handovers | null;
+  placement: Placement;
 }
 
 export function createSessions(deps: SessionsDeps): Sessions {
@@ -150,7 +162,8 @@ export function createSessions(deps: SessionsDeps): Sessions {
     transitions,
     launch,
     log,
-    maxSessions: deps.config.maxSessions,
+    placement: deps.placement,
+    authState: deps.authState,
     webhooks,
     proxies: deps.proxies,
     creates: new Limiter(deps.config.createConcurrency),
@@ -162,12 +175,19 @@ export function createSessions(deps: SessionsDeps): Sessions {
       deps.listener?.deleted?.(id);
     },
   });
+  const self = deps.placement.self;
+  const core = { repo, runtime, link, queues, transitions, launch, log };
+  const handovers = deps.cluster
+    ? new Handovers({ ...core, nodes: deps.cluster.nodes, self, capacity: deps.cluster.capacity, cluster: deps.cluster.views, wake: (n) => deps.placement.wake(n) })
+    : null;
   return {
     queries,
     operations,
     calls,
-    reports: new ReportIngest({ repo, queues, transitions, messaging, groups, conversations, media, log, listener: deps.listener }),
-    runtimeSync: new RuntimeSync({ repo, runtime, link, queues, transitions, launch, log }),
+    reports: new ReportIngest({ repo, queues, transitions, messaging, groups, conversations, media, authState: deps.authState, log, listener: deps.listener }),
+    runtimeSync: new RuntimeSync({ ...core, self }),
+    handovers,
+    placement: deps.placement,
     webhooks,
     proxies: deps.proxies,
     messaging,

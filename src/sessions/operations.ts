@@ -14,6 +14,8 @@ import { stateEvents } from "./transitions";
 import type { MediaFiles } from "./media";
 import type { WebhookSettings } from "./webhook-settings";
 import type { SessionProxies } from "./proxies";
+import type { Placement } from "./placement";
+import type { AuthStateMirror } from "./auth-state";
 import { isLive } from "../model/session-states";
 
 /** What a session is created from (the create route's body, checked there). */
@@ -26,9 +28,12 @@ export interface CreateInput {
 }
 
 export interface OperationDeps extends SessionCoreDeps {
-  maxSessions: number;
   webhooks: WebhookSettings;
   proxies: SessionProxies;
+  /** Which node this is, and where new sessions go. */
+  placement: Placement;
+  /** The mirrored auth state: cleared with the link at logout. */
+  authState: AuthStateMirror | null;
   /** Where new sessions' containers wait for their turn. */
   creates: Limiter;
   media: MediaFiles;
@@ -44,7 +49,7 @@ const loggedIn: SessionState[] = ["ready", "connecting", "disconnected"];
 /** How long a passed runtime check stands for the next create or start. */
 const RUNTIME_CHECK_TRUST_MS = 2000;
 
-const sessionLimit = (max: number) => new SessionError("SESSION_LIMIT_REACHED", `This server allows at most ${max} sessions`);
+const sessionLimit = () => new SessionError("SESSION_LIMIT_REACHED", "Every node runs as many sessions as it may (NODE_CAPACITY, MAX_SESSIONS)");
 
 export class SessionOperations {
   private runtimeCheck: Promise<void> | null = null;
@@ -57,44 +62,53 @@ export class SessionOperations {
    * the session failed (it never rejects): the route does not wait for it, tests may.
    */
   async create(input: CreateInput): Promise<{ session: SessionRow; apiKey: string; webhookSecret: string; container: Promise<void> }> {
-    const { repo, queues, transitions, log } = this.d;
+    const { repo, queues, transitions, log, placement } = this.d;
     // Early, before the runtime is asked; the insert checks again under a lock.
-    if ((await repo.count()) >= this.d.maxSessions) throw sessionLimit(this.d.maxSessions);
+    const target = await placement.place();
+    if (!target) throw sessionLimit();
+    const local = target.node === placement.self;
     const webhookUrl = input.webhookUrl === undefined ? null : await this.d.webhooks.checkUrl(input.webhookUrl);
     const proxy = this.d.proxies.check(input.proxy ?? null);
     // Refuse before anything is written, so a missing image or engine leaves no session behind.
-    await this.checkRuntime();
+    if (local) await this.checkRuntime();
     const id = randomUUID();
     const apiKey = generateKey("session");
     const webhook = this.d.webhooks.newSecret(id);
     // The queue is taken before the row exists: nothing can act on the session half-made.
     return queues.run(id, async () => {
-      const launchId = randomUUID();
+      // Another node's session is launched there (it finds the handover); this one's now.
+      const launchId = local ? randomUUID() : null;
       const row = await repo.insert(
         {
-        id,
-        name: input.name,
-        state: "creating",
-        keyHash: hashKey(apiKey),
-        launchId,
-        webhookUrl,
-        webhookSecretSalt: webhook.salt,
-        metadata: input.metadata ?? null,
-        ...this.d.proxies.fields(id, proxy),
+          id,
+          name: input.name,
+          state: "creating",
+          keyHash: hashKey(apiKey),
+          launchId,
+          webhookUrl,
+          webhookSecretSalt: webhook.salt,
+          metadata: input.metadata ?? null,
+          node: target.node,
+          handover: local ? null : `created on node ${placement.self}`,
+          ...this.d.proxies.fields(id, proxy),
         },
         (created) => stateEvents(created, null, "creating", null),
-        this.d.maxSessions,
+        target.capacity,
       );
-      if (row === "full") throw sessionLimit(this.d.maxSessions);
+      if (row === "full") throw sessionLimit();
       if (!row) throw new SessionError("SESSION_NAME_TAKEN", `A session named "${input.name}" already exists`);
       transitions.announce({ session: row, from: null, to: "creating", reason: null });
-      log.info("session created", { sessionId: id, name: input.name });
+      log.info("session created", { sessionId: id, name: input.name, node: target.node });
       // `starting` before the container exists: the sandbox's first report follows it.
       const starting = (await transitions.moveTo(id, "starting", null, {}, row)) ?? row;
+      if (!local) {
+        placement.wake(target.node);
+        return { session: starting, apiKey, webhookSecret: webhook.secret, container: Promise.resolve() };
+      }
       // The container is made behind this call, next in the session's queue (an operation asked
       // for meanwhile waits for it) and in turn with other new sessions' containers.
       const container = queues
-        .run(id, () => this.d.creates.run(() => this.makeContainer(id, launchId)))
+        .run(id, () => this.d.creates.run(() => this.makeContainer(id, launchId!)))
         .catch((err) => log.error("the sandbox of a new session was not made", { sessionId: id, error: err }));
       return { session: starting, apiKey, webhookSecret: webhook.secret, container };
     });
@@ -118,6 +132,7 @@ export class SessionOperations {
   start(session: SessionRow): Promise<void> {
     return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
+      this.own(current, "start the session");
       if (!startable.includes(current.state)) throw sessionErrors.wrongState("start the session", current.state, startable);
       await this.checkRuntime();
       const launchId = await this.launch(current, "start the sandbox");
@@ -151,6 +166,7 @@ export class SessionOperations {
   setProxy(session: SessionRow, proxy: ProxyRoute | null): Promise<SessionRow> {
     return this.d.queues.run(session.id, async () => {
       const current = await this.reload(session.id);
+      this.own(current, "change the proxy");
       // The same route again changes nothing (no restart).
       if (this.d.proxies.urlOf(current) === (proxy ? proxyUrl(proxy) : null)) return current;
       const updated = (await this.d.repo.updateSettings(current.id, this.d.proxies.fields(current.id, proxy))) ?? current;
@@ -166,6 +182,7 @@ export class SessionOperations {
   stop(session: SessionRow): Promise<void> {
     return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
+      this.own(current, "stop the session");
       if (current.state === "creating") throw sessionErrors.wrongState("stop the session", current.state, stoppable);
       this.d.link.disconnect(current.id);
       // Even a session that says `stopped` gets its container stopped: the answer is the truth.
@@ -181,7 +198,7 @@ export class SessionOperations {
 
   delete(session: SessionRow): Promise<void> {
     return this.d.queues.run(session.id, async (contended) => {
-      if (contended) await this.reload(session.id);
+      this.own(contended ? await this.reload(session.id) : session, "delete the session");
       this.d.link.disconnect(session.id);
       // Container first: if the engine is down the row stays, so nothing is orphaned.
       await this.d.runtime.remove(session.id).catch((err) => {
@@ -200,6 +217,7 @@ export class SessionOperations {
   logout(session: SessionRow, requestTimeoutMs: number): Promise<void> {
     return this.d.queues.run(session.id, async (contended) => {
       const current = contended ? await this.reload(session.id) : session;
+      this.own(current, "log out");
       if (!loggedIn.includes(current.state)) throw sessionErrors.wrongState("log out", current.state, loggedIn);
       const { link, runtime, log } = this.d;
       if (link.isConnected(current.id)) {
@@ -215,6 +233,7 @@ export class SessionOperations {
       } catch (err) {
         throw runtimeFailure(err, log, "log the sandbox out", current.id);
       }
+      await this.d.authState?.clear(current.id);
       await this.d.transitions.moveTo(
         current.id,
         "logged_out",
@@ -225,6 +244,15 @@ export class SessionOperations {
       );
       log.info("session logged out", { sessionId: current.id });
     });
+  }
+
+  /**
+   * Only the owner acts on a session's container. A call reaches another node's session here when
+   * that node did not take it (dead, or not reachable): the session moves soon, or the node comes back.
+   */
+  private own(current: SessionRow, what: string): void {
+    if (current.node === null || current.node === this.d.placement.self) return;
+    throw new SessionError("SANDBOX_UNAVAILABLE", `Cannot ${what} now: the session runs on node ${current.node}, which does not answer; try again shortly`, { node: current.node });
   }
 
   private async reload(id: string): Promise<SessionRow> {

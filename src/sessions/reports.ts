@@ -13,6 +13,7 @@ import type { Conversations } from "./conversation";
 import type { Groups } from "./groups";
 import type { Messaging } from "./messaging";
 import type { SessionListener, Transitions } from "./transitions";
+import type { AuthStateMirror } from "./auth-state";
 
 export interface ReportDeps {
   repo: SessionRepository;
@@ -22,6 +23,8 @@ export interface ReportDeps {
   groups: Groups;
   conversations: Conversations;
   media: MediaFiles;
+  /** Where `auth` reports go; null when AUTH_STATE_MIRROR is off. */
+  authState: AuthStateMirror | null;
   listener?: SessionListener;
   log: Logger;
 }
@@ -68,6 +71,16 @@ export class ReportIngest implements ReportSink {
     return { bytes: this.d.media.read(file.media.sha256), size: file.size, mimetype: file.media.mimetype };
   }
 
+  async authState(sessionId: string, launchId: string): Promise<[string, string][] | null> {
+    const session = await this.d.repo.byId(sessionId);
+    if (!session || session.launchId !== launchId) return null;
+    if (!this.d.authState) return [];
+    const { entries, unreadable } = await this.d.authState.snapshot(sessionId);
+    if (unreadable > 0) this.d.log.error("mirrored auth state does not open with this AUTH_STATE_KEY", { sessionId, unreadable });
+    this.d.log.info("auth state restored to a sandbox", { sessionId, entries: entries.length });
+    return entries;
+  }
+
   /** Hands over the session's pending messages (it is ready, its sandbox connected). */
   private flush(session: SessionRow): void {
     this.d.messaging.flush(session).catch((err) => this.d.log.warn("pending messages not handed over", { sessionId: session.id, error: err }));
@@ -82,11 +95,16 @@ export class ReportIngest implements ReportSink {
       return false;
     }
     // What happened in WhatsApp counts only from a session that is live (linked, or reconnecting).
-    if (!STATE_REPORTS.has(report.type) && report.type !== "media_failed" && !isLive(session.state)) {
+    if (!STATE_REPORTS.has(report.type) && report.type !== "media_failed" && report.type !== "auth" && !isLive(session.state)) {
       log.warn("report refused in this state", { sessionId, type: report.type, state: session.state });
       return false;
     }
     switch (report.type) {
+      case "auth":
+        // Stored before the report is acknowledged: the sandbox reports a message only after the keys it used.
+        if (!this.d.authState) return false;
+        await this.d.authState.store(sessionId, report.entries);
+        return true;
       case "qr":
         if (session.state === "qr_ready") await transitions.refreshQr(session, report.qr);
         else await transitions.moveTo(sessionId, "qr_ready", null, { qr: report.qr }, session);
@@ -109,6 +127,8 @@ export class ReportIngest implements ReportSink {
         await transitions.moveTo(sessionId, "logged_out", report.reason, { phoneNumber: null, pushName: null, qr: null }, session, {
           clearSynced: true,
         });
+        // The link is gone at WhatsApp: its keys must not bring a moved session back.
+        await this.d.authState?.clear(sessionId);
         return true;
       case "message":
       case "message_status":

@@ -32,8 +32,15 @@ export interface ReconcileResult {
   running: Set<string>;
 }
 
+/** A session this node runs: its own, or one from before nodes (no owner yet). */
+export const ownedBy = (self: string) => (row: { node: string | null }) => row.node === null || row.node === self;
+
 export class RuntimeSync {
-  constructor(private readonly d: SessionCoreDeps) {}
+  private readonly owns: (row: { node: string | null }) => boolean;
+
+  constructor(private readonly d: SessionCoreDeps & { self: string }) {
+    this.owns = ownedBy(d.self);
+  }
 
   /** The engine said a container of ours died, vanished, or that its events resumed. */
   async onEvent(event: RuntimeEvent): Promise<void> {
@@ -45,7 +52,8 @@ export class RuntimeSync {
     const { sessionId } = event;
     await this.d.queues.run(sessionId, async () => {
       const session = await this.d.repo.byId(sessionId);
-      if (!session || !isLive(session.state)) return;
+      // Another node's session (moved off this one): its container here is not its sandbox.
+      if (!session || !isLive(session.state) || !this.owns(session)) return;
       // The event may be about a container since replaced (start re-creates it) or restarted
       // by its restart policy: only a sandbox that is not running now is a failure.
       if (await this.d.runtime.isRunning(sessionId)) return;
@@ -63,8 +71,10 @@ export class RuntimeSync {
    */
   async reconcile(): Promise<ReconcileResult> {
     const { repo, runtime, queues, transitions, log } = this.d;
-    const [rows, sandboxes] = await Promise.all([repo.list(), runtime.list()]);
-    const known = new Set(rows.map((r) => r.id));
+    const [all, sandboxes] = await Promise.all([repo.list(), runtime.list()]);
+    const known = new Set(all.map((r) => r.id));
+    // Other nodes' sessions are theirs to reconcile (their containers here were fenced: handovers.ts).
+    const rows = all.filter(this.owns);
     const running = new Set(sandboxes.filter((b) => b.running).map((b) => b.sessionId));
     const result: ReconcileResult = { unknown: 0, failed: 0, stopped: 0, running };
     for (const box of sandboxes) {
@@ -75,7 +85,8 @@ export class RuntimeSync {
     for (const row of rows) {
       await queues.run(row.id, async (contended) => {
         const current = contended ? await repo.byId(row.id) : row;
-        if (!current) return;
+        // A session handed here is launched by the handovers, not failed for having no container yet.
+        if (!current || !this.owns(current) || current.handover !== null) return;
         // An operation that ran meanwhile may have changed the container: ask again then.
         const isRunning = contended ? await runtime.isRunning(row.id) : running.has(row.id);
         if (isRunning && (current.state === "stopped" || current.state === "logged_out")) {
@@ -106,7 +117,7 @@ export class RuntimeSync {
       await this.d.queues.run(box.sessionId, async () => {
         if (this.d.link.isConnected(box.sessionId)) return;
         const row = await this.d.repo.byId(box.sessionId);
-        if (!row || !isLive(row.state)) return;
+        if (!row || !isLive(row.state) || !this.owns(row)) return;
         this.d.log.warn("sandbox did not reach the channel; starting it again with a fresh token", { sessionId: row.id });
         const launchId = randomUUID();
         await this.d.repo.update(row.id, { launchId });

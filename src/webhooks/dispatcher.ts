@@ -27,6 +27,13 @@ export interface DispatcherOptions {
   concurrency?: number;
   /** Told of every attempt (metrics). */
   onAttempt?: (outcome: AttemptOutcome) => void;
+  /**
+   * Nodes sharing the database: a worker delivers a session's events only while it holds the
+   * session's lease (PostgreSQL), so two nodes never deliver one session's events at once.
+   */
+  leaseAs?: string;
+  /** NODE_DEAD_SECONDS: a dead node's leases are taken over at once. */
+  deadSeconds?: number;
 }
 
 /** Rows a worker reads at a time. */
@@ -67,6 +74,8 @@ export class WebhookDispatcher {
   private readonly openEvents: Coalescer<string, DeliveryRow[]>;
   /** Successes marked delivered, many per statement (one per distinct 2xx status). */
   private readonly marks: Coalescer<{ id: string; status: number }, void>;
+  /** Leases taken and given back, many sessions per statement. */
+  private readonly leases: { take: Coalescer<string, boolean>; give: Coalescer<string, void>; seconds: number } | null = null;
 
   constructor(private readonly o: DispatcherOptions) {
     this.agents = pinnedAgents(o.allowPrivate);
@@ -75,6 +84,22 @@ export class WebhookDispatcher {
       const bySession = Map.groupBy(await o.deliveries.openOfMany([...new Set(sessionIds)], BATCH), (row) => row.sessionId);
       return (sessionId) => bySession.get(sessionId) ?? [];
     });
+    const node = o.leaseAs;
+    if (node) {
+      // Longer than a worker holds one session's attempt (its timeout), renewed as it goes on.
+      const seconds = Math.max(60, Math.ceil((3 * o.timeoutMs) / 1000));
+      this.leases = {
+        seconds,
+        take: new Coalescer(async (ids) => {
+          const held = await o.deliveries.lease(ids, node, seconds, o.deadSeconds ?? 60);
+          return (id) => held.has(id);
+        }),
+        give: new Coalescer(async (ids) => {
+          await o.deliveries.release(ids, node);
+          return () => {};
+        }),
+      };
+    }
     this.marks = new Coalescer(async (marks) => {
       const byStatus = Map.groupBy(marks, (m) => m.status);
       await Promise.all([...byStatus].map(([status, ms]) => o.deliveries.delivered(ms.map((m) => m.id), status)));
@@ -128,6 +153,25 @@ export class WebhookDispatcher {
   }
 
   private async work(sessionId: string): Promise<void> {
+    const leases = this.leases;
+    if (!leases) return this.deliver(sessionId, () => Promise.resolve(true));
+    // Another node delivers this session's events now; its worker goes on until they are done.
+    if (!(await leases.take.call(sessionId))) return;
+    let takenAt = Date.now();
+    const keep = async () => {
+      if (Date.now() - takenAt < (leases.seconds * 1000) / 3) return true;
+      takenAt = Date.now();
+      return leases.take.call(sessionId);
+    };
+    try {
+      await this.deliver(sessionId, keep);
+    } finally {
+      await leases.give.call(sessionId).catch((err) => this.o.log.warn("webhook lease not given back", { sessionId, error: err }));
+    }
+  }
+
+  /** Sends the session's open events in order; `keep` says whether this node still holds its lease. */
+  private async deliver(sessionId: string, keep: () => Promise<boolean>): Promise<void> {
     // Successes are marked after each run of them, with other sessions' marks in one statement;
     // an API that dies before the mark sends those again, which at-least-once allows (receivers dedupe by id).
     let delivered: { id: string; status: number }[] = [];
@@ -142,7 +186,7 @@ export class WebhookDispatcher {
         const rows = await this.openEvents.call(sessionId);
         if (rows.length === 0) return;
         for (const row of rows) {
-          if (this.stopped) return;
+          if (this.stopped || !(await keep())) return;
           const wait = row.nextAttemptAt.getTime() - Date.now();
           // The oldest open event is not due yet: the later ones wait behind it (order per session).
           if (wait > 0) return this.later(sessionId, wait);

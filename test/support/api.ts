@@ -83,6 +83,10 @@ export interface TestApiOptions {
   captureStdout?: boolean;
   /** false: no egress gateway is started for the API (a test of one that is missing). */
   gateway?: boolean;
+  /** A PostgreSQL database another test API uses too (nodes sharing it): neither made nor dropped here. */
+  databaseUrl?: string;
+  /** The admin key (another node's, on a shared database); a new one when unset. */
+  adminKey?: string;
 }
 
 export async function startTestApi(backend: Backend, env: Record<string, string> = {}, options: TestApiOptions = {}): Promise<TestApi> {
@@ -92,8 +96,8 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
   const dataDir = mkdtempSync(join(tmpdir(), "wa-api-"));
   // The rootless Podman user must traverse to the channel socket folder to bind-mount it.
   chmodSync(dataDir, 0o711);
-  const db = backend === "postgres" ? await createTestDatabase() : null;
-  const adminKey = generateKey("admin");
+  const db = backend === "postgres" && !options.databaseUrl ? await createTestDatabase() : null;
+  const adminKey = options.adminKey ?? generateKey("admin");
   const fullEnv: Record<string, string> = {
     PORT: String(freePort()),
     HOST: "127.0.0.1",
@@ -107,6 +111,7 @@ export async function startTestApi(backend: Backend, env: Record<string, string>
     LOG_LEVEL: process.env.TEST_LOG ? "debug" : "error",
     ...(process.env.SANDBOX_IMAGE ? { SANDBOX_IMAGE: process.env.SANDBOX_IMAGE } : {}),
     ...(db ? { DATABASE_URL: db.url } : {}),
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...env,
   };
   let config = loadConfig(fullEnv);

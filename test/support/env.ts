@@ -1,7 +1,7 @@
 // What the integration tests need from the machine, set up by scripts/test.sh. A missing piece
 // fails loudly with the command that provides it, rather than skipping tests.
 
-export function requireEnv(name: "PODMAN_SOCKET" | "TEST_DATABASE_URL"): string {
+export function requireEnv(name: "PODMAN_SOCKET" | "PODMAN_SOCKET_2" | "TEST_DATABASE_URL"): string {
   const value = process.env[name];
   if (!value) {
     throw new Error(`${name} is not set: run the suite with 'bash scripts/test.sh' (it starts Podman and PostgreSQL)`);

@@ -16,6 +16,7 @@ import { ProxySecrets } from "../../src/egress/proxy-secrets";
 import { SessionProxies } from "../../src/sessions/proxies";
 import { WebhookSecrets } from "../../src/webhooks/secrets";
 import { MemoryLink, MemoryRuntime } from "./memory-runtime";
+import { singleNode } from "../../src/sessions/placement";
 
 export interface MemoryDomain {
   db: Database;
@@ -50,7 +51,10 @@ export async function memoryDomain(previous?: MemoryDomain): Promise<MemoryDomai
     link,
     launch: async (sessionId, launchId) => ({ env: { SESSION_ID: sessionId, LAUNCH: launchId }, binds: [] }),
     mediaStore: store,
-    config: { maxSessions: 1000, createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, allowPrivateAddresses: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024, mediaFetchTimeoutMs: 5000, mediaAutoDownload: true, ffmpegPath: "ffmpeg" },
+    placement: singleNode("node-a", 1000),
+    authState: null,
+    cluster: null,
+    config: { createConcurrency: 4, checkNumberPerMinute: 2, requestTimeoutMs: 200, allowPrivateAddresses: true, sendPerMinute: 3, channelWaitMs: 0, mediaMaxBytes: 1024 * 1024, mediaFetchTimeoutMs: 5000, mediaAutoDownload: true, ffmpegPath: "ffmpeg" },
     log: silentLogger,
     listener: { stateChanged: (c) => changes.push(c) },
   });

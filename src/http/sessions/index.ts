@@ -9,6 +9,7 @@ import { lifecycleRoutes } from "./lifecycle";
 import { messagesRoutes } from "./messages";
 import type { SessionsRoutesOptions } from "./resource";
 import { settingsRoutes } from "./settings";
+import { placementRoutes } from "./placement";
 
 export type { SessionsRoutesOptions };
 
@@ -20,5 +21,6 @@ export function sessionsRoutes(opts: SessionsRoutesOptions) {
     .use(messagesRoutes(opts))
     .use(groupsRoutes(opts))
     .use(presenceRoutes(opts))
-    .use(settingsRoutes(opts));
+    .use(settingsRoutes(opts))
+    .use(placementRoutes(opts));
 }

@@ -101,6 +101,7 @@ const statusFields = {
   lastActivity: IsoDate,
   reason: t.Nullable(t.String({ description: "Why the session is in its state, when known (while disconnected, the latest failed attempt: proxy unreachable, proxy authentication failed, …)" })),
   proxy: ProxyShown,
+  node: t.String({ description: "The node (API process with its own Podman) that runs the session: GET /nodes lists them" }),
 };
 export const SessionStatus = t.Object(statusFields);
 /** What PATCH answers: the status plus the webhook's settings. */

@@ -11,7 +11,8 @@ export function summaryView(s: SessionRow) {
 }
 
 export function statusView(s: SessionRow) {
-  return { ...summaryView(s), lastActivity: s.lastActivity.toISOString(), reason: s.stateReason, proxy: s.proxyMasked };
+  // Every session has its node from the start (nodes claim the ones from before nodes at start).
+  return { ...summaryView(s), lastActivity: s.lastActivity.toISOString(), reason: s.stateReason, proxy: s.proxyMasked, node: s.node ?? "" };
 }
 
 /**

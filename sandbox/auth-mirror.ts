@@ -1,0 +1,86 @@
+// The auth state's changes (credentials, Signal keys), reported to the API, which keeps a sealed
+// copy in the database (src/sessions/auth-state.ts): a session that moves to another node starts
+// from it without a new QR. Changes wait here a moment and go as one report; any other report
+// first sends what waits, so the keys a message used are stored before the message is reported.
+// A sandbox that starts with no credentials on its volume restores the copy first.
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { MAX_AUTH_ENTRIES, type Report } from "../src/channel/frames";
+import type { ApiFiles } from "./media-files";
+import type { SandboxLog } from "./log";
+
+type Entry = [name: string, value: string | null];
+
+/** A report's entries stay well under the channel's frame limit (4 MiB). */
+const MAX_REPORT_CHARS = 1024 * 1024;
+/** How long a change waits for others to go with it. */
+const BATCH_MS = 50;
+
+export class AuthMirror {
+  private readonly waiting = new Map<string, string | null>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly send: (r: Report) => void) {}
+
+  /** Changes made to the auth state (written to the volume already). */
+  add(entries: Entry[]): void {
+    for (const [name, value] of entries) {
+      this.waiting.delete(name); // re-inserted last: the order of writes is kept
+      this.waiting.set(name, value);
+    }
+    this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+  }
+
+  /** Reports what waits, in as many reports as its size needs. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    let batch: Entry[] = [];
+    let size = 0;
+    for (const [name, value] of this.waiting) {
+      const chars = name.length + (value?.length ?? 0);
+      if (batch.length > 0 && (batch.length >= MAX_AUTH_ENTRIES || size + chars > MAX_REPORT_CHARS)) {
+        this.send({ type: "auth", entries: batch });
+        batch = [];
+        size = 0;
+      }
+      batch.push([name, value]);
+      size += chars;
+    }
+    if (batch.length > 0) this.send({ type: "auth", entries: batch });
+    this.waiting.clear();
+  }
+}
+
+/**
+ * Before the auth store opens: a volume without credentials (a session that came from another
+ * node, or a new one) gets the API's copy, if it has one. Key files first, the credentials last,
+ * each through a temporary file: a crash midway leaves no credentials, so the next start restores again.
+ */
+export async function restoreAuthState(authDir: string, files: ApiFiles, log: SandboxLog): Promise<number> {
+  if (existsSync(join(authDir, "creds.json"))) return 0;
+  let res: Response | null = null;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    res = await fetch(`${files.base}/auth-state`, {
+      headers: { authorization: `Bearer ${files.token()}` },
+      ...(files.unix ? { unix: files.unix } : {}),
+    } as RequestInit).catch(() => null);
+    if (res?.ok) break;
+    await Bun.sleep(500 * (attempt + 1));
+  }
+  if (!res?.ok) throw new Error(`the API did not give the auth state (${res?.status ?? "no answer"})`);
+  const { entries } = (await res.json()) as { entries: [string, string][] };
+  if (entries.length === 0) return 0;
+  mkdirSync(authDir, { recursive: true, mode: 0o700 });
+  const write = (name: string, value: string) => {
+    // Names come from the API's checked copy; still, nothing lands outside the folder.
+    if (basename(name) !== name || name.startsWith(".")) return;
+    writeFileSync(join(authDir, `${name}.tmp`), value, { mode: 0o600 });
+    renameSync(join(authDir, `${name}.tmp`), join(authDir, name));
+  };
+  for (const [name, value] of entries) if (name !== "creds.json") write(name, value);
+  const creds = entries.find(([name]) => name === "creds.json");
+  if (creds) write(creds[0], creds[1]);
+  log.info("auth state restored from the API", { entries: entries.length });
+  return entries.length;
+}

@@ -1,0 +1,174 @@
+// The nodes sharing this database, and which node owns which session. Time is the database's
+// (`now()`): the nodes' clocks may disagree, the one server they share does not.
+import { and, eq, inArray, isNotNull, isNull, ne, notInArray, sql } from "drizzle-orm";
+import type { Db } from "./client";
+import { nodes, sessions, type NodeRow, type SessionRow } from "./schema";
+
+export type NodeState = "live" | "draining" | "dead";
+
+export interface NodeView {
+  id: string;
+  url: string;
+  capacity: number;
+  /** Sessions the node owns (whatever their state). */
+  sessions: number;
+  state: NodeState;
+  lastSeen: Date;
+}
+
+export interface NodeSelf {
+  id: string;
+  url: string;
+  capacity: number;
+  bootId: string;
+}
+
+export class NodeRepository {
+  constructor(private readonly db: Db) {}
+
+  /** This node at start: live, with its URL and capacity as configured now. */
+  async register(self: NodeSelf): Promise<void> {
+    const values = { id: self.id, url: self.url, capacity: self.capacity, bootId: self.bootId, state: "live" as const };
+    await this.db
+      .insert(nodes)
+      .values(values)
+      .onConflictDoUpdate({ target: nodes.id, set: { url: values.url, capacity: values.capacity, bootId: values.bootId, state: "live", startedAt: sql`now()`, lastSeen: sql`now()` } });
+  }
+
+  /** The heartbeat: this node is alive now. Answers its row (another node may have set it draining). */
+  async beat(id: string): Promise<NodeRow | null> {
+    const [row] = await this.db.update(nodes).set({ lastSeen: sql`now()` }).where(eq(nodes.id, id)).returning();
+    return row ?? null;
+  }
+
+  /** Every node with its session count and state (`dead` past `deadSeconds` without a heartbeat). */
+  async list(deadSeconds: number): Promise<NodeView[]> {
+    const rows = await this.db
+      .select({
+        id: nodes.id,
+        url: nodes.url,
+        capacity: nodes.capacity,
+        state: nodes.state,
+        lastSeen: nodes.lastSeen,
+        dead: sql<boolean>`${nodes.lastSeen} < now() - make_interval(secs => ${deadSeconds})`,
+        // Qualified by hand: inside the subquery a bare "id" would be the session's.
+        sessions: sql<number>`(select count(*)::int from sessions s where s.node = nodes.id)`,
+      })
+      .from(nodes)
+      .orderBy(nodes.id);
+    return rows.map((r) => ({
+      id: r.id,
+      url: r.url,
+      capacity: r.capacity,
+      sessions: Number(r.sessions),
+      state: r.dead ? "dead" : r.state,
+      lastSeen: r.lastSeen,
+    }));
+  }
+
+  async setState(id: string, state: "live" | "draining"): Promise<boolean> {
+    const changed = await this.db.update(nodes).set({ state }).where(eq(nodes.id, id)).returning({ id: nodes.id });
+    return changed.length > 0;
+  }
+
+  /** Sessions made before nodes existed (or by a single node) become this node's. */
+  async claimUnowned(node: string): Promise<number> {
+    const claimed = await this.db.update(sessions).set({ node }).where(isNull(sessions.node)).returning({ id: sessions.id });
+    return claimed.length;
+  }
+
+  /** The sessions this node owns. */
+  owned(node: string): Promise<SessionRow[]> {
+    return this.db.select().from(sessions).where(eq(sessions.node, node));
+  }
+
+  /** Ids and owners of the sessions with these ids (containers found in the engine). */
+  owners(ids: string[]): Promise<{ id: string; node: string | null }[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.db.select({ id: sessions.id, node: sessions.node }).from(sessions).where(inArray(sessions.id, ids));
+  }
+
+  /**
+   * Up to `limit` sessions of dead nodes become this node's, each marked with why: rows locked
+   * and skipped when another node takes them at the same moment, so a session goes to one node.
+   * The launch is cleared: the dead node's sandbox, should it come back, is no longer admitted.
+   */
+  async adopt(node: string, dead: string[], limit: number, why: (from: string) => string): Promise<SessionRow[]> {
+    if (dead.length === 0 || limit <= 0) return [];
+    return this.db.transaction(async (tx) => {
+      const picked = await tx
+        .select({ id: sessions.id, from: sessions.node })
+        .from(sessions)
+        .where(inArray(sessions.node, dead))
+        .orderBy(sessions.createdAt)
+        .limit(limit)
+        .for("update", { skipLocked: true });
+      const adopted: SessionRow[] = [];
+      for (const p of picked) {
+        const [row] = await tx
+          .update(sessions)
+          .set({ node, handover: why(p.from ?? "?"), launchId: null })
+          .where(and(eq(sessions.id, p.id), eq(sessions.node, p.from!)))
+          .returning();
+        if (row) adopted.push(row);
+      }
+      return adopted;
+    });
+  }
+
+  /** The session goes from `from` to `to` (a move or a drain), if `from` still owns it. */
+  async handTo(id: string, from: string, to: string, why: string): Promise<SessionRow | null> {
+    const [row] = await this.db
+      .update(sessions)
+      .set({ node: to, handover: why, launchId: null })
+      .where(and(eq(sessions.id, id), eq(sessions.node, from)))
+      .returning();
+    return row ?? null;
+  }
+
+  /** Sessions handed to this node and not yet launched here. */
+  handedTo(node: string, limit: number): Promise<SessionRow[]> {
+    return this.db
+      .select()
+      .from(sessions)
+      .where(and(eq(sessions.node, node), isNotNull(sessions.handover)))
+      .orderBy(sessions.createdAt)
+      .limit(limit);
+  }
+
+  /** Ids of the sessions owned by nodes other than these (live ones), for a node deciding whom to adopt from. */
+  async deadOwners(live: string[]): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ node: sessions.node })
+      .from(sessions)
+      .where(and(isNotNull(sessions.node), live.length ? notInArray(sessions.node, live) : sql`true`));
+    return rows.map((r) => r.node!).filter(Boolean);
+  }
+
+  /** The session as the database has it now (no cache: ownership changes on other nodes). */
+  async byId(id: string): Promise<SessionRow | null> {
+    const [row] = await this.db.select().from(sessions).where(eq(sessions.id, id));
+    return row ?? null;
+  }
+
+  /** The handover is done (the session launched here, or had nothing to launch). */
+  async settled(id: string, node: string): Promise<void> {
+    await this.db.update(sessions).set({ handover: null }).where(and(eq(sessions.id, id), eq(sessions.node, node)));
+  }
+
+  /** How many sessions the node owns. */
+  async count(node: string): Promise<number> {
+    const [row] = await this.db.select({ n: sql<number>`count(*)::int` }).from(sessions).where(eq(sessions.node, node));
+    return Number(row?.n ?? 0);
+  }
+
+  /** Another node's sessions (ids), for a drain. */
+  async idsOf(node: string, limit: number, except: string[] = []): Promise<string[]> {
+    const rows = await this.db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.node, node), except.length ? notInArray(sessions.id, except) : sql`true`, ne(sessions.state, "creating")))
+      .limit(limit);
+    return rows.map((r) => r.id);
+  }
+}

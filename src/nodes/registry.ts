@@ -1,0 +1,156 @@
+// The nodes sharing the database, as this node knows them: its heartbeat (a row in `nodes`
+// whose `last_seen` it renews), the others' states from their rows, where new sessions go, and
+// a nudge through NOTIFY when a node is handed sessions. A node not seen for NODE_DEAD_SECONDS
+// is dead; the live ones adopt its sessions (sessions/handovers.ts).
+import type { PubSub } from "../db/client";
+import type { NodeRepository, NodeSelf, NodeView } from "../db/node-repository";
+import type { Logger } from "../log";
+import type { Placement } from "../sessions/placement";
+
+/** The NOTIFY channel that wakes a node (payload: its id) when sessions were handed to it. */
+const WAKE_CHANNEL = "wa_node_wake";
+
+export interface NodeRegistryOptions {
+  repo: NodeRepository;
+  self: NodeSelf;
+  deadSeconds: number;
+  pubsub: PubSub | null;
+  log: Logger;
+}
+
+export class NodeRegistry implements Placement {
+  readonly self: string;
+  private views: NodeView[] = [];
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  /** When a heartbeat last reached the database. */
+  private lastBeatAt = Date.now();
+  private readonly listeners: (() => void)[] = [];
+  readonly beatMs: number;
+  readonly capacity: number;
+  private readonly lostListeners: (() => void)[] = [];
+  /** Told already that the database is out of reach (once until a heartbeat gets through). */
+  private lost = false;
+
+  constructor(private readonly o: NodeRegistryOptions) {
+    this.self = o.self.id;
+    this.capacity = o.self.capacity;
+    // Several beats within the dead time: one lost statement does not make a node dead.
+    this.beatMs = Math.max(1000, Math.min(5000, Math.floor((o.deadSeconds * 1000) / 6)));
+  }
+
+  /** Registers this node (live) and its sessions from before nodes; then beats until stopped. */
+  async start(): Promise<void> {
+    await this.o.repo.register(this.o.self);
+    const claimed = await this.o.repo.claimUnowned(this.self);
+    if (claimed > 0) this.o.log.info("sessions without a node are this node's", { node: this.self, sessions: claimed });
+    await this.refresh();
+    if (this.o.pubsub) {
+      this.unlisten = await this.o.pubsub.listen(WAKE_CHANNEL, (payload) => {
+        if (payload === this.self) this.notify();
+      });
+    }
+    this.timer = setInterval(() => void this.beat(), this.beatMs);
+    this.timer.unref?.();
+    this.o.log.info("node registered", { node: this.self, url: this.o.self.url, capacity: this.o.self.capacity, others: this.views.length - 1 });
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.unlisten?.().catch(() => {});
+  }
+
+  /** Called after each heartbeat and each nudge: the handovers' pass. */
+  onTick(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Called once the heartbeat has failed for half the dead time while other nodes share the
+   * database: they may soon adopt this node's sessions (handovers.ts stops its sandboxes).
+   */
+  onLost(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  /** The nodes as of the last heartbeat. */
+  get nodes(): readonly NodeView[] {
+    return this.views;
+  }
+
+  /** Milliseconds since a heartbeat last reached the database. */
+  get sinceBeat(): number {
+    return Date.now() - this.lastBeatAt;
+  }
+
+  /** This node's own state as the database says (another node may have set it draining). */
+  get state(): NodeView["state"] {
+    return this.views.find((v) => v.id === this.self)?.state ?? "live";
+  }
+
+  /** The node with this id if it is not dead (a call for its session goes there). */
+  reachable(id: string): NodeView | null {
+    const view = this.views.find((v) => v.id === id);
+    return view && view.state !== "dead" ? view : null;
+  }
+
+  /** Every node now, from the database. */
+  list(): Promise<NodeView[]> {
+    return this.o.repo.list(this.o.deadSeconds);
+  }
+
+  async place(): Promise<{ node: string; capacity: number } | null> {
+    return bestNode(await this.list(), this.self);
+  }
+
+  wake(node: string): void {
+    if (node === this.self) return this.notify();
+    this.o.pubsub?.notify(WAKE_CHANNEL, node).catch((err) => this.o.log.warn("node not woken", { node, error: err }));
+  }
+
+  async setState(id: string, state: "live" | "draining"): Promise<boolean> {
+    const changed = await this.o.repo.setState(id, state);
+    if (changed) await this.refresh();
+    return changed;
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const row = await this.o.repo.beat(this.self);
+      // Removed by hand while it ran: it registers again.
+      if (!row) await this.o.repo.register(this.o.self);
+      this.lastBeatAt = Date.now();
+      this.lost = false;
+      await this.refresh();
+      this.notify();
+    } catch (err) {
+      this.o.log.warn("node heartbeat failed", { node: this.self, sinceBeatMs: this.sinceBeat, error: err });
+      const others = this.views.some((v) => v.id !== this.self && v.state !== "dead");
+      if (!this.lost && others && this.sinceBeat > (this.o.deadSeconds * 1000) / 2) {
+        this.lost = true;
+        for (const listener of this.lostListeners) listener();
+      }
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    this.views = await this.list();
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/** The live node with the most free places (this one on a tie); null when all are full. */
+export function bestNode(nodes: readonly NodeView[], self: string, except?: string): { node: string; capacity: number } | null {
+  let best: NodeView | null = null;
+  for (const n of nodes) {
+    if (n.state !== "live" || n.id === except || n.capacity - n.sessions <= 0) continue;
+    const free = n.capacity - n.sessions;
+    const bestFree = best ? best.capacity - best.sessions : -1;
+    if (free > bestFree || (free === bestFree && n.id === self)) best = n;
+  }
+  return best ? { node: best.id, capacity: best.capacity } : null;
+}
