@@ -31,8 +31,8 @@ export class AuthMirror {
     this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
   }
 
-  /** Reports what waits, in as many reports as its size needs. */
-  flush(): void {
+  /** Reports what waits, in as many reports as its size needs; whether there was anything. */
+  flush(): boolean {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     let batch: Entry[] = [];
@@ -49,6 +49,7 @@ export class AuthMirror {
     }
     if (batch.length > 0) this.send({ type: "auth", entries: batch });
     this.waiting.clear();
+    return batch.length > 0;
   }
 }
 

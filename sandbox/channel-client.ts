@@ -66,6 +66,7 @@ export class ChannelClient {
   private ws: WebSocket | null = null;
   private seq = 0;
   private unacked: Outgoing[] = [];
+  private ackWaiters: { seq: number; resolve: (ok: boolean) => void }[] = [];
   private inFlight = 0;
   private inFlightReports = 0;
   private token: string;
@@ -114,6 +115,23 @@ export class ChannelClient {
       return;
     }
     this.push(fitted);
+  }
+
+  /**
+   * Resolves true once every report queued so far is acknowledged (the API stored them), false
+   * after `timeoutMs`: without polling, for a request's answer that must follow its reports.
+   */
+  settled(timeoutMs: number): Promise<boolean> {
+    if (this.unacked.length === 0) return Promise.resolve(true);
+    const seq = this.seq;
+    return new Promise((resolve) => {
+      const waiter = { seq, resolve: (ok: boolean) => (clearTimeout(timer), resolve(ok)) };
+      const timer = setTimeout(() => {
+        this.ackWaiters = this.ackWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.ackWaiters.push(waiter);
+    });
   }
 
   /**
@@ -225,6 +243,11 @@ export class ChannelClient {
           this.inFlight -= done.bytes;
           this.inFlightReports--;
         }
+      }
+      if (this.ackWaiters.length > 0) {
+        const done = this.ackWaiters.filter((w) => w.seq <= frame.seq);
+        this.ackWaiters = this.ackWaiters.filter((w) => w.seq > frame.seq);
+        for (const w of done) w.resolve(true);
       }
       this.pump();
     } else if (frame.kind === "token") {

@@ -31,9 +31,12 @@ const channel = new ChannelClient({
   token: required("CHANNEL_TOKEN"),
   tokenFile: join(dataDir, "channel-token"),
   log,
-  onRequest: (req) => {
+  onRequest: async (req) => {
     lastWork = Date.now();
-    return whatsapp.handle(req);
+    const result = await whatsapp.handle(req);
+    // A send's answer says it was sent: the keys it used are stored at the API first.
+    if (mirror?.flush()) await channel.settled(5000);
+    return result;
   },
 });
 

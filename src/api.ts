@@ -219,7 +219,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     proxies,
     placement: registry,
     authState: config.authStateMirror ? new AuthStateMirror(new AuthStateRepository(database.db), loadKey(config.authStateKey, config.dataDir, "auth-state.key")) : null,
-    cluster: multi ? { nodes: new NodeRepository(database.db), views: () => registry.nodes, capacity: registry.capacity } : null,
+    cluster: multi ? { nodes: new NodeRepository(database.db), views: () => registry.nodes, capacity: registry.capacity, deadSeconds: config.nodeDeadSeconds } : null,
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.

@@ -12,6 +12,7 @@ import { bestNode } from "../nodes/registry";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { runtimeFailure } from "./runtime-errors";
 import { SessionError, sessionErrors } from "./errors";
+import type { Limiter } from "../limits";
 import { sessionStates } from "../model/session-states";
 
 /** Sessions adopted, launched or moved off in one pass: a dead node's sessions come back a few at a time. */
@@ -22,6 +23,9 @@ export interface HandoverDeps extends SessionCoreDeps {
   self: string;
   /** NODE_CAPACITY: adoption stops there. */
   capacity: number;
+  deadSeconds: number;
+  /** Where containers wait for their turn (shared with new sessions'). */
+  creates: Limiter;
   /** The nodes as of the last heartbeat. */
   cluster: () => readonly NodeView[];
   /** Tells a node it was handed sessions. */
@@ -48,9 +52,10 @@ export class Handovers {
         try {
           await this.fence();
           await this.resumeSelfFenced();
-          await this.adopt();
+          // Another batch goes at once while there are more: the sessions come back a few at a time, not one pass per heartbeat.
+          if ((await this.adopt()) > 0) this.again = true;
           await this.launchHanded();
-          await this.drain();
+          if ((await this.drain()) > 0) this.again = true;
         } catch (err) {
           this.d.log.warn("handover pass failed", { node: this.d.self, error: err });
         }
@@ -108,23 +113,24 @@ export class Handovers {
   }
 
   /** A live node takes dead nodes' sessions, as many as it has room for, a few per pass. */
-  private async adopt(): Promise<void> {
+  private async adopt(): Promise<number> {
     const nodes = this.d.cluster();
     const me = nodes.find((n) => n.id === this.d.self);
-    if (!me || me.state !== "live") return;
+    if (!me || me.state !== "live") return 0;
     const alive = nodes.filter((n) => n.state !== "dead").map((n) => n.id);
     const dead = await this.d.nodes.deadOwners(alive);
-    if (dead.length === 0) return;
+    if (dead.length === 0) return 0;
     const room = this.d.capacity - (await this.d.nodes.count(this.d.self));
     const adopted = await this.d.nodes.adopt(this.d.self, dead, Math.min(BATCH, room), (from) => `moving from node ${from} (not seen for a while) to node ${this.d.self}`);
     if (adopted.length > 0) this.d.log.warn("sessions of a dead node adopted", { node: this.d.self, from: [...new Set(dead)], sessions: adopted.map((s) => s.id) });
+    return adopted.length;
   }
 
   /** Sessions handed to this node: launched here from the mirrored auth state. */
   private async launchHanded(): Promise<void> {
-    for (const row of await this.d.nodes.handedTo(this.d.self, BATCH * 4)) {
-      await this.d.queues.run(row.id, () => this.launchOne(row.id));
-    }
+    const rows = await this.d.nodes.handedTo(this.d.self, BATCH * 4);
+    // Containers made a few at once, as new sessions' are (SANDBOX_CREATE_CONCURRENCY).
+    await Promise.all(rows.map((row) => this.d.creates.run(() => this.d.queues.run(row.id, () => this.launchOne(row.id)))));
   }
 
   private async launchOne(id: string): Promise<void> {
@@ -156,17 +162,20 @@ export class Handovers {
   }
 
   /** A draining node moves its sessions off, a few per pass, each to the live node with the most room. */
-  private async drain(): Promise<void> {
-    const nodes = this.d.cluster();
-    if (nodes.find((n) => n.id === this.d.self)?.state !== "draining") return;
+  private async drain(): Promise<number> {
+    if (this.d.cluster().find((n) => n.id === this.d.self)?.state !== "draining") return 0;
+    let moved = 0;
     for (const id of await this.d.nodes.idsOf(this.d.self, BATCH)) {
-      const target = bestNode(nodes, this.d.self, this.d.self);
+      // Fresh counts each time: the last move took a place.
+      const target = bestNode(await this.d.nodes.list(this.d.deadSeconds), this.d.self, this.d.self);
       if (!target) {
         this.d.log.warn("drain waits: no live node has room", { node: this.d.self });
-        return;
+        return moved;
       }
       await this.move(id, target.node, `moving from node ${this.d.self} to node ${target.node} (node drained)`);
+      moved++;
     }
+    return moved;
   }
 
   /**

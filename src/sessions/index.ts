@@ -52,7 +52,7 @@ export interface SessionsDeps {
   /** The mirrored auth state (null when AUTH_STATE_MIRROR is off). */
   authState: AuthStateMirror | null;
   /** Nodes sharing the database (PostgreSQL); null for one node alone (PGlite). */
-  cluster: { nodes: NodeRepository; views: () => readonly NodeView[]; capacity: number } | null;
+  cluster: { nodes: NodeRepository; views: () => readonly NodeView[]; capacity: number; deadSeconds: number } | null;
   config: {
     createConcurrency: number;
     checkNumberPerMinute: number;
@@ -154,6 +154,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     channelWaitMs: deps.config.channelWaitMs,
     onWritten: (id) => deps.listener?.written?.(id),
   });
+  const creates = new Limiter(deps.config.createConcurrency);
   const operations = new SessionOperations({
     repo,
     runtime,
@@ -166,7 +167,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
     authState: deps.authState,
     webhooks,
     proxies: deps.proxies,
-    creates: new Limiter(deps.config.createConcurrency),
+    creates,
     media,
     onDeleted: (id) => {
       queries.forget(id);
@@ -178,7 +179,7 @@ export function createSessions(deps: SessionsDeps): Sessions {
   const self = deps.placement.self;
   const core = { repo, runtime, link, queues, transitions, launch, log };
   const handovers = deps.cluster
-    ? new Handovers({ ...core, nodes: deps.cluster.nodes, self, capacity: deps.cluster.capacity, cluster: deps.cluster.views, wake: (n) => deps.placement.wake(n) })
+    ? new Handovers({ ...core, ...deps.cluster, self, creates, cluster: deps.cluster.views, wake: (n) => deps.placement.wake(n) })
     : null;
   return {
     queries,

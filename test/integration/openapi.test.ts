@@ -67,6 +67,7 @@ describe("OpenAPI document", () => {
         "patch /sessions/{id}/groups/{groupId}",
         "post /sessions/{id}/groups/{groupId}/participants",
         "post /sessions/{id}/messages/{messageId}/reactions",
+        "post /sessions/{id}/move",
         "patch /sessions/{id}/messages/{messageId}",
         "post /sessions/{id}/chats/{chatId}/presence",
         "post /sessions/{id}/presence",
