@@ -3,7 +3,7 @@
 // from it without a new QR. Changes wait here a moment and go as one report; any other report
 // first sends what waits, so the keys a message used are stored before the message is reported.
 // A sandbox that starts with no credentials on its volume restores the copy first.
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { MAX_AUTH_ENTRIES, type Report } from "../src/channel/frames";
 import type { ApiFiles } from "./media-files";
@@ -82,6 +82,39 @@ export async function restoreAuthState(authDir: string, files: ApiFiles, log: Sa
   for (const [name, value] of entries) if (name !== "creds.json") write(name, value);
   const creds = entries.find(([name]) => name === "creds.json");
   if (creds) write(creds[0], creds[1]);
+  writeFileSync(join(authDir, MIRRORED), "");
   log.info("auth state restored from the API", { entries: entries.length });
   return entries.length;
+}
+
+/** Written once the API holds the whole auth state (restored from it, or sent whole once). */
+const MIRRORED = ".mirrored";
+
+/**
+ * A volume whose auth state the API never got whole (linked before the mirror, or while it was
+ * off) sends all of it once, ahead of any change, so the session can move without a new QR.
+ * `settled` resolves true once the API stored what was reported so far.
+ */
+export function mirrorExisting(authDir: string, mirror: AuthMirror, settled: () => Promise<boolean>, log: SandboxLog): void {
+  if (!existsSync(join(authDir, "creds.json")) || existsSync(join(authDir, MIRRORED))) return;
+  const entries = new Map<string, string | null>();
+  for (const name of readdirSync(authDir)) {
+    if (name.endsWith(".json")) entries.set(name, readFileSync(join(authDir, name), "utf8"));
+  }
+  // Key writes not yet folded into their files (key-journal.ts): the newest value of each.
+  let journal = "";
+  try {
+    journal = readFileSync(join(authDir, "keys.journal"), "utf8");
+  } catch {}
+  for (const line of journal.slice(0, journal.lastIndexOf("\n") + 1).split("\n")) {
+    const tab = line.indexOf("\t");
+    if (tab > 0) entries.set(line.slice(0, tab), line.slice(tab + 1) || null);
+  }
+  mirror.add([...entries]);
+  mirror.flush();
+  void settled().then((ok) => {
+    if (!ok) return;
+    writeFileSync(join(authDir, MIRRORED), "");
+    log.info("whole auth state mirrored", { entries: entries.size });
+  });
 }

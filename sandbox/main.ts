@@ -8,7 +8,7 @@ import { egressAgent, installEgressFetch } from "./egress";
 import { ChannelClient } from "./channel-client";
 import { sandboxLog } from "./log";
 import { WhatsAppSession } from "./whatsapp";
-import { AuthMirror, restoreAuthState } from "./auth-mirror";
+import { AuthMirror, mirrorExisting, restoreAuthState } from "./auth-mirror";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -104,7 +104,25 @@ setInterval(() => {
   if (Date.now() - lastWork >= QUIET_MS) Bun.shrink();
 }, 30_000).unref();
 
+// Several nodes: an API out of reach this long may hand the session to another node, whose copy
+// must not meet this one at WhatsApp (WA_CHANNEL_FENCE_MS is half NODE_DEAD_SECONDS).
+const fenceMs = Number(process.env.WA_CHANNEL_FENCE_MS) || 0;
+if (fenceMs > 0) {
+  let downSince = 0;
+  setInterval(() => {
+    if (channel.connected) {
+      downSince = 0;
+      whatsapp.resume();
+    } else if (Date.now() - (downSince ||= Date.now()) >= fenceMs) {
+      whatsapp.pause();
+    }
+  }, 1000).unref();
+}
+
 channel.start();
-if (mirror) await restoreAuthState(authDir, files, log);
+if (mirror) {
+  await restoreAuthState(authDir, files, log);
+  mirrorExisting(authDir, mirror, () => channel.settled(60_000), log);
+}
 log.info("sandbox starting", { wsUrl: process.env.WA_WS_URL ?? "default", egress: egressSocket ? "gateway" : "direct" });
 await whatsapp.start();

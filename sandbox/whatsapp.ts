@@ -63,6 +63,8 @@ export class WhatsAppSession {
   /** A disconnection was reported and the socket has not opened since. */
   private retrying = false;
   private stopped = false;
+  /** Off WhatsApp while the API is out of reach (see pause). */
+  private paused = false;
   private readonly baileysLog = baileysLogger({ level: process.env.BAILEYS_LOG_LEVEL ?? "silent" });
   private readonly ledger: SentLedger;
   private readonly mediaKeys: MediaKeys;
@@ -84,7 +86,7 @@ export class WhatsAppSession {
   async start(): Promise<void> {
     this.store ??= await openAuthStore(this.opts.authDir, this.opts.authChanged);
     const { state, saveCreds } = this.store;
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     const sock = makeWASocket({
       auth: { creds: state.creds, keys: makeCacheableSignalKeyStore(state.keys, this.baileysLog, this.keyCache) },
       logger: this.baileysLog,
@@ -193,6 +195,27 @@ export class WhatsAppSession {
     return deliverIncomingFile(m, info, this.opts.files, this.opts.report, this.opts.log, ctx);
   }
 
+  /**
+   * The API has been out of reach for half the time after which other nodes take the session
+   * over: this copy leaves WhatsApp, so two copies of the account never connect at once. It comes
+   * back when its channel does (a copy whose launch was handed over is never admitted again).
+   */
+  pause(): void {
+    if (this.paused || this.stopped) return;
+    this.paused = true;
+    this.opts.log.warn("API out of reach: off WhatsApp until it is back");
+    this.sock?.end(undefined);
+    this.sock = null;
+    this.open = false;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.opts.log.info("API back: connecting to WhatsApp again");
+    if (!this.sock && !this.stopped) void this.restart(0);
+  }
+
   stop(): void {
     this.stopped = true;
     this.keyCache.close();
@@ -203,7 +226,7 @@ export class WhatsAppSession {
   private async onClose(error: Error | undefined): Promise<void> {
     this.sock = null;
     this.open = false;
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     const code = (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
     // The egress gateway's reason as it gave it (`proxy authentication failed`, …).
     const egress = (error as { data?: unknown } | undefined)?.data;
@@ -240,7 +263,7 @@ export class WhatsAppSession {
 
   private async restart(delayMs: number): Promise<void> {
     if (delayMs > 0) await Bun.sleep(delayMs);
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     await this.start().catch((err) => {
       this.opts.report({ type: "failed", reason: `could not restart the WhatsApp client: ${String(err)}` });
       this.opts.onFinished("restart failed");

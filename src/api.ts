@@ -73,7 +73,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const effective: Config = { ...config, channelSocket };
   const tokens = new ChannelTokens(loadChannelKey(config.channelSecret, config.dataDir));
   // This node among those sharing the database (one alone on PGlite).
-  const registry = await joinNodes(config, store, log);
+  const registry = await joinNodes(config, store, runtime, log);
   // The hub is the domain's link to sandboxes; the domain is where the hub's reports go.
   const channel = new ChannelHub({ tokens, log });
   const domain = buildDomain({ config, effective, log, runtime, store, channel, tokens, registry });
@@ -211,7 +211,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     messages: new MessageRepository(database.db),
     groups: new GroupRepository(database.db),
     messageChanges: new MessageChanges(database.db),
-    mediaStore: new FileMediaStore(config.mediaDir),
+    mediaStore: new FileMediaStore(config.mediaDir, registry.self),
     secrets,
     runtime,
     link: metrics.timedLink(channel),
@@ -219,7 +219,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     proxies,
     placement: registry,
     authState: config.authStateMirror ? new AuthStateMirror(new AuthStateRepository(database.db), loadKey(config.authStateKey, config.dataDir, "auth-state.key")) : null,
-    cluster: multi ? { nodes: new NodeRepository(database.db), views: () => registry.nodes, capacity: registry.capacity, deadSeconds: config.nodeDeadSeconds } : null,
+    cluster: multi ? { nodes: new NodeRepository(database.db), views: () => registry.nodes, steady: () => registry.steady, capacity: registry.capacity, deadSeconds: config.nodeDeadSeconds } : null,
     config,
     log,
     // Events are in the outbox with each change; the dispatcher only needs waking.
@@ -232,7 +232,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
  * This node's row among the nodes sharing the database, its heartbeat started. Several nodes
  * need PostgreSQL: PGlite lives in one process, so an API on it is one node alone.
  */
-async function joinNodes(config: Config, store: Store, log: Logger): Promise<NodeRegistry> {
+async function joinNodes(config: Config, store: Store, runtime: SessionRuntime, log: Logger): Promise<NodeRegistry> {
   const id = resolveNodeId(config.nodeId, config.dataDir);
   const capacity = config.nodeCapacity ?? config.maxSessions;
   if (store.database.kind === "pglite") {
@@ -248,7 +248,9 @@ async function joinNodes(config: Config, store: Store, log: Logger): Promise<Nod
     pubsub: store.database.pubsub,
     log,
   });
-  await registry.start();
+  // The engine may be down now: then this node claims only what no other node could run.
+  const local = await runtime.list().then((boxes) => boxes.map((b) => b.sessionId), () => []);
+  await registry.start(local);
   return registry;
 }
 

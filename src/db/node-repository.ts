@@ -71,9 +71,20 @@ export class NodeRepository {
     return changed.length > 0;
   }
 
-  /** Sessions made before nodes existed (or by a single node) become this node's. */
-  async claimUnowned(node: string): Promise<number> {
-    const claimed = await this.db.update(sessions).set({ node }).where(isNull(sessions.node)).returning({ id: sessions.id });
+  /**
+   * Sessions made before nodes existed become this node's: all of them when it is the only node
+   * (an install upgraded in place), else only those whose containers it holds (`local`), so a new
+   * node joining an install that is not yet upgraded takes nothing it does not run.
+   */
+  async claimUnowned(node: string, local: string[]): Promise<number> {
+    const [others] = await this.db.select({ n: sql<number>`count(*)::int` }).from(nodes).where(ne(nodes.id, node));
+    const alone = Number(others?.n ?? 0) === 0;
+    if (!alone && local.length === 0) return 0;
+    const claimed = await this.db
+      .update(sessions)
+      .set({ node })
+      .where(and(isNull(sessions.node), alone ? sql`true` : inArray(sessions.id, local)))
+      .returning({ id: sessions.id });
     return claimed.length;
   }
 

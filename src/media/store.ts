@@ -45,8 +45,12 @@ export class FileMediaStore implements MediaStore {
   private readonly tmp: string;
   readonly uploadDir: string;
 
-  constructor(private readonly dir: string) {
-    this.tmp = join(dir, "tmp");
+  /** `node`: nodes sharing the folder (MEDIA_DIR) each half-write in their own, and clear only their own at start. */
+  constructor(
+    private readonly dir: string,
+    node?: string,
+  ) {
+    this.tmp = node ? join(dir, "tmp", node) : join(dir, "tmp");
     this.uploadDir = this.tmp;
     mkdirSync(this.tmp, { recursive: true, mode: 0o700 });
     // What a crash left half-written.

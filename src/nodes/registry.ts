@@ -25,6 +25,8 @@ export class NodeRegistry implements Placement {
   private unlisten: (() => Promise<void>) | null = null;
   /** When a heartbeat last reached the database. */
   private lastBeatAt = Date.now();
+  /** Since when every heartbeat got through (null after one failed, until the next one does). */
+  private steadySince: number | null = Date.now();
   private readonly listeners: (() => void)[] = [];
   readonly beatMs: number;
   readonly capacity: number;
@@ -39,10 +41,13 @@ export class NodeRegistry implements Placement {
     this.beatMs = Math.max(1000, Math.min(5000, Math.floor((o.deadSeconds * 1000) / 6)));
   }
 
-  /** Registers this node (live) and its sessions from before nodes; then beats until stopped. */
-  async start(): Promise<void> {
+  /**
+   * Registers this node (live) and its sessions from before nodes (`local`: the sessions whose
+   * containers its engine holds); then beats until stopped.
+   */
+  async start(local: string[]): Promise<void> {
     await this.o.repo.register(this.o.self);
-    const claimed = await this.o.repo.claimUnowned(this.self);
+    const claimed = await this.o.repo.claimUnowned(this.self, local);
     if (claimed > 0) this.o.log.info("sessions without a node are this node's", { node: this.self, sessions: claimed });
     await this.refresh();
     if (this.o.pubsub) {
@@ -77,6 +82,14 @@ export class NodeRegistry implements Placement {
   /** The nodes as of the last heartbeat. */
   get nodes(): readonly NodeView[] {
     return this.views;
+  }
+
+  /**
+   * Whether this node's heartbeats have got through for a whole NODE_DEAD_SECONDS: only then may
+   * it judge others dead (after a database outage, the others need that long to be seen again).
+   */
+  get steady(): boolean {
+    return this.steadySince !== null && Date.now() - this.steadySince >= this.o.deadSeconds * 1000;
   }
 
   /** Milliseconds since a heartbeat last reached the database. */
@@ -121,10 +134,12 @@ export class NodeRegistry implements Placement {
       // Removed by hand while it ran: it registers again.
       if (!row) await this.o.repo.register(this.o.self);
       this.lastBeatAt = Date.now();
+      this.steadySince ??= Date.now();
       this.lost = false;
       await this.refresh();
       this.notify();
     } catch (err) {
+      this.steadySince = null;
       this.o.log.warn("node heartbeat failed", { node: this.self, sinceBeatMs: this.sinceBeat, error: err });
       const others = this.views.some((v) => v.id !== this.self && v.state !== "dead");
       if (!this.lost && others && this.sinceBeat > (this.o.deadSeconds * 1000) / 2) {

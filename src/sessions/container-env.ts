@@ -20,7 +20,7 @@ export interface LaunchEgress {
   route(sessionId: string): Promise<void>;
 }
 
-export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "waMediaHost" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload" | "authStateMirror">;
+export type LaunchConfig = Pick<Config, "channelUrl" | "channelSocket" | "waWsUrl" | "waTrustRoot" | "waMediaSocket" | "waMediaCa" | "waMediaHost" | "logLevel" | "qrTimeoutSeconds" | "mediaMaxBytes" | "mediaAutoDownload" | "authStateMirror" | "databaseUrl" | "nodeDeadSeconds">;
 
 export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens, egress: LaunchEgress | null = null): (sessionId: string, launchId: string) => Promise<SandboxLaunch> {
   return async (sessionId, launchId) => {
@@ -70,6 +70,8 @@ export function makeLaunch(config: LaunchConfig, tokens: ChannelTokens, egress: 
     env.WA_MEDIA_MAX_BYTES = String(config.mediaMaxBytes);
     if (!config.mediaAutoDownload) env.WA_MEDIA_AUTO_DOWNLOAD = "false";
     if (config.authStateMirror) env.WA_AUTH_MIRROR = "1";
+    // Nodes sharing PostgreSQL adopt a session whose node is unseen for NODE_DEAD_SECONDS: its sandbox leaves WhatsApp at half that without the API.
+    if (config.databaseUrl) env.WA_CHANNEL_FENCE_MS = String(config.nodeDeadSeconds * 500);
     if (config.qrTimeoutSeconds) env.WA_QR_TIMEOUT_MS = String(config.qrTimeoutSeconds * 1000);
     return { env, binds };
   };

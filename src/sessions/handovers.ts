@@ -28,6 +28,8 @@ export interface HandoverDeps extends SessionCoreDeps {
   creates: Limiter;
   /** The nodes as of the last heartbeat. */
   cluster: () => readonly NodeView[];
+  /** Whether this node's own heartbeats have got through for NODE_DEAD_SECONDS (else it adopts nothing). */
+  steady: () => boolean;
   /** Tells a node it was handed sessions. */
   wake: (node: string) => void;
 }
@@ -116,7 +118,8 @@ export class Handovers {
   private async adopt(): Promise<number> {
     const nodes = this.d.cluster();
     const me = nodes.find((n) => n.id === this.d.self);
-    if (!me || me.state !== "live") return 0;
+    // A node just back in touch (or just started) cannot tell a dead node from one not yet seen again.
+    if (!me || me.state !== "live" || !this.d.steady()) return 0;
     const alive = nodes.filter((n) => n.state !== "dead").map((n) => n.id);
     const dead = await this.d.nodes.deadOwners(alive);
     if (dead.length === 0) return 0;

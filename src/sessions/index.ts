@@ -52,7 +52,7 @@ export interface SessionsDeps {
   /** The mirrored auth state (null when AUTH_STATE_MIRROR is off). */
   authState: AuthStateMirror | null;
   /** Nodes sharing the database (PostgreSQL); null for one node alone (PGlite). */
-  cluster: { nodes: NodeRepository; views: () => readonly NodeView[]; capacity: number; deadSeconds: number } | null;
+  cluster: { nodes: NodeRepository; views: () => readonly NodeView[]; steady: () => boolean; capacity: number; deadSeconds: number } | null;
   config: {
     createConcurrency: number;
     checkNumberPerMinute: number;

@@ -5,7 +5,7 @@
 // the contact, who decrypts the same bytes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { RunningEmulator } from "../emulator";
@@ -277,7 +277,8 @@ describe("media messages", () => {
     expect((await t.call("GET", `/sessions/${id}/status`, { key })).status).toBe(200);
     // Nothing of the forms is left behind in the temporary directory (removed once each answer went).
     // (They are written beside the media store, so that a file kept is moved in, not copied.)
-    const uploads = join(t.dataDir, "media", "tmp");
+    // (Each node its own folder there: several may share MEDIA_DIR.)
+    const uploads = join(t.dataDir, "media", "tmp", readFileSync(join(t.dataDir, "node-id"), "utf8").trim());
     await waitFor(async () => readdirSync(uploads).filter((n) => n.startsWith("wa-upload-")).length === 0, 5000, "the forms' files removed");
   });
 

@@ -2,10 +2,10 @@
 // auth-state mirror, the sandbox's batching of its changes, the `auth` report's bounds, the
 // tokens of forwarded calls, and the node rows in a real database (PGlite).
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AuthMirror, restoreAuthState } from "../../sandbox/auth-mirror";
+import { AuthMirror, mirrorExisting, restoreAuthState } from "../../sandbox/auth-mirror";
 import type { Report } from "../../src/channel/frames";
 import { sandboxFrameError } from "../../src/channel/frames";
 import { openDatabase } from "../../src/db/client";
@@ -96,13 +96,35 @@ describe("the auth-state mirror", () => {
       const files = { base: `http://127.0.0.1:${server.port}/channel/s1`, token: () => "tok" };
       const log = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
       expect(await restoreAuthState(join(dir, "auth"), files, log)).toBe(3);
-      expect(readdirSync(join(dir, "auth")).sort()).toEqual(["creds.json", "session-1.json"]);
+      expect(readdirSync(join(dir, "auth")).sort()).toEqual([".mirrored", "creds.json", "session-1.json"]);
       expect(readFileSync(join(dir, "auth", "creds.json"), "utf8")).toBe('{"c":1}');
       expect(await restoreAuthState(join(dir, "auth"), files, log)).toBe(0);
     } finally {
       server.stop(true);
     }
   });
+});
+
+test("a volume the API never got whole sends all of it once, its unfolded journal included", async () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "wa-auth-")), "auth");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "creds.json"), '{"c":1}');
+  writeFileSync(join(dir, "session-1.json"), "old");
+  writeFileSync(join(dir, "pre-key-1.json"), "p1");
+  writeFileSync(join(dir, "keys.journal"), "session-1.json\tnew\npre-key-1.json\t\npre-key-2.json\tp2\ntorn");
+  const sent: Report[] = [];
+  const log = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
+  let settle!: (ok: boolean) => void;
+  mirrorExisting(dir, new AuthMirror((r) => sent.push(r)), () => new Promise((r) => (settle = r)), log);
+  expect(new Map((sent[0] as Extract<Report, { type: "auth" }>).entries)).toEqual(
+    new Map<string, string | null>([["creds.json", '{"c":1}'], ["session-1.json", "new"], ["pre-key-1.json", null], ["pre-key-2.json", "p2"]]),
+  );
+  expect(existsSync(join(dir, ".mirrored"))).toBe(false);
+  settle(true);
+  await Bun.sleep(10);
+  expect(existsSync(join(dir, ".mirrored"))).toBe(true);
+  mirrorExisting(dir, new AuthMirror((r) => sent.push(r)), async () => true, log);
+  expect(sent).toHaveLength(1);
 });
 
 describe("forwarded calls", () => {
