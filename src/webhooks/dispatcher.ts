@@ -39,6 +39,8 @@ export interface DispatcherOptions {
 /** Rows a worker reads at a time. */
 const BATCH = 100;
 const MAX_BACKOFF_MS = 3_600_000;
+/** How long a lease is kept after its session's worker went idle. */
+const LEASE_IDLE_MS = 5_000;
 /** How often the outbox is swept for due retries and old rows, besides the timers. */
 const SWEEP_MS = 30_000;
 
@@ -74,6 +76,8 @@ export class WebhookDispatcher {
   private readonly openEvents: Coalescer<string, DeliveryRow[]>;
   /** Successes marked delivered, many per statement (one per distinct 2xx status). */
   private readonly marks: Coalescer<{ id: string; status: number }, void>;
+  /** The leases this node holds, until when, and the timer that gives each back once idle. */
+  private readonly held = new Map<string, { until: number; release?: ReturnType<typeof setTimeout> }>();
   /** Leases taken and given back, many sessions per statement. */
   private readonly leases: { take: Coalescer<string, boolean>; give: Coalescer<string, void>; seconds: number } | null = null;
 
@@ -122,6 +126,11 @@ export class WebhookDispatcher {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled([...this.workers.values()]);
+    // What this node held goes back now: another node need not wait out the leases' time.
+    const held = [...this.held.keys()];
+    for (const h of this.held.values()) clearTimeout(h.release);
+    this.held.clear();
+    if (this.leases && held.length > 0) await Promise.allSettled(held.map((id) => this.leases!.give.call(id)));
     this.agents.http.destroy();
     this.agents.https.destroy();
   }
@@ -153,21 +162,41 @@ export class WebhookDispatcher {
   }
 
   private async work(sessionId: string): Promise<void> {
-    const leases = this.leases;
-    if (!leases) return this.deliver(sessionId, () => Promise.resolve(true));
+    if (!this.leases) return this.deliver(sessionId, () => Promise.resolve(true));
     // Another node delivers this session's events now; its worker goes on until they are done.
-    if (!(await leases.take.call(sessionId))) return;
-    let takenAt = Date.now();
-    const keep = async () => {
-      if (Date.now() - takenAt < (leases.seconds * 1000) / 3) return true;
-      takenAt = Date.now();
-      return leases.take.call(sessionId);
-    };
+    if (!(await this.hold(sessionId))) return;
     try {
-      await this.deliver(sessionId, keep);
+      await this.deliver(sessionId, () => this.hold(sessionId));
     } finally {
-      await leases.give.call(sessionId).catch((err) => this.o.log.warn("webhook lease not given back", { sessionId, error: err }));
+      this.letGo(sessionId);
     }
+  }
+
+  /**
+   * Whether this node holds the session's lease: from memory while it has two thirds of its time
+   * left, else taken (or renewed) in the database. A busy session costs no statement per run.
+   */
+  private async hold(sessionId: string): Promise<boolean> {
+    const leases = this.leases!;
+    const held = this.held.get(sessionId);
+    if (held) clearTimeout(held.release);
+    if (held && held.until - Date.now() > (leases.seconds * 2000) / 3) return true;
+    const ok = await leases.take.call(sessionId);
+    if (ok) this.held.set(sessionId, { until: Date.now() + leases.seconds * 1000 });
+    else this.held.delete(sessionId);
+    return ok;
+  }
+
+  /** The lease goes back a moment after the worker went idle (another run soon keeps it). */
+  private letGo(sessionId: string): void {
+    const held = this.held.get(sessionId);
+    if (!held) return;
+    clearTimeout(held.release);
+    held.release = setTimeout(() => {
+      this.held.delete(sessionId);
+      this.leases!.give.call(sessionId).catch((err) => this.o.log.warn("webhook lease not given back", { sessionId, error: err }));
+    }, LEASE_IDLE_MS);
+    held.release.unref?.();
   }
 
   /** Sends the session's open events in order; `keep` says whether this node still holds its lease. */
