@@ -3,6 +3,7 @@
 import { and, eq, inArray, isNotNull, isNull, ne, notInArray, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { nodes, sessions, type NodeRow, type SessionRow } from "./schema";
+import { isLive } from "../model/session-states";
 
 export type NodeState = "live" | "draining" | "dead";
 
@@ -72,18 +73,26 @@ export class NodeRepository {
   }
 
   /**
-   * Sessions made before nodes existed become this node's: all of them when it is the only node
-   * (an install upgraded in place), else only those whose containers it holds (`local`), so a new
-   * node joining an install that is not yet upgraded takes nothing it does not run.
+   * Sessions made before nodes existed (no node yet) become this node's: those whose containers
+   * its engine holds (`local`); and, when it is the only node, the rest too, unless some of them
+   * should have a container (stopped or live) and it holds none: then it is not the host they
+   * ran on (a new node started before the install's own host), and it takes nothing more.
    */
   async claimUnowned(node: string, local: string[]): Promise<number> {
+    const unowned = await this.db.select({ id: sessions.id, state: sessions.state }).from(sessions).where(isNull(sessions.node));
+    if (unowned.length === 0) return 0;
+    const here = new Set(local);
+    const mine = unowned.filter((s) => here.has(s.id)).map((s) => s.id);
     const [others] = await this.db.select({ n: sql<number>`count(*)::int` }).from(nodes).where(ne(nodes.id, node));
     const alone = Number(others?.n ?? 0) === 0;
-    if (!alone && local.length === 0) return 0;
+    const hasContainer = (state: string) => state === "stopped" || isLive(state as SessionRow["state"]);
+    const theirHost = mine.length > 0 || !unowned.some((s) => hasContainer(s.state));
+    const ids = alone && theirHost ? unowned.map((s) => s.id) : mine;
+    if (ids.length === 0) return 0;
     const claimed = await this.db
       .update(sessions)
       .set({ node })
-      .where(and(isNull(sessions.node), alone ? sql`true` : inArray(sessions.id, local)))
+      .where(and(isNull(sessions.node), inArray(sessions.id, ids)))
       .returning({ id: sessions.id });
     return claimed.length;
   }

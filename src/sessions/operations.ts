@@ -148,7 +148,8 @@ export class SessionOperations {
    */
   private async launch(current: SessionRow, what: string): Promise<string> {
     const launchId = randomUUID();
-    await this.d.repo.update(current.id, { launchId });
+    // A session from before nodes that no node claimed (it had no container) is this node's once it runs here.
+    await this.d.repo.update(current.id, { launchId, ...(current.node === null ? { node: this.d.placement.self } : {}) });
     try {
       await this.d.runtime.start(current.id, await this.d.launch(current.id, launchId));
     } catch (err) {

@@ -162,6 +162,31 @@ describe("forwarded calls", () => {
 });
 
 describe("node rows", () => {
+  test("sessions from before nodes: the only node takes them all where it ran them, a newcomer only what it holds", async () => {
+    const db = await openDatabase({ dataDir: null });
+    try {
+      const nodes = new NodeRepository(db.db);
+      const repo = new SessionRepository(db.db);
+      const [ready, stopped, out] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+      await repo.insert({ id: ready, name: "r", state: "ready", keyHash: "1" });
+      await repo.insert({ id: stopped, name: "s", state: "stopped", keyHash: "2" });
+      await repo.insert({ id: out, name: "o", state: "logged_out", keyHash: "3" });
+      // A new node, first to register, whose engine holds none of them: not their host.
+      await nodes.register({ id: "new", url: "http://n", capacity: 9, bootId: "1" });
+      expect(await nodes.claimUnowned("new", [])).toBe(0);
+      // The install's own host, started next: what it runs, and not the one without a container.
+      await nodes.register({ id: "old", url: "http://o", capacity: 9, bootId: "2" });
+      expect(await nodes.claimUnowned("old", [ready, stopped])).toBe(2);
+      expect((await nodes.byId(out))?.node).toBeNull();
+      // Alone and their host (an install upgraded in place): all of them.
+      await db.db.execute("update sessions set node = null" as never);
+      await db.db.execute("delete from nodes where id = 'new'" as never);
+      expect(await nodes.claimUnowned("old", [ready])).toBe(3);
+    } finally {
+      await db.close();
+    }
+  });
+
   test("registered, listed with their sessions, dead past the time, draining by request; adoption takes a session once", async () => {
     const db = await openDatabase({ dataDir: null });
     try {
