@@ -161,8 +161,11 @@ export function loadConfig(env: Env = process.env) {
     nodeDeadSeconds: int(env, "NODE_DEAD_SECONDS", 60, 5, 3600),
     /** Key of the sessions' mirrored auth state; the same on every node. Unset: one kept in DATA_DIR/auth-state.key (one node). */
     authStateKey,
-    /** Whether sandboxes mirror their auth state to the database (what lets a session move without a new QR). */
-    authStateMirror: bool(env, "AUTH_STATE_MIRROR", true),
+    /**
+     * Whether sandboxes mirror their auth state to the database (what lets a session move to another
+     * node without a new QR): on with DATABASE_URL, off on PGlite (one node alone; about 5 ms of CPU a message).
+     */
+    authStateMirror: bool(env, "AUTH_STATE_MIRROR", !!env.DATABASE_URL),
     /** New sessions' containers made at once; more wait their turn (create still answers at once). */
     createConcurrency: int(env, "SANDBOX_CREATE_CONCURRENCY", 4, 1, 64),
     /** Public base URL of this API as sandboxes reach it over TCP (the channel is then served on PORT too). */
