@@ -5,7 +5,7 @@
 import type { PubSub } from "../db/client";
 import type { NodeRepository, NodeSelf, NodeView } from "../db/node-repository";
 import type { Logger } from "../log";
-import type { Placement } from "../sessions/placement";
+import { bestNode, type Placement } from "../sessions/placement";
 
 /** The NOTIFY channel that wakes a node (payload: its id) when sessions were handed to it. */
 const WAKE_CHANNEL = "wa_node_wake";
@@ -156,16 +156,4 @@ export class NodeRegistry implements Placement {
   private notify(): void {
     for (const listener of this.listeners) listener();
   }
-}
-
-/** The live node with the most free places (this one on a tie); null when all are full. */
-export function bestNode(nodes: readonly NodeView[], self: string, except?: string): { node: string; capacity: number } | null {
-  let best: NodeView | null = null;
-  for (const n of nodes) {
-    if (n.state !== "live" || n.id === except || n.capacity - n.sessions <= 0) continue;
-    const free = n.capacity - n.sessions;
-    const bestFree = best ? best.capacity - best.sessions : -1;
-    if (free > bestFree || (free === bestFree && n.id === self)) best = n;
-  }
-  return best ? { node: best.id, capacity: best.capacity } : null;
 }

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { NodeRepository, NodeView } from "../db/node-repository";
 import type { SessionRow } from "../db/schema";
 import { isLive } from "../model/session-states";
-import { bestNode } from "../nodes/registry";
+import { bestNode } from "./placement";
 import type { SessionCoreDeps } from "./runtime-sync";
 import { runtimeFailure } from "./runtime-errors";
 import { SessionError, sessionErrors } from "./errors";

@@ -14,7 +14,7 @@ import { NodeRepository, type NodeView } from "../../src/db/node-repository";
 import { SessionRepository } from "../../src/db/session-repository";
 import { silentLogger } from "../../src/log";
 import { NODE_TOKEN_HEADER, NodeForwarder } from "../../src/nodes/forward";
-import { bestNode } from "../../src/nodes/registry";
+import { bestNode } from "../../src/sessions/placement";
 import { AuthStateMirror } from "../../src/sessions/auth-state";
 import { authState } from "../../src/db/schema";
 
