@@ -7,6 +7,7 @@ import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, st
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { once } from "node:events";
 import { runtime } from "../platform/runtime";
 import { CollectHint } from "./gc-hint";
 
@@ -60,6 +61,10 @@ export class FileMediaStore implements MediaStore {
   async put(bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number): Promise<StoredFile> {
     const tmpPath = join(this.tmp, randomUUID());
     const out = createWriteStream(tmpPath, { mode: 0o600 });
+    // Heard here: a write still in flight when the stream is destroyed (a file refused half-way)
+    // errors after the fact, and an unheard stream error would take the process down.
+    let failure: Error | null = null;
+    out.on("error", (err) => (failure ??= err));
     const hash = createHash("sha256");
     let size = 0;
     const collector = new CollectHint();
@@ -68,9 +73,10 @@ export class FileMediaStore implements MediaStore {
         size += chunk.byteLength;
         collector.count(chunk.byteLength);
         if (size > limit) throw new MediaTooLarge(limit);
+        if (failure) throw failure;
         hash.update(chunk);
-        // Waits for the disk when the stream's buffer is full, so memory stays bounded.
-        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", resolve));
+        // Waits for the disk when the stream's buffer is full, so memory stays bounded (an error rejects).
+        if (!out.write(chunk)) await once(out, "drain");
       }
       await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
       const sha256 = hash.digest("hex");
