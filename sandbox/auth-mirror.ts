@@ -5,13 +5,14 @@
 // A sandbox that starts with no credentials on its volume restores the copy first.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { MAX_AUTH_ENTRIES, type Report } from "../src/channel/frames";
+import { AUTH_ENTRY_NAME, MAX_AUTH_ENTRIES, MAX_AUTH_VALUE_LENGTH, type Report } from "../src/channel/frames";
 import type { ApiFiles } from "./media-files";
 import type { SandboxLog } from "./log";
 
 type Entry = [name: string, value: string | null];
 
-/** A report's entries stay well under the channel's frame limit (4 MiB). */
+const NAME = new RegExp(AUTH_ENTRY_NAME);
+/** A report's entries stay well under the channel's frame limit (4 MiB); a larger entry goes alone. */
 const MAX_REPORT_CHARS = 1024 * 1024;
 /** How long a change waits for others to go with it. */
 const BATCH_MS = 50;
@@ -20,7 +21,11 @@ export class AuthMirror {
   private readonly waiting = new Map<string, string | null>();
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly send: (r: Report) => void) {}
+  constructor(
+    private readonly send: (r: Report) => void,
+    /** Told of an entry the channel would refuse (too large, a name it does not take): left out, not the batch with it. */
+    private readonly skipped: (name: string, chars: number) => void = () => {},
+  ) {}
 
   /** Changes made to the auth state (written to the volume already). */
   add(entries: Entry[]): void {
@@ -39,6 +44,10 @@ export class AuthMirror {
     let size = 0;
     for (const [name, value] of this.waiting) {
       const chars = name.length + (value?.length ?? 0);
+      if ((value?.length ?? 0) > MAX_AUTH_VALUE_LENGTH || !NAME.test(name)) {
+        this.skipped(name, chars);
+        continue;
+      }
       if (batch.length > 0 && (batch.length >= MAX_AUTH_ENTRIES || size + chars > MAX_REPORT_CHARS)) {
         this.send({ type: "auth", entries: batch });
         batch = [];

@@ -64,7 +64,13 @@ else installMediaFetch(process.env.WA_MEDIA_SOCKET, process.env.WA_MEDIA_CA);
 const files = apiFiles(required("CHANNEL_URL"), () => channel.currentToken);
 const authDir = join(dataDir, "auth");
 // The API keeps a copy of the auth state (WA_AUTH_MIRROR): what a session moved to another node starts from.
-const mirror = process.env.WA_AUTH_MIRROR === "1" ? new AuthMirror((r) => channel.report(r)) : null;
+const mirror =
+  process.env.WA_AUTH_MIRROR === "1"
+    ? new AuthMirror(
+        (r) => channel.report(r),
+        (name, chars) => log.warn("auth-state entry not mirrored: the channel does not take it", { name: name.slice(0, 64), chars }),
+      )
+    : null;
 
 whatsapp = new WhatsAppSession({
   authDir,

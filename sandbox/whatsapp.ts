@@ -263,7 +263,8 @@ export class WhatsAppSession {
 
   private async restart(delayMs: number): Promise<void> {
     if (delayMs > 0) await Bun.sleep(delayMs);
-    if (this.stopped || this.paused) return;
+    // A resume may have connected meanwhile: one socket at a time.
+    if (this.stopped || this.paused || this.sock) return;
     await this.start().catch((err) => {
       this.opts.report({ type: "failed", reason: `could not restart the WhatsApp client: ${String(err)}` });
       this.opts.onFinished("restart failed");

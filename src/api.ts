@@ -87,7 +87,7 @@ export async function startApi({ config, log, runtime, printAdminKey }: StartOpt
   const handovers = domain.sessions.handovers;
   if (handovers) {
     registry.onTick(() => void handovers.run());
-    registry.onLost(() => void handovers.fenceSelf());
+    registry.onLost(() => void handovers.fenceSelf().catch((err) => log.error("self-fencing failed", { node: registry.self, error: err })));
     void handovers.run();
   }
   const stopRetention = keepMedia(domain.sessions, config, log);
@@ -246,6 +246,7 @@ async function joinNodes(config: Config, store: Store, runtime: SessionRuntime, 
     self: { id, url: config.nodeUrl ?? `http://127.0.0.1:${config.port}`, capacity, bootId: crypto.randomUUID() },
     deadSeconds: config.nodeDeadSeconds,
     pubsub: store.database.pubsub,
+    alone: store.database.kind === "pglite",
     log,
   });
   // The engine may be down now: then this node claims only what no other node could run.

@@ -321,7 +321,7 @@ const reportMembers = {
 /** Most auth-state entries one report carries (linking writes 812 pre-keys: a few reports). */
 export const MAX_AUTH_ENTRIES = 500;
 /** The largest auth-state entry (an app-state version grows with the account's app state). */
-export const MAX_AUTH_VALUE_LENGTH = 512 * 1024;
+export const MAX_AUTH_VALUE_LENGTH = 1536 * 1024;
 /** An auth-state entry's name: the sandbox's file name for it (no slash, backslash, space or leading dot). */
 export const AUTH_ENTRY_NAME = "^(?!\\.)[\\x21-\\x2e\\x30-\\x5b\\x5d-\\x7e]{1,255}$";
 

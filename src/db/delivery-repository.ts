@@ -38,10 +38,15 @@ export class DeliveryRepository {
    * it holds now. A session whose lease another live node holds, unexpired, is not among them.
    */
   async lease(sessionIds: string[], node: string, seconds: number, deadSeconds: number): Promise<Set<string>> {
-    const until = sql`now() + make_interval(secs => ${seconds})`;
+    // From the sessions table: a session deleted meanwhile is left out, not a foreign-key error for the whole batch.
     const held = await this.db
       .insert(webhookLeases)
-      .values([...new Set(sessionIds)].map((sessionId) => ({ sessionId, node, until })))
+      .select(
+        this.db
+          .select({ sessionId: sessions.id, node: sql<string>`${node}::text`.as("node"), until: sql<Date>`now() + make_interval(secs => ${seconds})`.as("until") })
+          .from(sessions)
+          .where(inArray(sessions.id, [...new Set(sessionIds)])),
+      )
       .onConflictDoUpdate({
         target: webhookLeases.sessionId,
         set: { node: sql`excluded.node`, until: sql`excluded.until` },

@@ -97,6 +97,31 @@ export class NodeRepository {
     return claimed.length;
   }
 
+  /**
+   * Sessions of a dead or unknown node whose containers this node's engine holds become its own,
+   * as they are (this node runs them: a node whose id changed, its DATA_DIR/node-id lost).
+   */
+  async claimHeld(node: string, local: string[], deadSeconds: number): Promise<number> {
+    if (local.length === 0) return 0;
+    const alive = sql`(select n.id from nodes n where n.last_seen > now() - make_interval(secs => ${deadSeconds}))`;
+    const claimed = await this.db
+      .update(sessions)
+      .set({ node })
+      .where(and(inArray(sessions.id, local), isNotNull(sessions.node), ne(sessions.node, node), sql`${sessions.node} not in ${alive}`))
+      .returning({ id: sessions.id });
+    return claimed.length;
+  }
+
+  /** One node alone (PGlite): every session is its own, whatever node a former id of it had. */
+  async claimAll(node: string): Promise<number> {
+    const claimed = await this.db
+      .update(sessions)
+      .set({ node })
+      .where(sql`${sessions.node} is distinct from ${node}`)
+      .returning({ id: sessions.id });
+    return claimed.length;
+  }
+
   /** The sessions this node owns. */
   owned(node: string): Promise<SessionRow[]> {
     return this.db.select().from(sessions).where(eq(sessions.node, node));
@@ -109,17 +134,20 @@ export class NodeRepository {
   }
 
   /**
-   * Up to `limit` sessions of dead nodes become this node's, each marked with why: rows locked
-   * and skipped when another node takes them at the same moment, so a session goes to one node.
-   * The launch is cleared: the dead node's sandbox, should it come back, is no longer admitted.
+   * Up to `limit` sessions of dead nodes (not seen for `deadSeconds` by the database's clock, or
+   * not registered at all) become this node's, each marked with why: judged in the statement, not
+   * from a list read earlier, and rows locked and skipped when another node takes them at the same
+   * moment, so a session goes to one node. The launch is cleared: the dead node's sandbox, should
+   * it come back, is no longer admitted.
    */
-  async adopt(node: string, dead: string[], limit: number, why: (from: string) => string): Promise<SessionRow[]> {
-    if (dead.length === 0 || limit <= 0) return [];
+  async adopt(node: string, deadSeconds: number, limit: number, why: (from: string) => string): Promise<SessionRow[]> {
+    if (limit <= 0) return [];
+    const alive = sql`(select n.id from nodes n where n.last_seen > now() - make_interval(secs => ${deadSeconds}))`;
     return this.db.transaction(async (tx) => {
       const picked = await tx
         .select({ id: sessions.id, from: sessions.node })
         .from(sessions)
-        .where(inArray(sessions.node, dead))
+        .where(and(isNotNull(sessions.node), ne(sessions.node, node), sql`${sessions.node} not in ${alive}`))
         .orderBy(sessions.createdAt)
         .limit(limit)
         .for("update", { skipLocked: true });
@@ -127,7 +155,7 @@ export class NodeRepository {
       for (const p of picked) {
         const [row] = await tx
           .update(sessions)
-          .set({ node, handover: why(p.from ?? "?"), launchId: null })
+          .set({ node, handover: why(p.from!), launchId: null })
           .where(and(eq(sessions.id, p.id), eq(sessions.node, p.from!)))
           .returning();
         if (row) adopted.push(row);
@@ -137,11 +165,11 @@ export class NodeRepository {
   }
 
   /** The session goes from `from` to `to` (a move or a drain), if `from` still owns it. */
-  async handTo(id: string, from: string, to: string, why: string): Promise<SessionRow | null> {
+  async handTo(id: string, from: string | null, to: string, why: string): Promise<SessionRow | null> {
     const [row] = await this.db
       .update(sessions)
       .set({ node: to, handover: why, launchId: null })
-      .where(and(eq(sessions.id, id), eq(sessions.node, from)))
+      .where(and(eq(sessions.id, id), from === null ? isNull(sessions.node) : eq(sessions.node, from)))
       .returning();
     return row ?? null;
   }
@@ -154,15 +182,6 @@ export class NodeRepository {
       .where(and(eq(sessions.node, node), isNotNull(sessions.handover)))
       .orderBy(sessions.createdAt)
       .limit(limit);
-  }
-
-  /** Ids of the sessions owned by nodes other than these (live ones), for a node deciding whom to adopt from. */
-  async deadOwners(live: string[]): Promise<string[]> {
-    const rows = await this.db
-      .selectDistinct({ node: sessions.node })
-      .from(sessions)
-      .where(and(isNotNull(sessions.node), live.length ? notInArray(sessions.node, live) : sql`true`));
-    return rows.map((r) => r.node!).filter(Boolean);
   }
 
   /** The session as the database has it now (no cache: ownership changes on other nodes). */

@@ -6,6 +6,7 @@ import type { NodeRegistry } from "../nodes/registry";
 import { authPlugin, type AuthOptions } from "./auth";
 import { authErrors } from "./sessions/models";
 import { ApiError } from "./errors";
+import type { Sessions } from "../sessions";
 
 const NodeShape = t.Object({
   id: t.String(),
@@ -18,7 +19,7 @@ const NodeShape = t.Object({
 
 const nodeView = (n: NodeView) => ({ id: n.id, url: n.url, capacity: n.capacity, sessions: n.sessions, state: n.state, lastSeen: n.lastSeen.toISOString() });
 
-export function nodesRoutes(opts: Pick<AuthOptions, "callers" | "queries" | "openSessionCreate" | "mediaMaxBytes"> & { registry: NodeRegistry }) {
+export function nodesRoutes(opts: Pick<AuthOptions, "callers" | "queries" | "openSessionCreate" | "mediaMaxBytes"> & { registry: NodeRegistry; sessions: Sessions }) {
   const { registry } = opts;
   return new Elysia({ name: "nodes", prefix: "/nodes" })
     .use(authPlugin(opts))
@@ -34,6 +35,8 @@ export function nodesRoutes(opts: Pick<AuthOptions, "callers" | "queries" | "ope
     .post(
       "/:nodeId/drain",
       async ({ params }) => {
+        // One node alone (PGlite) has nowhere to move its sessions: draining it would only refuse every create.
+        if (!opts.sessions.handovers) throw new ApiError(409, "NODE_UNAVAILABLE", "This API runs as one node alone (PGlite): there is no other node to drain to");
         if (!(await registry.setState(params.nodeId, "draining"))) throw new ApiError(404, "NODE_NOT_FOUND", `No node "${params.nodeId.slice(0, 64)}"`);
         const node = (await registry.list()).find((n) => n.id === params.nodeId)!;
         return { success: true as const, node: nodeView(node) };
@@ -45,7 +48,7 @@ export function nodesRoutes(opts: Pick<AuthOptions, "callers" | "queries" | "ope
         detail: {
           summary: "Drain a node",
           description:
-            "Marks the node `draining`: it takes no new session, and moves each of its sessions to the live node with the most free places, a few at a time (each shows `disconnected` with the move as its reason, and reconnects there without a new QR). It stays draining until it is started again. Requires the admin key.",
+            "Marks the node `draining` (409 NODE_UNAVAILABLE for one node alone on PGlite): it takes no new session, and moves each of its sessions to the live node with the most free places, a few at a time (each shows `disconnected` with the move as its reason, and reconnects there without a new QR). It stays draining until it is started again. Requires the admin key.",
         },
       },
     );

@@ -9,6 +9,7 @@ import { SessionError } from "../sessions/errors";
 export const NODE_TOKEN_HEADER = "x-node-token";
 const AUDIENCE = "wa-session-api node";
 const TOKEN_TTL_SECONDS = 60;
+const FORWARD_TIMEOUT_MS = 120_000;
 /** Headers that belong to one hop (and the host, which the target's URL sets). */
 const HOP_HEADERS = ["host", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", NODE_TOKEN_HEADER];
 
@@ -84,6 +85,9 @@ export class NodeForwarder {
         headers,
         body: request.body,
         redirect: "manual",
+        // The client gone, the call to the owner goes too; an owner that hangs is given up on
+        // (a send waits at most a minute there for WhatsApp's answer).
+        signal: AbortSignal.any([request.signal, AbortSignal.timeout(FORWARD_TIMEOUT_MS)]),
         // @ts-expect-error duplex is needed to stream a request body (fetch standard), not in every lib's types
         duplex: "half",
       });

@@ -15,6 +15,8 @@ export interface NodeRegistryOptions {
   self: NodeSelf;
   deadSeconds: number;
   pubsub: PubSub | null;
+  /** PGlite: this node is the only one there can be. */
+  alone: boolean;
   log: Logger;
 }
 
@@ -33,6 +35,7 @@ export class NodeRegistry implements Placement {
   private readonly lostListeners: (() => void)[] = [];
   /** Told already that the database is out of reach (once until a heartbeat gets through). */
   private lost = false;
+  private beating = false;
 
   constructor(private readonly o: NodeRegistryOptions) {
     this.self = o.self.id;
@@ -47,15 +50,23 @@ export class NodeRegistry implements Placement {
    */
   async start(local: string[]): Promise<void> {
     await this.o.repo.register(this.o.self);
-    const claimed = await this.o.repo.claimUnowned(this.self, local);
-    if (claimed > 0) this.o.log.info("sessions without a node are this node's", { node: this.self, sessions: claimed });
+    // One node alone owns every session (its id may have changed); among several, a node owns
+    // what it runs of the sessions that have no live node.
+    const claimed = this.o.alone
+      ? await this.o.repo.claimAll(this.self)
+      : (await this.o.repo.claimUnowned(this.self, local)) + (await this.o.repo.claimHeld(this.self, local, this.o.deadSeconds));
+    if (claimed > 0) this.o.log.info("sessions without a live node that this node runs are its own", { node: this.self, sessions: claimed });
     await this.refresh();
     if (this.o.pubsub) {
       this.unlisten = await this.o.pubsub.listen(WAKE_CHANNEL, (payload) => {
         if (payload === this.self) this.notify();
       });
     }
-    this.timer = setInterval(() => void this.beat(), this.beatMs);
+    this.timer = setInterval(() => {
+      // Judged on every tick, not only when a heartbeat fails: a hung connection fails nothing.
+      this.checkLost();
+      if (!this.beating) void this.beat();
+    }, this.beatMs);
     this.timer.unref?.();
     this.o.log.info("node registered", { node: this.self, url: this.o.self.url, capacity: this.o.self.capacity, others: this.views.length - 1 });
   }
@@ -129,24 +140,32 @@ export class NodeRegistry implements Placement {
   }
 
   private async beat(): Promise<void> {
+    this.beating = true;
     try {
-      const row = await this.o.repo.beat(this.self);
+      // Bounded: a database that does not answer counts as one that refused.
+      const row = await withTimeout(this.o.repo.beat(this.self), this.beatMs * 2);
       // Removed by hand while it ran: it registers again.
       if (!row) await this.o.repo.register(this.o.self);
       this.lastBeatAt = Date.now();
       this.steadySince ??= Date.now();
       this.lost = false;
-      await this.refresh();
+      await withTimeout(this.refresh(), this.beatMs * 2);
       this.notify();
     } catch (err) {
       this.steadySince = null;
       this.o.log.warn("node heartbeat failed", { node: this.self, sinceBeatMs: this.sinceBeat, error: err });
-      const others = this.views.some((v) => v.id !== this.self && v.state !== "dead");
-      if (!this.lost && others && this.sinceBeat > (this.o.deadSeconds * 1000) / 2) {
-        this.lost = true;
-        for (const listener of this.lostListeners) listener();
-      }
+      this.checkLost();
+    } finally {
+      this.beating = false;
     }
+  }
+
+  /** Out of touch for half the dead time while other nodes share the database: told once. */
+  private checkLost(): void {
+    const others = this.views.some((v) => v.id !== this.self && v.state !== "dead");
+    if (this.lost || !others || this.sinceBeat <= (this.o.deadSeconds * 1000) / 2) return;
+    this.lost = true;
+    for (const listener of this.lostListeners) listener();
   }
 
   private async refresh(): Promise<void> {
@@ -156,4 +175,12 @@ export class NodeRegistry implements Placement {
   private notify(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the database in ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

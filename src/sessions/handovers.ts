@@ -26,6 +26,8 @@ export interface HandoverDeps extends SessionCoreDeps {
   deadSeconds: number;
   /** Where containers wait for their turn (shared with new sessions'). */
   creates: Limiter;
+  /** Sessions whose sandbox stops for a move: runtime-sync.ts does not fail them for it. */
+  leaving: Set<string>;
   /** The nodes as of the last heartbeat. */
   cluster: () => readonly NodeView[];
   /** Whether this node's own heartbeats have got through for NODE_DEAD_SECONDS (else it adopts nothing). */
@@ -37,6 +39,8 @@ export interface HandoverDeps extends SessionCoreDeps {
 export class Handovers {
   private pass: Promise<void> | null = null;
   private again = false;
+  /** Sessions a drain could not move just now. */
+  private readonly unmovable = new Set<string>();
   /** Sessions whose containers this node stopped when it lost the database (self-fencing). */
   private readonly fencedSelf = new Set<string>();
 
@@ -114,18 +118,14 @@ export class Handovers {
     }
   }
 
-  /** A live node takes dead nodes' sessions, as many as it has room for, a few per pass. */
+  /** A live node takes dead nodes' sessions, as many as it has room for, a few per batch. */
   private async adopt(): Promise<number> {
-    const nodes = this.d.cluster();
-    const me = nodes.find((n) => n.id === this.d.self);
+    const me = this.d.cluster().find((n) => n.id === this.d.self);
     // A node just back in touch (or just started) cannot tell a dead node from one not yet seen again.
     if (!me || me.state !== "live" || !this.d.steady()) return 0;
-    const alive = nodes.filter((n) => n.state !== "dead").map((n) => n.id);
-    const dead = await this.d.nodes.deadOwners(alive);
-    if (dead.length === 0) return 0;
     const room = this.d.capacity - (await this.d.nodes.count(this.d.self));
-    const adopted = await this.d.nodes.adopt(this.d.self, dead, Math.min(BATCH, room), (from) => `moving from node ${from} (not seen for a while) to node ${this.d.self}`);
-    if (adopted.length > 0) this.d.log.warn("sessions of a dead node adopted", { node: this.d.self, from: [...new Set(dead)], sessions: adopted.map((s) => s.id) });
+    const adopted = await this.d.nodes.adopt(this.d.self, this.d.deadSeconds, Math.min(BATCH, room), (from) => `moving from node ${from} (not seen for a while) to node ${this.d.self}`);
+    if (adopted.length > 0) this.d.log.warn("sessions of a dead node adopted", { node: this.d.self, sessions: adopted.map((s) => s.id) });
     return adopted.length;
   }
 
@@ -168,15 +168,22 @@ export class Handovers {
   private async drain(): Promise<number> {
     if (this.d.cluster().find((n) => n.id === this.d.self)?.state !== "draining") return 0;
     let moved = 0;
-    for (const id of await this.d.nodes.idsOf(this.d.self, BATCH)) {
+    // One that cannot move now (its engine refused) does not hold up the others; a later pass tries it again.
+    for (const id of await this.d.nodes.idsOf(this.d.self, BATCH, [...this.unmovable])) {
       // Fresh counts each time: the last move took a place.
       const target = bestNode(await this.d.nodes.list(this.d.deadSeconds), this.d.self, this.d.self);
       if (!target) {
         this.d.log.warn("drain waits: no live node has room", { node: this.d.self });
         return moved;
       }
-      await this.move(id, target.node, `moving from node ${this.d.self} to node ${target.node} (node drained)`);
-      moved++;
+      try {
+        await this.move(id, target.node, `moving from node ${this.d.self} to node ${target.node} (node drained)`);
+        moved++;
+      } catch (err) {
+        this.unmovable.add(id);
+        setTimeout(() => this.unmovable.delete(id), 60_000).unref?.();
+        this.d.log.warn("session not moved off the draining node; tried again in a minute", { sessionId: id, error: err });
+      }
     }
     return moved;
   }
@@ -192,7 +199,7 @@ export class Handovers {
     if (target.state !== "live") throw new SessionError("NODE_UNAVAILABLE", `Node ${to} is ${target.state}: it takes no session`, { node: to, nodeState: target.state });
     if (target.sessions >= target.capacity) throw new SessionError("NODE_UNAVAILABLE", `Node ${to} runs as many sessions as it may (${target.capacity})`, { node: to });
     if (session.state === "creating") throw sessionErrors.wrongState("move the session", session.state, movable);
-    const from = session.node ?? this.d.self;
+    const from = session.node ?? this.d.self; // a session from before nodes, unclaimed: wherever it is asked
     const why = `moving from node ${from} to node ${to} (moved by request)`;
     if (from === this.d.self) return this.move(session.id, to, why);
     const owner = this.d.cluster().find((n) => n.id === from);
@@ -212,31 +219,38 @@ export class Handovers {
    * reported yet, its auth state among it), its container and volume go, and `to` is told.
    */
   async move(id: string, to: string, why: string): Promise<SessionRow> {
-    return this.d.queues.run(id, async () => {
-      const current = await this.d.nodes.byId(id);
-      if (!current) throw new SessionError("SESSION_NOT_FOUND", `No session with id "${id}"`);
-      if (current.node === to) return current;
-      if (current.node !== this.d.self) {
-        throw new SessionError("SANDBOX_UNAVAILABLE", `The session runs on node ${current.node}, not on this one; try again shortly`, { node: current.node });
-      }
-      try {
-        // Stopped first, then cut off: the sandbox flushes its last reports while it stops.
-        await this.d.runtime.stop(id);
-        this.d.link.disconnect(id);
-        await this.d.runtime.remove(id);
-      } catch (err) {
+    const mine = (row: SessionRow) => row.node === null || row.node === this.d.self;
+    const before = await this.d.nodes.byId(id);
+    if (!before) throw new SessionError("SESSION_NOT_FOUND", `No session with id "${id}"`);
+    if (before.node === to) return before;
+    if (!mine(before)) throw new SessionError("SANDBOX_UNAVAILABLE", `The session runs on node ${before.node}, not on this one; try again shortly`, { node: before.node });
+    // Stopped outside the session's queue: the sandbox's last reports (its auth state among them)
+    // are stored in that queue while it stops. Its container's exit is not a failure meanwhile.
+    this.d.leaving.add(id);
+    try {
+      await this.d.runtime.stop(id).catch((err) => {
         throw runtimeFailure(err, this.d.log, "stop the sandbox for its move", id);
-      }
-      // A linked session shows it is on its way; a send meanwhile waits as `pending`.
-      const latest = (await this.d.nodes.byId(id)) ?? current;
-      if (isLive(latest.state) && latest.state !== "starting") await this.d.transitions.moveTo(id, "disconnected", why, { launchId: null }, latest);
-      const moved = await this.d.nodes.handTo(id, this.d.self, to, why);
-      if (!moved) throw new SessionError("CONFLICT", "The session changed owner meanwhile; look again");
-      this.d.repo.invalidate(id);
-      this.d.log.info("session handed to another node", { sessionId: id, from: this.d.self, to, why });
-      this.d.wake(to);
-      return moved;
-    });
+      });
+      return await this.d.queues.run(id, async () => {
+        const current = await this.d.nodes.byId(id);
+        if (!current) throw new SessionError("SESSION_NOT_FOUND", `No session with id "${id}"`);
+        if (!mine(current)) throw new SessionError("CONFLICT", "The session changed owner meanwhile; look again");
+        this.d.link.disconnect(id);
+        await this.d.runtime.remove(id).catch((err) => {
+          throw runtimeFailure(err, this.d.log, "remove the sandbox for its move", id);
+        });
+        // A linked session shows it is on its way; a send meanwhile waits as `pending`.
+        if (isLive(current.state) && current.state !== "starting") await this.d.transitions.moveTo(id, "disconnected", why, { launchId: null }, current);
+        const moved = await this.d.nodes.handTo(id, current.node, to, why);
+        if (!moved) throw new SessionError("CONFLICT", "The session changed owner meanwhile; look again");
+        this.d.repo.invalidate(id);
+        this.d.log.info("session handed to another node", { sessionId: id, from: this.d.self, to, why });
+        this.d.wake(to);
+        return moved;
+      });
+    } finally {
+      this.d.leaving.delete(id);
+    }
   }
 }
 

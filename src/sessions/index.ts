@@ -178,15 +178,16 @@ export function createSessions(deps: SessionsDeps): Sessions {
   });
   const self = deps.placement.self;
   const core = { repo, runtime, link, queues, transitions, launch, log };
+  const leaving = new Set<string>();
   const handovers = deps.cluster
-    ? new Handovers({ ...core, ...deps.cluster, self, creates, cluster: deps.cluster.views, wake: (n) => deps.placement.wake(n) })
+    ? new Handovers({ ...core, ...deps.cluster, self, creates, leaving, cluster: deps.cluster.views, wake: (n) => deps.placement.wake(n) })
     : null;
   return {
     queries,
     operations,
     calls,
     reports: new ReportIngest({ repo, queues, transitions, messaging, groups, conversations, media, authState: deps.authState, log, listener: deps.listener }),
-    runtimeSync: new RuntimeSync({ ...core, self }),
+    runtimeSync: new RuntimeSync({ ...core, self, leaving }),
     handovers,
     placement: deps.placement,
     webhooks,

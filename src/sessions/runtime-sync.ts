@@ -38,7 +38,7 @@ export const ownedBy = (self: string) => (row: { node: string | null }) => row.n
 export class RuntimeSync {
   private readonly owns: (row: { node: string | null }) => boolean;
 
-  constructor(private readonly d: SessionCoreDeps & { self: string }) {
+  constructor(private readonly d: SessionCoreDeps & { self: string; leaving?: ReadonlySet<string> }) {
     this.owns = ownedBy(d.self);
   }
 
@@ -50,6 +50,8 @@ export class RuntimeSync {
     }
     if (event.kind === "started") return;
     const { sessionId } = event;
+    // Its sandbox stops because the session moves to another node (handovers.ts).
+    if (this.d.leaving?.has(sessionId)) return;
     await this.d.queues.run(sessionId, async () => {
       const session = await this.d.repo.byId(sessionId);
       // Another node's session (moved off this one): its container here is not its sandbox.

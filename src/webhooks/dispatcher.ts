@@ -78,6 +78,8 @@ export class WebhookDispatcher {
   private readonly marks: Coalescer<{ id: string; status: number }, void>;
   /** The leases this node holds, until when, and the timer that gives each back once idle. */
   private readonly held = new Map<string, { until: number; release?: ReturnType<typeof setTimeout> }>();
+  /** Leases being given back (a new take waits for its give). */
+  private readonly giving = new Map<string, Promise<void>>();
   /** Leases taken and given back, many sessions per statement. */
   private readonly leases: { take: Coalescer<string, boolean>; give: Coalescer<string, void>; seconds: number } | null = null;
 
@@ -163,8 +165,8 @@ export class WebhookDispatcher {
 
   private async work(sessionId: string): Promise<void> {
     if (!this.leases) return this.deliver(sessionId, () => Promise.resolve(true));
-    // Another node delivers this session's events now; its worker goes on until they are done.
-    if (!(await this.hold(sessionId))) return;
+    // Another node delivers this session's events now; look again later, should it stop.
+    if (!(await this.hold(sessionId))) return this.later(sessionId, LEASE_IDLE_MS * 2);
     try {
       await this.deliver(sessionId, () => this.hold(sessionId));
     } finally {
@@ -178,6 +180,8 @@ export class WebhookDispatcher {
    */
   private async hold(sessionId: string): Promise<boolean> {
     const leases = this.leases!;
+    // A lease being given back is gone first: the give must not land after a new take.
+    await this.giving.get(sessionId);
     const held = this.held.get(sessionId);
     if (held) clearTimeout(held.release);
     if (held && held.until - Date.now() > (leases.seconds * 2000) / 3) return true;
@@ -194,7 +198,11 @@ export class WebhookDispatcher {
     clearTimeout(held.release);
     held.release = setTimeout(() => {
       this.held.delete(sessionId);
-      this.leases!.give.call(sessionId).catch((err) => this.o.log.warn("webhook lease not given back", { sessionId, error: err }));
+      const giving = this.leases!.give
+        .call(sessionId)
+        .catch((err) => this.o.log.warn("webhook lease not given back", { sessionId, error: err }))
+        .finally(() => this.giving.delete(sessionId));
+      this.giving.set(sessionId, giving);
     }, LEASE_IDLE_MS);
     held.release.unref?.();
   }
