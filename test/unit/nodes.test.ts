@@ -1,14 +1,15 @@
 // The parts of several nodes that need no second process: where a new session goes, the sealed
 // auth-state mirror, the sandbox's batching of its changes, the `auth` report's bounds, the
 // tokens of forwarded calls, and the node rows in a real database (PGlite).
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AuthMirror, mirrorExisting, restoreAuthState } from "../../sandbox/auth-mirror";
 import type { Report } from "../../src/channel/frames";
 import { MAX_AUTH_VALUE_LENGTH, sandboxFrameError } from "../../src/channel/frames";
-import { openDatabase } from "../../src/db/client";
+import { openDatabase, type Database } from "../../src/db/client";
 import { AuthStateRepository } from "../../src/db/auth-state-repository";
 import { NodeRepository, type NodeView } from "../../src/db/node-repository";
 import { SessionRepository } from "../../src/db/session-repository";
@@ -17,6 +18,17 @@ import { NODE_TOKEN_HEADER, NodeForwarder } from "../../src/nodes/forward";
 import { bestNode } from "../../src/sessions/placement";
 import { AuthStateMirror } from "../../src/sessions/auth-state";
 import { authState } from "../../src/db/schema";
+
+// One PGlite for the file (each takes seconds to start), emptied for each test.
+let shared: Database | null = null;
+async function emptyDatabase(): Promise<Database> {
+  shared ??= await openDatabase({ dataDir: null });
+  await shared.db.execute(sql`truncate sessions, nodes cascade`);
+  return shared;
+}
+afterAll(async () => {
+  await shared?.close();
+});
 
 const view = (id: string, sessions: number, capacity: number, state: NodeView["state"] = "live"): NodeView => ({ id, url: `http://${id}`, capacity, sessions, state, lastSeen: new Date() });
 
@@ -33,8 +45,8 @@ describe("placement", () => {
 
 describe("the auth-state mirror", () => {
   test("entries are sealed in the database and open only for their session, name and key", async () => {
-    const db = await openDatabase({ dataDir: null });
-    try {
+    const db = await emptyDatabase();
+    {
       const repo = new SessionRepository(db.db);
       const ids = [crypto.randomUUID(), crypto.randomUUID()];
       for (const id of ids) await repo.insert({ id, name: id, state: "stopped", keyHash: id });
@@ -53,8 +65,6 @@ describe("the auth-state mirror", () => {
       expect((await other.snapshot(ids[0]!)).unreadable).toBe(2);
       await mirror.clear(ids[0]!);
       expect((await mirror.snapshot(ids[0]!)).entries).toEqual([]);
-    } finally {
-      await db.close();
     }
   });
 
@@ -170,8 +180,8 @@ describe("forwarded calls", () => {
 
 describe("node rows", () => {
   test("sessions from before nodes: the only node takes them all where it ran them, a newcomer only what it holds", async () => {
-    const db = await openDatabase({ dataDir: null });
-    try {
+    const db = await emptyDatabase();
+    {
       const nodes = new NodeRepository(db.db);
       const repo = new SessionRepository(db.db);
       const [ready, stopped, out] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
@@ -189,14 +199,12 @@ describe("node rows", () => {
       await db.db.execute("update sessions set node = null" as never);
       await db.db.execute("delete from nodes where id = 'new'" as never);
       expect(await nodes.claimUnowned("old", [ready])).toBe(3);
-    } finally {
-      await db.close();
     }
   });
 
   test("registered, listed with their sessions, dead past the time, draining by request; adoption takes a session once", async () => {
-    const db = await openDatabase({ dataDir: null });
-    try {
+    const db = await emptyDatabase();
+    {
       const nodes = new NodeRepository(db.db);
       const repo = new SessionRepository(db.db);
       await nodes.register({ id: "a", url: "http://a", capacity: 3, bootId: "1" });
@@ -214,8 +222,6 @@ describe("node rows", () => {
       expect(await nodes.setState("z", "draining")).toBe(false);
       await nodes.register({ id: "b", url: "http://b", capacity: 2, bootId: "3" });
       expect((await nodes.list(60)).find((n) => n.id === "b")?.state).toBe("live");
-    } finally {
-      await db.close();
     }
   });
 });
