@@ -30,6 +30,15 @@ export class AuthStateRepository {
     return this.db.select({ name: authState.name, value: authState.value }).from(authState).where(eq(authState.sessionId, sessionId));
   }
 
+  /** What the session's entries take, names and sealed values. */
+  async size(sessionId: string): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`coalesce(sum(length(${authState.name}) + length(${authState.value})), 0)::bigint` })
+      .from(authState)
+      .where(eq(authState.sessionId, sessionId));
+    return Number(row?.n ?? 0);
+  }
+
   async clear(sessionId: string): Promise<void> {
     await this.db.delete(authState).where(eq(authState.sessionId, sessionId));
   }

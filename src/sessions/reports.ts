@@ -103,8 +103,9 @@ export class ReportIngest implements ReportSink {
       case "auth":
         // Stored before the report is acknowledged: the sandbox reports a message only after the keys it used.
         if (!this.d.authState) return false;
-        await this.d.authState.store(sessionId, report.entries);
-        return true;
+        if (await this.d.authState.store(sessionId, report.entries)) return true;
+        log.warn("auth-state report refused: the session's mirror would pass its limit", { sessionId, entries: report.entries.length });
+        return false;
       case "qr":
         if (session.state === "qr_ready") await transitions.refreshQr(session, report.qr);
         else await transitions.moveTo(sessionId, "qr_ready", null, { qr: report.qr }, session);

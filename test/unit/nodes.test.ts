@@ -68,6 +68,23 @@ describe("the auth-state mirror", () => {
     }
   });
 
+  test("a session's mirror has a limit: past it a batch is refused whole; keys written again count once", async () => {
+    const db = await emptyDatabase();
+    const repo = new SessionRepository(db.db);
+    const id = crypto.randomUUID();
+    await repo.insert({ id, name: "big", state: "ready", keyHash: "big" });
+    const mirror = new AuthStateMirror(new AuthStateRepository(db.db), new TextEncoder().encode("k".repeat(32)), 20_000);
+    // The same key a thousand times (a Signal session record, message after message): well under the limit.
+    for (let i = 0; i < 1000; i++) expect(await mirror.store(id, [["session-1.json", `record ${i} ${"x".repeat(100)}`]])).toBe(true);
+    expect(await mirror.store(id, Array.from({ length: 20 }, (_, i) => [`pre-key-${i}.json`, "p".repeat(500)] as [string, string]))).toBe(true);
+    // This one would pass it: nothing of it is stored.
+    expect(await mirror.store(id, [["huge.json", "h".repeat(10_000)], ["session-2.json", "s"]])).toBe(false);
+    const names = (await mirror.snapshot(id)).entries.map(([n]) => n);
+    expect(names).toContain("session-1.json");
+    expect(names).not.toContain("session-2.json");
+    expect(names).toHaveLength(21);
+  });
+
   test("the sandbox batches its changes, the last write of a name winning, in reports the channel takes", async () => {
     const sent: Report[] = [];
     const mirror = new AuthMirror((r) => sent.push(r));
