@@ -4,6 +4,7 @@ import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, lte, sql } from "
 import type { Db } from "./client";
 import { PreparedShapes } from "./prepared-shapes";
 import { sessions, webhookDeliveries, webhookLeases, type DeliveryRow } from "./schema";
+import { aliveNodeIds } from "./node-repository";
 
 /**
  * Undelivered. Written out, not bound: the open index is partial on exactly this predicate, and
@@ -52,7 +53,7 @@ export class DeliveryRepository {
         set: { node: sql`excluded.node`, until: sql`excluded.until` },
         // A dead node's lease is over too: its sessions' events need not wait out its time.
         setWhere: sql`${webhookLeases.until} < now() or ${webhookLeases.node} = excluded.node
-          or not exists (select 1 from nodes n where n.id = ${webhookLeases.node} and n.last_seen > now() - make_interval(secs => ${deadSeconds}))`,
+          or ${webhookLeases.node} not in ${aliveNodeIds(deadSeconds)}`,
       })
       .returning({ sessionId: webhookLeases.sessionId });
     return new Set(held.map((h) => h.sessionId));

@@ -7,6 +7,11 @@ import { isLive } from "../model/session-states";
 
 export type NodeState = "live" | "draining" | "dead";
 
+/** The ids of the nodes seen within `deadSeconds`, by the database's clock (a subquery). */
+export function aliveNodeIds(deadSeconds: number) {
+  return sql`(select n.id from nodes n where n.last_seen > now() - make_interval(secs => ${deadSeconds}))`;
+}
+
 export interface NodeView {
   id: string;
   url: string;
@@ -103,7 +108,7 @@ export class NodeRepository {
    */
   async claimHeld(node: string, local: string[], deadSeconds: number): Promise<number> {
     if (local.length === 0) return 0;
-    const alive = sql`(select n.id from nodes n where n.last_seen > now() - make_interval(secs => ${deadSeconds}))`;
+    const alive = aliveNodeIds(deadSeconds);
     const claimed = await this.db
       .update(sessions)
       .set({ node })
@@ -122,11 +127,6 @@ export class NodeRepository {
     return claimed.length;
   }
 
-  /** The sessions this node owns. */
-  owned(node: string): Promise<SessionRow[]> {
-    return this.db.select().from(sessions).where(eq(sessions.node, node));
-  }
-
   /** Ids and owners of the sessions with these ids (containers found in the engine). */
   owners(ids: string[]): Promise<{ id: string; node: string | null }[]> {
     if (ids.length === 0) return Promise.resolve([]);
@@ -142,7 +142,7 @@ export class NodeRepository {
    */
   async adopt(node: string, deadSeconds: number, limit: number, why: (from: string) => string): Promise<SessionRow[]> {
     if (limit <= 0) return [];
-    const alive = sql`(select n.id from nodes n where n.last_seen > now() - make_interval(secs => ${deadSeconds}))`;
+    const alive = aliveNodeIds(deadSeconds);
     return this.db.transaction(async (tx) => {
       const picked = await tx
         .select({ id: sessions.id, from: sessions.node })

@@ -4,7 +4,7 @@
 // to whom. The owner checks the client's key again, and never sends a forwarded call further.
 import { SignJWT, jwtVerify } from "jose";
 import type { Logger } from "../log";
-import { SessionError } from "../sessions/errors";
+import { sessionErrors, type SessionError } from "../sessions/errors";
 
 export const NODE_TOKEN_HEADER = "x-node-token";
 const AUDIENCE = "wa-session-api node";
@@ -110,5 +110,5 @@ export class NodeForwarder {
 }
 
 function unavailable(node: string, why: string): SessionError {
-  return new SessionError("SANDBOX_UNAVAILABLE", `The session runs on node ${node}, and ${why}; try again shortly`, { node });
+  return sessionErrors.onOtherNode(node, `and ${why}`);
 }

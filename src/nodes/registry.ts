@@ -108,11 +108,6 @@ export class NodeRegistry implements Placement {
     return Date.now() - this.lastBeatAt;
   }
 
-  /** This node's own state as the database says (another node may have set it draining). */
-  get state(): NodeView["state"] {
-    return this.views.find((v) => v.id === this.self)?.state ?? "live";
-  }
-
   /** The node with this id if it is not dead (a call for its session goes there). */
   reachable(id: string): NodeView | null {
     const view = this.views.find((v) => v.id === id);

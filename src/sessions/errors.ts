@@ -55,6 +55,11 @@ export const sessionErrors = {
   invalidField: (field: string, why: string) => new SessionError("VALIDATION_ERROR", `Invalid field "${field}": ${why}`, { field }),
   groupNotFound: (id: string) => new SessionError("GROUP_NOT_FOUND", `The account is not in a group "${excerpt(id)}"`, { groupId: excerpt(id) }),
   notGroupAdmin: (what: string) => new SessionError("NOT_GROUP_ADMIN", `Only the group's admins may ${what}, and the account is not one`),
+  /** A call only the session's node can answer, which is not this one (503: the session moves soon, or its node answers again). */
+  onOtherNode: (node: string | null, why: string) =>
+    new SessionError("SANDBOX_UNAVAILABLE", `The session runs on node ${node}, ${why}; try again shortly`, { node }),
+  /** Another node took the session while this one acted on it. */
+  ownerChanged: () => new SessionError("CONFLICT", "The session changed owner meanwhile; look again"),
   messageNotFound: (id: string) => new SessionError("MESSAGE_NOT_FOUND", `No message with id "${excerpt(id)}" in this session`),
   invalidPhone: (field: string) =>
     new SessionError("INVALID_PHONE_NUMBER", `${field} must be 7 to 15 digits with country code, optionally after a +`, { field }),

@@ -9,7 +9,7 @@ import type { NodeRepository, NodeView } from "../db/node-repository";
 import type { SessionRow } from "../db/schema";
 import { isLive } from "../model/session-states";
 import { bestNode } from "./placement";
-import type { SessionCoreDeps } from "./runtime-sync";
+import { relaunch, type SessionCoreDeps } from "./runtime-sync";
 import { runtimeFailure } from "./runtime-errors";
 import { SessionError, sessionErrors } from "./errors";
 import type { Limiter } from "../limits";
@@ -110,9 +110,7 @@ export class Handovers {
       await this.d.queues.run(id, async () => {
         const row = await this.d.nodes.byId(id);
         if (!row || row.node !== this.d.self || !isLive(row.state)) return;
-        const launchId = randomUUID();
-        await this.d.repo.update(id, { launchId });
-        await this.d.runtime.start(id, await this.d.launch(id, launchId));
+        await relaunch(this.d, id);
         this.d.log.info("sandbox started again after the database came back", { sessionId: id });
       });
     }
@@ -204,11 +202,11 @@ export class Handovers {
     if (from === this.d.self) return this.move(session.id, to, why);
     const owner = this.d.cluster().find((n) => n.id === from);
     if (owner && owner.state !== "dead") {
-      throw new SessionError("SANDBOX_UNAVAILABLE", `The session runs on node ${from}, which did not take the call; try again shortly`, { node: from });
+      throw sessionErrors.onOtherNode(from, "which did not take the call");
     }
     // Its node is dead: nothing runs the session there, and that node fences it if it comes back.
     const moved = await this.d.nodes.handTo(session.id, from, to, why);
-    if (!moved) throw new SessionError("CONFLICT", "The session changed owner meanwhile; look again");
+    if (!moved) throw sessionErrors.ownerChanged();
     this.d.repo.invalidate(session.id);
     this.d.wake(to);
     return moved;
@@ -221,9 +219,9 @@ export class Handovers {
   async move(id: string, to: string, why: string): Promise<SessionRow> {
     const mine = (row: SessionRow) => row.node === null || row.node === this.d.self;
     const before = await this.d.nodes.byId(id);
-    if (!before) throw new SessionError("SESSION_NOT_FOUND", `No session with id "${id}"`);
+    if (!before) throw sessionErrors.notFound(id);
     if (before.node === to) return before;
-    if (!mine(before)) throw new SessionError("SANDBOX_UNAVAILABLE", `The session runs on node ${before.node}, not on this one; try again shortly`, { node: before.node });
+    if (!mine(before)) throw sessionErrors.onOtherNode(before.node, "not on this one");
     // Stopped outside the session's queue: the sandbox's last reports (its auth state among them)
     // are stored in that queue while it stops. Its container's exit is not a failure meanwhile.
     this.d.leaving.add(id);
@@ -233,8 +231,8 @@ export class Handovers {
       });
       return await this.d.queues.run(id, async () => {
         const current = await this.d.nodes.byId(id);
-        if (!current) throw new SessionError("SESSION_NOT_FOUND", `No session with id "${id}"`);
-        if (!mine(current)) throw new SessionError("CONFLICT", "The session changed owner meanwhile; look again");
+        if (!current) throw sessionErrors.notFound(id);
+        if (!mine(current)) throw sessionErrors.ownerChanged();
         this.d.link.disconnect(id);
         await this.d.runtime.remove(id).catch((err) => {
           throw runtimeFailure(err, this.d.log, "remove the sandbox for its move", id);
@@ -242,7 +240,7 @@ export class Handovers {
         // A linked session shows it is on its way; a send meanwhile waits as `pending`.
         if (isLive(current.state) && current.state !== "starting") await this.d.transitions.moveTo(id, "disconnected", why, { launchId: null }, current);
         const moved = await this.d.nodes.handTo(id, current.node, to, why);
-        if (!moved) throw new SessionError("CONFLICT", "The session changed owner meanwhile; look again");
+        if (!moved) throw sessionErrors.ownerChanged();
         this.d.repo.invalidate(id);
         this.d.log.info("session handed to another node", { sessionId: id, from: this.d.self, to, why });
         this.d.wake(to);

@@ -253,7 +253,7 @@ export class SessionOperations {
    */
   private own(current: SessionRow, what: string): void {
     if (current.node === null || current.node === this.d.placement.self) return;
-    throw new SessionError("SANDBOX_UNAVAILABLE", `Cannot ${what} now: the session runs on node ${current.node}, which does not answer; try again shortly`, { node: current.node });
+    throw sessionErrors.onOtherNode(current.node, `which does not answer: cannot ${what} now`);
   }
 
   private async reload(id: string): Promise<SessionRow> {

@@ -37,8 +37,13 @@ export class ReportIngest implements ReportSink {
 
   /** Whether a sandbox holding a token of `launchId` may use the channel of this session. */
   async admits(sessionId: string, launchId: string): Promise<boolean> {
+    return (await this.current(sessionId, launchId)) !== null;
+  }
+
+  /** The session, if `launchId` is its current launch (a stopped, replaced or moved sandbox's is not). */
+  private async current(sessionId: string, launchId: string): Promise<SessionRow | null> {
     const row = await this.d.repo.byId(sessionId);
-    return !!row && row.launchId !== null && row.launchId === launchId;
+    return row && row.launchId !== null && row.launchId === launchId ? row : null;
   }
 
   /** The sandbox is back on the channel: messages that waited for it go, if the session is ready. */
@@ -58,22 +63,22 @@ export class ReportIngest implements ReportSink {
   }
 
   async mediaIn(sessionId: string, launchId: string, messageId: string, bytes: AsyncIterable<Uint8Array>): Promise<MediaInOutcome> {
-    const session = await this.d.repo.byId(sessionId);
-    if (!session || session.launchId !== launchId) return "refused";
+    const session = await this.current(sessionId, launchId);
+    if (!session) return "refused";
     return this.d.media.upload(session, messageId, bytes);
   }
 
   async mediaOut(sessionId: string, launchId: string, messageId: string) {
-    const session = await this.d.repo.byId(sessionId);
-    if (!session || session.launchId !== launchId) return null;
+    const session = await this.current(sessionId, launchId);
+    if (!session) return null;
     const file = await this.d.media.file(session, messageId).catch(() => null);
     if (!file?.message.fromMe) return null;
     return { bytes: this.d.media.read(file.media.sha256), size: file.size, mimetype: file.media.mimetype };
   }
 
   async authState(sessionId: string, launchId: string): Promise<[string, string][] | null> {
-    const session = await this.d.repo.byId(sessionId);
-    if (!session || session.launchId !== launchId) return null;
+    const session = await this.current(sessionId, launchId);
+    if (!session) return null;
     if (!this.d.authState) return [];
     const { entries, unreadable } = await this.d.authState.snapshot(sessionId);
     if (unreadable > 0) this.d.log.error("mirrored auth state does not open with this AUTH_STATE_KEY", { sessionId, unreadable });
@@ -89,8 +94,8 @@ export class ReportIngest implements ReportSink {
   /** True when the report was stored, false when it was refused. */
   private async store(sessionId: string, launchId: string, report: Report): Promise<boolean> {
     const { repo, transitions, log } = this.d;
-    const session = await repo.byId(sessionId);
-    if (!session || session.launchId !== launchId) {
+    const session = await this.current(sessionId, launchId);
+    if (!session) {
       log.warn("report from a sandbox that is not the session's current one refused", { sessionId, type: report.type });
       return false;
     }

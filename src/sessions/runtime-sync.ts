@@ -32,6 +32,13 @@ export interface ReconcileResult {
   running: Set<string>;
 }
 
+/** Starts a session's sandbox again as a new launch (recorded first, so it is admitted); its volume keeps the link. */
+export async function relaunch(d: Pick<SessionCoreDeps, "repo" | "runtime" | "launch">, id: string): Promise<void> {
+  const launchId = randomUUID();
+  await d.repo.update(id, { launchId });
+  await d.runtime.start(id, await d.launch(id, launchId));
+}
+
 /** A session this node runs: its own, or one from before nodes (no owner yet). */
 export const ownedBy = (self: string) => (row: { node: string | null }) => row.node === null || row.node === self;
 
@@ -121,9 +128,7 @@ export class RuntimeSync {
         const row = await this.d.repo.byId(box.sessionId);
         if (!row || !isLive(row.state) || !this.owns(row)) return;
         this.d.log.warn("sandbox did not reach the channel; starting it again with a fresh token", { sessionId: row.id });
-        const launchId = randomUUID();
-        await this.d.repo.update(row.id, { launchId });
-        await this.d.runtime.start(row.id, await this.d.launch(row.id, launchId));
+        await relaunch(this.d, row.id);
         restarted.push(row.id);
       });
     }
