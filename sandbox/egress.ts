@@ -8,6 +8,7 @@ import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import { connectTarget, NoConnectAnswer, readConnectAnswer } from "../src/egress/http-connect";
 
 /** A refused or failed tunnel: `message` is the gateway's reason. */
 export class EgressRefused extends Error {
@@ -20,45 +21,38 @@ const CONNECT_TIMEOUT_MS = 20_000;
 /** A socket to `host:port` through the gateway's tunnel, plain (the caller may do TLS over it). */
 export function tunnel(socketPath: string, host: string, port: number, done: (err: Error | null, socket?: Socket) => void): void {
   const raw = netConnect(socketPath);
+  const started = Date.now();
   let settled = false;
-  const finish = (err: Error | null, socket?: Socket) => {
+  const finish = (err: Error | null) => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
-    raw.off("data", onData);
     if (err) raw.destroy();
-    done(err, socket);
+    done(err, err ? undefined : raw);
   };
+  // The deadline covers the connect and the answer together.
   const timer = setTimeout(() => finish(new EgressRefused("the egress gateway did not answer in time")), CONNECT_TIMEOUT_MS);
-  let head = Buffer.alloc(0);
-  const onData = (chunk: Buffer) => {
-    head = Buffer.concat([head, chunk]);
-    const end = head.indexOf("\r\n\r\n");
-    if (end === -1) {
-      if (head.length > 16 * 1024) finish(new EgressRefused("the egress gateway answered too much"));
-      return;
-    }
-    const text = head.subarray(0, end).toString("latin1");
-    if (!/^HTTP\/1\.[01] 200 /.test(text)) {
-      const reason = /\r\nX-Egress-Reason: ([^\r\n]*)/i.exec(text)?.[1] ?? text.split("\r\n")[0]!;
-      return finish(new EgressRefused(reason));
-    }
-    raw.pause();
-    if (head.length > end + 4) raw.unshift(head.subarray(end + 4));
-    finish(null, raw);
-  };
-  raw.on("data", onData);
+  // Left on once the tunnel is made (as before): a late first error of the socket handed over must not stop the sandbox.
   raw.once("error", (err) => finish(new EgressRefused(`the egress gateway cannot be reached (${(err as NodeJS.ErrnoException).code ?? err.message})`)));
-  raw.once("close", () => finish(new EgressRefused("the egress gateway closed the connection")));
-  const target = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  raw.once("connect", () => raw.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+  raw.once("connect", () => {
+    const target = connectTarget(host, port);
+    raw.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    readConnectAnswer(raw, Math.max(1, CONNECT_TIMEOUT_MS - (Date.now() - started))).then(
+      ({ status, head }) => finish(status === 200 ? null : new EgressRefused(/\r\nX-Egress-Reason: ([^\r\n]*)/i.exec(head)?.[1] ?? head.split("\r\n")[0]!)),
+      (err: Error) => {
+        // A socket error is the listener's above; only the answer's own failures are told here.
+        if (!(err instanceof NoConnectAnswer)) return;
+        finish(new EgressRefused(err.kind === "timeout" ? "the egress gateway did not answer in time" : err.kind === "too-long" ? "the egress gateway answered too much" : "the egress gateway closed the connection"));
+      },
+    );
+  });
 }
 
 type ConnectOptions = { host?: string; hostname?: string; port?: number | string; servername?: string };
 type Done = (err: Error | null, socket?: Socket) => void;
 
 /** An agent for Baileys' WebSocket (its `agent` option): `wss:` gets TLS over the tunnel, `ws:` (a local emulator) the tunnel itself. */
-export function egressAgent(socketPath: string, secure: boolean, ca?: string): HttpAgent {
+export function egressAgent(socketPath: string, secure: boolean): HttpAgent {
   const open = (o: ConnectOptions, done: Done) => {
     const host = (o.hostname ?? o.host ?? "").replace(/^\[(.*)\]$/, "$1");
     const port = Number(o.port) || (secure ? 443 : 80);
@@ -68,7 +62,7 @@ export function egressAgent(socketPath: string, secure: boolean, ca?: string): H
         raw.resume();
         return done(null, raw);
       }
-      const tls = tlsConnect({ socket: raw, servername: o.servername ?? host, ...(ca ? { ca } : {}) });
+      const tls = tlsConnect({ socket: raw, servername: o.servername ?? host });
       tls.once("secureConnect", () => done(null, tls));
       tls.once("error", (e) => done(e));
     });

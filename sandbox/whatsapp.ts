@@ -49,6 +49,7 @@ export interface WhatsAppOptions {
   onFinished: (reason: string) => void;
 }
 
+const INITIAL_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 30_000;
 
 const notConnected = () => Object.assign(new Error("WhatsApp is not connected now"), { code: "NOT_CONNECTED" });
@@ -61,7 +62,10 @@ export class WhatsAppSession {
   private store: AuthStore | null = null;
   private backoffMs = 1000;
   /** A disconnection was reported and the socket has not opened since. */
-  private retrying = false;
+  /** A disconnection was reported and the socket has not opened since (the backoff grew). */
+  private get retrying(): boolean {
+    return this.backoffMs > INITIAL_BACKOFF_MS;
+  }
   private stopped = false;
   /** Off WhatsApp while the API is out of reach (see pause). */
   private paused = false;
@@ -117,8 +121,7 @@ export class WhatsAppSession {
       if (u.connection === "connecting" && !this.retrying) this.opts.report({ type: "connecting" });
       if (u.connection === "open") {
         this.open = true;
-        this.backoffMs = 1000;
-        this.retrying = false;
+        this.backoffMs = INITIAL_BACKOFF_MS;
         const phoneNumber = userPhone(sock.user?.id) ?? sock.user?.id ?? "";
         this.opts.report({ type: "ready", phoneNumber, pushName: sock.user?.name ?? null });
         void this.groups.sync(sock);
@@ -255,7 +258,6 @@ export class WhatsAppSession {
       return;
     }
     this.opts.report({ type: "disconnected", reason });
-    this.retrying = true;
     const wait = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     return this.restart(wait);

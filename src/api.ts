@@ -200,8 +200,7 @@ function buildDomain(o: { config: Config; effective: Config; log: Logger; runtim
     allowPrivate: config.allowPrivateAddresses,
     onAttempt: (attempt) => metrics.webhookAttempt(attempt.status),
     // Every node delivers; a session's events go from one node at a time.
-    leaseAs: multi ? registry.self : undefined,
-    deadSeconds: config.nodeDeadSeconds,
+    lease: multi ? { node: registry.self, deadSeconds: config.nodeDeadSeconds } : undefined,
   });
   // Live events for GET /events (the dashboard): in process, after each commit.
   const bus = new SessionEventBus();

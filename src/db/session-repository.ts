@@ -96,12 +96,8 @@ export class SessionRepository {
     return hit && Date.now() - hit.at < CACHE_TTL_MS ? hit.row : null;
   }
 
-  /** The next read of this session goes to the database (another node changed it). */
-  invalidate(id: string): void {
-    this.forget(id);
-  }
-
-  private forget(id: string): void {
+  /** The next read of this session goes to the database (it is gone, or another node changed it). */
+  forget(id: string): void {
     const hit = this.cache.get(id);
     if (hit) this.idByKeyHash.delete(hit.row.keyHash);
     this.cache.delete(id);

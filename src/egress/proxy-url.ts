@@ -48,14 +48,16 @@ export function parseProxyUrl(raw: string, allowPrivate: boolean): ParsedProxy {
 
 /** The URL as shown: `socks5://user:***@host:port` (no password, no `:***`). */
 export function maskProxy(p: ProxyRoute): string {
-  const host = p.host.includes(":") ? `[${p.host}]` : p.host;
-  const user = p.username !== undefined ? `${encodeURIComponent(p.username)}${p.password !== undefined ? ":***" : ""}@` : "";
-  return `${p.scheme}://${user}${host}:${p.port}`;
+  return formatProxy(p, "***");
 }
 
 /** The URL whole, for the gateway (over its private socket) and for storage (encrypted). */
 export function proxyUrl(p: ProxyRoute): string {
+  return formatProxy(p, p.password === undefined ? undefined : encodeURIComponent(p.password));
+}
+
+function formatProxy(p: ProxyRoute, password: string | undefined): string {
   const host = p.host.includes(":") ? `[${p.host}]` : p.host;
-  const user = p.username !== undefined ? `${encodeURIComponent(p.username)}${p.password !== undefined ? `:${encodeURIComponent(p.password)}` : ""}@` : "";
+  const user = p.username !== undefined ? `${encodeURIComponent(p.username)}${p.password !== undefined ? `:${password}` : ""}@` : "";
   return `${p.scheme}://${user}${host}:${p.port}`;
 }

@@ -2,6 +2,8 @@
 // here, each address judged by the address guard unless the operator allowed that address
 // itself), or through the session's proxy (SOCKS5 through the `socks` library, HTTP CONNECT
 // written here), where the proxy resolves the name. A proxy that fails is never bypassed.
+import { codedError } from "../net/pinned-request";
+import { connectTarget, readConnectAnswer } from "./http-connect";
 import { connect, type Socket } from "node:net";
 import { SocksClient } from "socks";
 import { resolveAllowed } from "../net/address-guard";
@@ -80,7 +82,7 @@ async function bunTcp(host: string, port: number, timeoutMs: number): Promise<En
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       holder.late = true;
-      reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
+      reject(codedError("ETIMEDOUT", "timed out"));
     }, timeoutMs);
   });
   try {
@@ -125,56 +127,21 @@ async function viaHttpConnect(t: UpstreamTarget, proxy: ProxyRoute): Promise<Soc
   } catch (err) {
     throw new UpstreamFailed(`proxy unreachable (${describe(err)})`, true);
   }
-  const target = `${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
+  const target = connectTarget(t.host, t.port);
   const auth = proxy.username !== undefined ? `Proxy-Authorization: Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ""}`).toString("base64")}\r\n` : "";
   socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
-  let head: { status: number; rest: Buffer };
+  let head: { status: number };
   try {
-    head = await readResponseHead(socket, t.timeoutMs);
+    head = await readConnectAnswer(socket, t.timeoutMs);
   } catch (err) {
     socket.destroy();
     throw new UpstreamFailed(`proxy unreachable (${describe(err)})`, true);
   }
-  if (head.status === 200) {
-    if (head.rest.length > 0) socket.unshift(head.rest);
-    return socket;
-  }
+  if (head.status === 200) return socket;
   socket.destroy();
   // 407 is the standard answer; tinyproxy answers 401.
   if (head.status === 407 || head.status === 401) throw new UpstreamFailed("proxy authentication failed", true);
   throw new UpstreamFailed(`proxy refused the connection to WhatsApp (HTTP ${head.status})`, true);
-}
-
-/** An HTTP response's status line and headers (at most 16 KiB); bytes after them are the tunnel's. */
-function readResponseHead(socket: Socket, timeoutMs: number): Promise<{ status: number; rest: Buffer }> {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const timer = setTimeout(() => done(new Error("no answer in time")), timeoutMs);
-    const done = (err: Error | null, value?: { status: number; rest: Buffer }) => {
-      clearTimeout(timer);
-      socket.off("data", onData);
-      socket.off("error", onError);
-      socket.off("close", onClose);
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf("\r\n\r\n");
-      if (end === -1) {
-        if (buffered.length > 16 * 1024) done(new Error("an answer too long"));
-        return;
-      }
-      socket.pause();
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, end).toString("latin1"))?.[1] ?? 0);
-      done(null, { status, rest: buffered.subarray(end + 4) });
-    };
-    const onError = (err: Error) => done(err);
-    const onClose = () => done(new Error("connection closed"));
-    socket.on("data", onData);
-    socket.on("error", onError);
-    socket.on("close", onClose);
-  });
 }
 
 function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
@@ -182,7 +149,7 @@ function tcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
     const socket = connect({ host, port, noDelay: true, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" }));
+      reject(codedError("ETIMEDOUT", "timed out"));
     }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);

@@ -38,7 +38,8 @@ export function nodesRoutes(opts: Pick<AuthOptions, "callers" | "queries" | "ope
         // One node alone (PGlite) has nowhere to move its sessions: draining it would only refuse every create.
         if (!opts.sessions.handovers) throw new ApiError(409, "NODE_UNAVAILABLE", "This API runs as one node alone (PGlite): there is no other node to drain to");
         if (!(await registry.setState(params.nodeId, "draining"))) throw new ApiError(404, "NODE_NOT_FOUND", `No node "${params.nodeId.slice(0, 64)}"`);
-        const node = (await registry.list()).find((n) => n.id === params.nodeId)!;
+        // setState read the nodes again.
+        const node = registry.nodes.find((n) => n.id === params.nodeId)!;
         return { success: true as const, node: nodeView(node) };
       },
       {

@@ -207,7 +207,7 @@ export class Handovers {
     // Its node is dead: nothing runs the session there, and that node fences it if it comes back.
     const moved = await this.d.nodes.handTo(session.id, from, to, why);
     if (!moved) throw sessionErrors.ownerChanged();
-    this.d.repo.invalidate(session.id);
+    this.d.repo.forget(session.id);
     this.d.wake(to);
     return moved;
   }
@@ -241,7 +241,7 @@ export class Handovers {
         if (isLive(current.state) && current.state !== "starting") await this.d.transitions.moveTo(id, "disconnected", why, { launchId: null }, current);
         const moved = await this.d.nodes.handTo(id, current.node, to, why);
         if (!moved) throw sessionErrors.ownerChanged();
-        this.d.repo.invalidate(id);
+        this.d.repo.forget(id);
         this.d.log.info("session handed to another node", { sessionId: id, from: this.d.self, to, why });
         this.d.wake(to);
         return moved;

@@ -171,8 +171,9 @@ export class SessionOperations {
       // The same route again changes nothing (no restart).
       if (this.d.proxies.urlOf(current) === (proxy ? proxyUrl(proxy) : null)) return current;
       const updated = (await this.d.repo.updateSettings(current.id, this.d.proxies.fields(current.id, proxy))) ?? current;
-      await this.d.proxies.push(updated);
-      if (isLive(updated.state)) {
+      // A running sandbox's launch tells the gateway its route (container-env.ts); else it is told here.
+      if (!isLive(updated.state)) await this.d.proxies.push(updated);
+      else {
         await this.launch(updated, "restart the sandbox with its new proxy");
         this.d.log.info("sandbox restarted with a new proxy", { sessionId: updated.id, via: proxy?.scheme ?? "direct" });
       }

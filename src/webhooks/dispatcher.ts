@@ -31,9 +31,12 @@ export interface DispatcherOptions {
    * Nodes sharing the database: a worker delivers a session's events only while it holds the
    * session's lease (PostgreSQL), so two nodes never deliver one session's events at once.
    */
-  leaseAs?: string;
-  /** NODE_DEAD_SECONDS: a dead node's leases are taken over at once. */
-  deadSeconds?: number;
+  lease?: {
+    /** This node: the lease's holder. */
+    node: string;
+    /** NODE_DEAD_SECONDS: a dead node's leases are taken over at once. */
+    deadSeconds: number;
+  };
 }
 
 /** Rows a worker reads at a time. */
@@ -90,14 +93,14 @@ export class WebhookDispatcher {
       const bySession = Map.groupBy(await o.deliveries.openOfMany([...new Set(sessionIds)], BATCH), (row) => row.sessionId);
       return (sessionId) => bySession.get(sessionId) ?? [];
     });
-    const node = o.leaseAs;
-    if (node) {
+    if (o.lease) {
+      const { node, deadSeconds } = o.lease;
       // Longer than a worker holds one session's attempt (its timeout), renewed as it goes on.
       const seconds = Math.max(60, Math.ceil((3 * o.timeoutMs) / 1000));
       this.leases = {
         seconds,
         take: new Coalescer(async (ids) => {
-          const held = await o.deliveries.lease(ids, node, seconds, o.deadSeconds ?? 60);
+          const held = await o.deliveries.lease(ids, node, seconds, deadSeconds);
           return (id) => held.has(id);
         }),
         give: new Coalescer(async (ids) => {
