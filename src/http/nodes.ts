@@ -49,7 +49,7 @@ export function nodesRoutes(opts: Pick<AuthOptions, "callers" | "queries" | "ope
         detail: {
           summary: "Drain a node",
           description:
-            "Marks the node `draining` (409 NODE_UNAVAILABLE for one node alone on PGlite): it takes no new session, and moves each of its sessions to the live node with the most free places, a few at a time (each shows `disconnected` with the move as its reason, and reconnects there without a new QR). It stays draining until it is started again. Requires the admin key.",
+            "Marks the node `draining` (404 NODE_NOT_FOUND for an unknown id; 409 NODE_UNAVAILABLE for one node alone on PGlite): it takes no new session, and moves each of its sessions to the live node with the most free places, a few at a time (each shows `disconnected` with the move as its reason, and reconnects there without a new QR). It stays draining until it is started again. Requires the admin key.",
         },
       },
     );
